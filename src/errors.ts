@@ -1,0 +1,108 @@
+/**
+ * One error type for everything a user can act on. `code` is stable (scripts may match on it),
+ * `hint` says what to do next, and the process exit code follows from the code.
+ * Anything that is not a BluegreenError is a bug and is printed with its stack.
+ */
+
+/** Exit codes: a contract with CD pipelines (see DESIGN.md). */
+export const ExitCode = {
+  ok: 0,
+  /** Failed before the switch: users never saw the new version. */
+  failedBeforeSwitch: 1,
+  /** Usage or plan error: nothing was touched. */
+  usage: 2,
+  /** Failed after the switch and was rolled back automatically. */
+  rolledBack: 3,
+  /** Another release holds the lock, or a release is unfinished. */
+  locked: 4,
+  /** Needs a human: a rollback or a contract step could not complete. */
+  needsHuman: 5,
+} as const
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
+
+const exitCodes = {
+  PLAN_INVALID: ExitCode.usage,
+  PLAN_NOT_FOUND: ExitCode.usage,
+  USAGE: ExitCode.usage,
+  SQL_PARSE: ExitCode.usage,
+  UNSAFE_MIGRATION: ExitCode.failedBeforeSwitch,
+  MIGRATION_CHANGED: ExitCode.failedBeforeSwitch,
+  MIGRATION_FAILED: ExitCode.failedBeforeSwitch,
+  LOCK_TIMEOUT: ExitCode.failedBeforeSwitch,
+  DATABASE_UNREACHABLE: ExitCode.failedBeforeSwitch,
+  BACKFILL_FAILED: ExitCode.failedBeforeSwitch,
+  DEPLOY_FAILED: ExitCode.failedBeforeSwitch,
+  DEPLOY_TIMEOUT: ExitCode.failedBeforeSwitch,
+  EXEC_FAILED: ExitCode.failedBeforeSwitch,
+  POOL_UNHEALTHY: ExitCode.failedBeforeSwitch,
+  SMOKE_FAILED: ExitCode.failedBeforeSwitch,
+  LB_NOT_FOUND: ExitCode.failedBeforeSwitch,
+  LB_ACCESS_DENIED: ExitCode.failedBeforeSwitch,
+  LB_UNREACHABLE: ExitCode.failedBeforeSwitch,
+  LB_CONFIG: ExitCode.failedBeforeSwitch,
+  LB_VERIFY_FAILED: ExitCode.failedBeforeSwitch,
+  SWITCH_FAILED: ExitCode.failedBeforeSwitch,
+  INTERRUPTED: ExitCode.failedBeforeSwitch,
+  VERIFY_FAILED: ExitCode.rolledBack,
+  ROLLED_BACK: ExitCode.rolledBack,
+  LOCKED: ExitCode.locked,
+  UNFINISHED_RELEASE: ExitCode.locked,
+  PLAN_CHANGED: ExitCode.locked,
+  NOTHING_TO_RESUME: ExitCode.usage,
+  ROLLBACK_FAILED: ExitCode.needsHuman,
+  ROLLBACK_UNSAFE: ExitCode.needsHuman,
+  NO_STANDBY: ExitCode.needsHuman,
+  CONTRACT_FAILED: ExitCode.needsHuman,
+  CONTRACT_UNSAFE: ExitCode.needsHuman,
+  NOT_CONFIRMED: ExitCode.usage,
+} as const satisfies Record<string, ExitCodeValue>
+
+export type ErrorCode = keyof typeof exitCodes
+
+export interface BluegreenErrorOptions {
+  code: ErrorCode
+  message: string
+  /** What the user should do next. Always say something actionable. */
+  hint?: string
+  /** Extra lines (one per finding, per failing target, …) printed under the message. */
+  details?: string[]
+  /** Overrides the exit code implied by `code` (e.g. a failure after the switch). */
+  exitCode?: ExitCodeValue
+  cause?: unknown
+}
+
+export class BluegreenError extends Error {
+  readonly code: ErrorCode
+  readonly hint?: string
+  readonly details: string[]
+  readonly exitCode: ExitCodeValue
+
+  constructor(options: BluegreenErrorOptions) {
+    super(options.message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'BluegreenError'
+    this.code = options.code
+    this.hint = options.hint
+    this.details = options.details ?? []
+    this.exitCode = options.exitCode ?? exitCodes[options.code]
+  }
+
+  toJSON(): { code: ErrorCode; message: string; hint?: string; details: string[]; exitCode: number } {
+    return { code: this.code, message: this.message, hint: this.hint, details: this.details, exitCode: this.exitCode }
+  }
+}
+
+export function isBluegreenError(error: unknown): error is BluegreenError {
+  return error instanceof BluegreenError
+}
+
+export function exitCodeFor(code: ErrorCode): ExitCodeValue {
+  return exitCodes[code]
+}
+
+/** Renders a user-facing error the same way in every command (plain text, no stack). */
+export function formatError(error: BluegreenError): string {
+  const lines = [`Error [${error.code}]: ${error.message}`]
+  for (const detail of error.details) lines.push(`  ${detail}`)
+  if (error.hint) lines.push(`Hint: ${error.hint}`)
+  return lines.join('\n')
+}

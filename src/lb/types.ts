@@ -1,0 +1,110 @@
+/**
+ * The load balancer port, in domain terms. Adapters (aws-elbv2, haproxy, nginx) implement it;
+ * the engine and the commands use nothing else. The load balancer is the source of truth for
+ * which pool is live: every command reads it from here, never from the journal.
+ */
+import type { PoolName } from '../plan/schema.js'
+
+export type { PoolName }
+export const pools: readonly PoolName[] = ['blue', 'green']
+export function otherPool(pool: PoolName): PoolName {
+  return pool === 'blue' ? 'green' : 'blue'
+}
+
+/** Where traffic goes now. Weights are percentages that add up to 100. */
+export interface Traffic {
+  /** The pool that gets the larger share (on a 50/50 split: blue). */
+  live: PoolName
+  weights: Record<PoolName, number>
+  /** True while both pools get traffic (a stepped switch in progress). */
+  split: boolean
+}
+
+export type TargetHealth = 'healthy' | 'unhealthy' | 'initial' | 'draining' | 'unused' | 'unavailable' | 'unknown'
+
+export interface Target {
+  /** Provider-specific id: instance id, IP, server name. */
+  id: string
+  /** Address and port to connect to for smoke tests. */
+  address: string
+  port: number
+  health: TargetHealth
+  /** Why it is not healthy, in the provider's words. */
+  reason?: string
+}
+
+export interface ShiftResult {
+  /** False when the load balancer already did what was asked (an idempotent no-op). */
+  changed: boolean
+  before: Traffic
+  after: Traffic
+}
+
+export interface WaitOptions {
+  timeoutMs: number
+  intervalMs?: number
+  signal?: AbortSignal
+  /** Called after each poll, for progress output. */
+  onPoll?: (targets: Target[]) => void
+}
+
+export interface LoadBalancer {
+  readonly provider: 'aws-elbv2' | 'haproxy' | 'nginx'
+  /** One line saying what is switched, e.g. "listener …/app/shop/… (eu-west-1)". */
+  describe(): string
+  /** Reads the current traffic split from the load balancer itself. */
+  traffic(): Promise<Traffic>
+  /**
+   * Sends `weight` percent of traffic to `to` and the rest to the other pool (default 100),
+   * reads the result back and verifies it. A shift to the current state changes nothing.
+   */
+  shift(to: PoolName, weight?: number): Promise<ShiftResult>
+  /** The targets of a pool with their health as the load balancer sees it. */
+  targets(pool: PoolName): Promise<Target[]>
+  /** Resolves with the targets once every target of the pool is healthy (and there is at least one). */
+  waitHealthy(pool: PoolName, options: WaitOptions): Promise<Target[]>
+  /** Releases connections and sockets. */
+  close(): Promise<void>
+}
+
+/** Builds a Traffic value from weights, so every adapter agrees on `live` and `split`. */
+export function trafficFrom(weights: Record<PoolName, number>): Traffic {
+  const total = weights.blue + weights.green
+  const normalized =
+    total === 0
+      ? { blue: 0, green: 0 }
+      : { blue: Math.round((weights.blue * 100) / total), green: 100 - Math.round((weights.blue * 100) / total) }
+  return {
+    live: normalized.green > normalized.blue ? 'green' : 'blue',
+    weights: normalized,
+    split: normalized.blue > 0 && normalized.green > 0,
+  }
+}
+
+/** The weights a shift to `to` at `weight` percent asks for. */
+export function desiredWeights(to: PoolName, weight = 100): Record<PoolName, number> {
+  return to === 'blue' ? { blue: weight, green: 100 - weight } : { blue: 100 - weight, green: weight }
+}
+
+export function sameTraffic(a: Traffic, b: Traffic): boolean {
+  return a.weights.blue === b.weights.blue && a.weights.green === b.weights.green
+}
+
+/** Shared polling loop for waitHealthy: adapters supply how to read targets. */
+export async function pollUntilHealthy(
+  read: () => Promise<Target[]>,
+  pool: PoolName,
+  options: WaitOptions,
+  onTimeout: (targets: Target[]) => Error,
+): Promise<Target[]> {
+  const deadline = Date.now() + options.timeoutMs
+  const interval = options.intervalMs ?? 1000
+  for (;;) {
+    options.signal?.throwIfAborted()
+    const targets = await read()
+    options.onPoll?.(targets)
+    if (targets.length > 0 && targets.every((t) => t.health === 'healthy')) return targets
+    if (Date.now() + interval > deadline) throw onTimeout(targets)
+    await new Promise((resolve) => setTimeout(resolve, interval))
+  }
+}
