@@ -24,7 +24,7 @@ export interface ContractFixture {
   initialLive: PoolName
   /** True when a switch must not fail a single request of a keep-alive client. */
   lossless: boolean
-  /** How long the load balancer needs to notice a stopped target (default 3000 ms). */
+  /** How long the load balancer needs to notice that a target stopped or came back (default 3000 ms). */
   healthTimeoutMs?: number
   teardown(): Promise<void>
 }
@@ -186,12 +186,19 @@ export function describeLoadBalancerContract(name: string, setup: () => Promise<
     })
 
     it('times out with an actionable error while a target is down, and recovers when it is back', async () => {
-      // Given: one target of the inactive pool stopped
-      const timeoutMs = fixture.healthTimeoutMs ?? 3000
+      // Given: one target of the inactive pool stopped, and the load balancer has noticed
       const apps = fixture.apps[inactive]
       const victim = apps[0]
       await victim.close()
+      const healthOfVictim = async () =>
+        (await lb.targets(inactive)).find((t) => t.port === victim.port)?.health
+      await waitFor(
+        async () => (await healthOfVictim()) !== 'healthy',
+        fixture.healthTimeoutMs ?? 3000,
+        'the load balancer to see the stopped target',
+      )
       // When
+      const timeoutMs = 1000
       const started = Date.now()
       const error: unknown = await lb
         .waitHealthy(inactive, { timeoutMs, intervalMs: 100 })
@@ -204,15 +211,17 @@ export function describeLoadBalancerContract(name: string, setup: () => Promise<
       expect(failure.hint ?? '').not.toBe('')
       expect(failure.details.join('\n')).toContain(String(victim.port))
       expect(Date.now() - started).toBeGreaterThanOrEqual(timeoutMs - 200)
-      const down = (await lb.targets(inactive)).find((t) => t.port === victim.port)
-      expect(down?.health).not.toBe('healthy')
+      expect(await healthOfVictim()).not.toBe('healthy')
 
       // When: the target comes back on the same address
       const revived = await startTestApp({ pool: victim.pool, version: victim.version, port: victim.port })
       extraApps.push(revived)
       apps[0] = revived
       // Then
-      const targets = await lb.waitHealthy(inactive, { timeoutMs: timeoutMs * 3, intervalMs: 100 })
+      const targets = await lb.waitHealthy(inactive, {
+        timeoutMs: fixture.healthTimeoutMs ?? 3000,
+        intervalMs: 100,
+      })
       expect(targets).toHaveLength(apps.length)
     })
   })

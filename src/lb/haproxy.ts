@@ -1,0 +1,304 @@
+/**
+ * HAProxy adapter. Both pools' servers live in one backend; a switch changes server weights
+ * through the runtime API (`set server <backend>/<server> weight N`). No reload: HAProxy applies
+ * a weight to the next request it balances, and keep-alive connections stay open, so a switch
+ * drops nothing.
+ *
+ * The pool without traffic gets weight 0 rather than `state maint`: a server in maintenance is
+ * not health-checked, and the inactive pool must be checked to become healthy before it gets
+ * traffic (and for `targets()` to mean something). Servers an operator put in maintenance or
+ * drain are left alone; a shift that would depend on them is refused before anything changes.
+ *
+ * Surviving a restart: after every switch the adapter writes `show servers state` to
+ * `stateFile`, which HAProxy reads back at start-up with `server-state-file <stateFile>` (global)
+ * and `load-server-state-from-file global` (defaults or backend). We chose that over rewriting
+ * haproxy.cfg: the state file is HAProxy's own format for exactly this, needs no parsing or
+ * templating of a config the user owns (and may generate), and no `haproxy -c` binary on the
+ * machine that runs bluegreen (often a CI runner reaching the socket over TCP).
+ */
+import { BluegreenError } from '../errors.js'
+import type { HaproxyConfig, Plan } from '../plan/schema.js'
+import { writeFileAtomic } from './atomic-file.js'
+import { parseServersState, parseStat, runtimeCommand, type ServerState } from './haproxy-runtime.js'
+import { unhealthyPoolError } from './pool-health.js'
+import { serverWeights } from './server-weights.js'
+import {
+  desiredWeights,
+  pollUntilHealthy,
+  pools as poolNames,
+  sameTraffic,
+  trafficFrom,
+  type LoadBalancer,
+  type PoolName,
+  type ShiftResult,
+  type Target,
+  type TargetHealth,
+  type Traffic,
+  type WaitOptions,
+} from './types.js'
+
+/** HAProxy's largest server weight. */
+const maxWeight = 256
+/** The runtime API splits commands on `;` and spaces: names must not contain them. */
+const safeName = /^[A-Za-z0-9._:-]+$/
+
+export function createHaproxy(config: HaproxyConfig, pools: Plan['pools']): LoadBalancer {
+  const { runtimeApi, backend } = config
+  const serversOf = poolServers(pools, backend)
+  const socketHint = `echo "show servers state ${backend}" | socat stdio ${runtimeApi}`
+
+  async function command(cmd: string): Promise<string> {
+    return runtimeCommand(runtimeApi, cmd)
+  }
+
+  /** Throws the BluegreenError that an error answer from the runtime API stands for. */
+  function refused(cmd: string, reply: string): BluegreenError {
+    const text = reply.trim() || '(no answer)'
+    if (/no such backend|can't find backend|no such proxy/i.test(text)) {
+      return new BluegreenError({
+        code: 'LB_CONFIG',
+        message: `HAProxy has no backend "${backend}" (${text})`,
+        hint: `Set loadBalancer.backend to a backend in haproxy.cfg; list them with: echo "show backend" | socat stdio ${runtimeApi}`,
+      })
+    }
+    if (/permission denied/i.test(text)) {
+      return new BluegreenError({
+        code: 'LB_ACCESS_DENIED',
+        message: `HAProxy refused "${cmd}": ${text}`,
+        hint: `Give the runtime API admin level: "stats socket ${runtimeApi} level admin" in haproxy.cfg`,
+      })
+    }
+    return new BluegreenError({
+      code: 'LB_CONFIG',
+      message: `HAProxy refused "${cmd}": ${text}`,
+      hint: `Check that pools.blue.servers and pools.green.servers name servers of backend ${backend}: ${socketHint}`,
+    })
+  }
+
+  /** The backend's servers, checked against the plan's pools. */
+  async function readServers(): Promise<Map<string, ServerState>> {
+    const cmd = `show servers state ${backend}`
+    const reply = await command(cmd)
+    const rows = parseServersState(reply)
+    if (!rows) throw refused(cmd, reply)
+    const byName = new Map(rows.map((row) => [row.name, row]))
+    const missing = poolNames.flatMap((pool) =>
+      serversOf[pool].filter((name) => !byName.has(name)).map((name) => `pools.${pool}.servers: ${name}`),
+    )
+    if (missing.length > 0) {
+      throw new BluegreenError({
+        code: 'LB_CONFIG',
+        message: `HAProxy backend ${backend} has no server named ${missing.map((m) => m.split(': ')[1]).join(', ')}`,
+        details: [...missing, `servers in ${backend}: ${[...byName.keys()].join(', ') || '(none)'}`],
+        hint: 'Name the servers exactly as in the backend’s "server <name> <address>" lines',
+      })
+    }
+    return byName
+  }
+
+  /** A server in maintenance or drain gets no traffic whatever its weight. */
+  function effectiveWeight(server: ServerState, weight = server.weight): number {
+    return server.adminState === 0 ? weight : 0
+  }
+
+  function trafficOf(
+    servers: Map<string, ServerState>,
+    weightOf = (s: ServerState) => effectiveWeight(s),
+  ): Traffic {
+    const sum = (pool: PoolName): number =>
+      serversOf[pool].reduce((total, name) => total + weightOf(servers.get(name)!), 0)
+    return trafficFrom({ blue: sum('blue'), green: sum('green') })
+  }
+
+  async function saveState(): Promise<void> {
+    if (!config.stateFile) return
+    // All backends, not just ours: with `load-server-state-from-file global` HAProxy reads every
+    // backend's servers from this one file, and a file with only ours would reset the others.
+    const reply = await command('show servers state')
+    if (!parseServersState(reply)) throw refused('show servers state', reply)
+    try {
+      await writeFileAtomic(config.stateFile, reply)
+    } catch (error) {
+      throw new BluegreenError({
+        code: 'LB_CONFIG',
+        message: `HAProxy switched, but the server-state file ${config.stateFile} could not be written: ${(error as Error).message}`,
+        hint: 'Fix the path or its permissions and run the switch again (it rewrites the file); until then an HAProxy restart forgets the live pool',
+        cause: error,
+      })
+    }
+  }
+
+  async function readTargets(pool: PoolName): Promise<Target[]> {
+    const cmd = `show stat ${backend} 4 -1`
+    const [servers, statReply] = await Promise.all([readServers(), command(cmd)])
+    const stats = parseStat(statReply)
+    if (!stats) throw refused(cmd, statReply)
+    const statOf = new Map(stats.map((row) => [row.svname, row]))
+    return serversOf[pool].map((name) => {
+      const server = servers.get(name)!
+      const { health, reason } = healthOf(statOf.get(name))
+      return { id: name, address: server.address, port: server.port, health, ...(reason ? { reason } : {}) }
+    })
+  }
+
+  return {
+    provider: 'haproxy',
+
+    describe: () => `HAProxy backend ${backend} via ${runtimeApi}`,
+
+    async traffic() {
+      return trafficOf(await readServers())
+    },
+
+    async shift(to: PoolName, weight = 100): Promise<ShiftResult> {
+      if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
+        throw new BluegreenError({
+          code: 'USAGE',
+          message: `cannot send ${weight}% of traffic`,
+          hint: 'Use a whole percentage from 0 to 100',
+        })
+      }
+      const servers = await readServers()
+      const before = trafficOf(servers)
+      const desired = trafficFrom(desiredWeights(to, weight))
+      const perServer = serverWeights(
+        desired.weights,
+        { blue: serversOf.blue.length, green: serversOf.green.length },
+        maxWeight,
+      )
+      const planned = new Map(
+        poolNames.flatMap((pool) => serversOf[pool].map((name) => [name, perServer[pool]] as const)),
+      )
+      const alreadyThere = [...planned].every(([name, w]) => servers.get(name)!.weight === w)
+      // Already there, or as close as integer weights get (pools of different sizes).
+      if (sameTraffic(before, desired) || (alreadyThere && closeTo(before, desired))) {
+        await saveState()
+        return { changed: false, before, after: before }
+      }
+
+      // Servers in maintenance or drain would not take their share: refuse before changing anything.
+      const predicted = trafficOf(servers, (s) => effectiveWeight(s, planned.get(s.name)))
+      if (!closeTo(predicted, desired)) {
+        const unavailable = [...planned]
+          .filter(([name, w]) => w > 0 && servers.get(name)!.adminState !== 0)
+          .map(([name]) => name)
+        throw new BluegreenError({
+          code: 'POOL_UNHEALTHY',
+          message: `cannot send ${weight}% to ${to}: servers in maintenance or drain in HAProxy: ${unavailable.join(', ')}`,
+          details: unavailable.map(
+            (name) => `${backend}/${name}: admin state ${servers.get(name)!.adminState}`,
+          ),
+          hint: `Set them ready (echo "set server ${backend}/${unavailable[0] ?? '<server>'} state ready" | socat stdio ${runtimeApi}) or remove them from pools.${to}.servers`,
+        })
+      }
+
+      // Raise weights before lowering any, so that the backend never has no server with weight.
+      const changes = [...planned].filter(([name, w]) => servers.get(name)!.weight !== w)
+      changes.sort(([, a], [, b]) => b - a)
+      for (const [name, w] of changes) {
+        const cmd = `set server ${backend}/${name} weight ${w}`
+        const reply = await command(cmd)
+        if (reply.trim() !== '') throw refused(cmd, reply)
+      }
+
+      const afterServers = await readServers()
+      const after = trafficOf(afterServers)
+      const drifted = [...planned].filter(([name, w]) => afterServers.get(name)!.weight !== w)
+      if (drifted.length > 0 || !closeTo(after, desired)) {
+        throw new BluegreenError({
+          code: 'LB_VERIFY_FAILED',
+          message: `HAProxy reports ${after.weights.blue}% blue / ${after.weights.green}% green after the switch, expected ${desired.weights.blue}% / ${desired.weights.green}%`,
+          details: drifted.map(
+            ([name, w]) => `${backend}/${name}: weight ${afterServers.get(name)!.weight}, expected ${w}`,
+          ),
+          hint: `Something else changed the weights at the same time; check with: ${socketHint}`,
+        })
+      }
+      await saveState()
+      return { changed: true, before, after }
+    },
+
+    targets: readTargets,
+
+    async waitHealthy(pool: PoolName, options: WaitOptions): Promise<Target[]> {
+      return pollUntilHealthy(
+        () => readTargets(pool),
+        pool,
+        options,
+        (targets) =>
+          unhealthyPoolError(
+            pool,
+            targets,
+            options.timeoutMs,
+            `HAProxy's health checks decide: check the servers' "check" settings and the app on each target (${socketHint})`,
+          ),
+      )
+    },
+
+    async close() {
+      // One connection per command: nothing stays open.
+    },
+  }
+}
+
+/** Equal up to the rounding of integer server weights (a share of 0 must stay exactly 0). */
+function closeTo(a: Traffic, b: Traffic): boolean {
+  return poolNames.every(
+    (pool) =>
+      (a.weights[pool] === 0) === (b.weights[pool] === 0) && Math.abs(a.weights[pool] - b.weights[pool]) <= 1,
+  )
+}
+
+function poolServers(pools: Plan['pools'], backend: string): Record<PoolName, string[]> {
+  const result = { blue: pools.blue.servers ?? [], green: pools.green.servers ?? [] }
+  for (const pool of poolNames) {
+    if (result[pool].length === 0) {
+      throw new BluegreenError({
+        code: 'PLAN_INVALID',
+        message: `pools.${pool}.servers is required with the haproxy provider`,
+        hint: `List the names of the ${pool} servers of backend ${backend}, e.g. servers: [${pool}1, ${pool}2]`,
+      })
+    }
+    const bad = result[pool].filter((name) => !safeName.test(name))
+    if (bad.length > 0) {
+      throw new BluegreenError({
+        code: 'PLAN_INVALID',
+        message: `pools.${pool}.servers: ${bad.join(', ')} is not an HAProxy server name`,
+        hint: 'Use the names from the backend’s "server <name> <address>" lines (letters, digits, . _ : -)',
+      })
+    }
+  }
+  const shared = result.blue.filter((name) => result.green.includes(name))
+  if (shared.length > 0) {
+    throw new BluegreenError({
+      code: 'PLAN_INVALID',
+      message: `servers ${shared.join(', ')} are in both pools`,
+      hint: 'Each HAProxy server belongs to exactly one pool',
+    })
+  }
+  if (!safeName.test(backend)) {
+    throw new BluegreenError({
+      code: 'PLAN_INVALID',
+      message: `loadBalancer.backend "${backend}" is not an HAProxy backend name`,
+      hint: 'Use the name from the "backend <name>" line of haproxy.cfg',
+    })
+  }
+  return result
+}
+
+/** Health as HAProxy's checks see it, from `show stat`'s status and check columns. */
+function healthOf(stat: Record<string, string> | undefined): { health: TargetHealth; reason?: string } {
+  if (!stat) return { health: 'unknown', reason: 'not in show stat' }
+  const status = stat.status ?? ''
+  const check = (stat.check_status ?? '').replace(/^\* /, '')
+  const detail = [check, stat.check_code, stat.check_desc].filter(Boolean).join(' ')
+  if (status === 'no check') {
+    return { health: 'unknown', reason: 'no health check: add "check" to the server line' }
+  }
+  if (status.startsWith('UP')) return { health: 'healthy' }
+  if (status.startsWith('MAINT'))
+    return { health: 'unavailable', reason: `${status.toLowerCase()} (maintenance)` }
+  if (status.startsWith('DRAIN') || status.startsWith('NOLB')) return { health: 'draining', reason: status }
+  if (status.startsWith('DOWN')) return { health: 'unhealthy', reason: detail || status }
+  return { health: 'unknown', reason: status }
+}

@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { BluegreenError } from '../../src/errors.js'
+import { createHaproxy } from '../../src/lb/haproxy.js'
+import type { LoadBalancer } from '../../src/lb/types.js'
+import { startTestApp, type TestApp } from '../support/http-app.js'
+import { startHaproxy, type TestHaproxy } from '../support/haproxy.js'
+import { samplePools } from '../support/load.js'
+import { haveBinary, waitFor } from '../support/process.js'
+import { describeLoadBalancerContract } from './contract.js'
+
+async function startApps(): Promise<{ blue: TestApp[]; green: TestApp[] }> {
+  const start = (pool: string, version: string) =>
+    Promise.all([1, 2].map(() => startTestApp({ pool, version })))
+  const [blue, green] = await Promise.all([start('blue', '1.0.0'), start('green', '1.1.0')])
+  return { blue, green }
+}
+
+async function closeApps(apps: { blue: TestApp[]; green: TestApp[] }): Promise<void> {
+  await Promise.all([...apps.blue, ...apps.green].map((app) => app.close()))
+}
+
+describe.runIf(haveBinary('haproxy'))('HAProxy adapter', () => {
+  describeLoadBalancerContract('haproxy', async () => {
+    const apps = await startApps()
+    const haproxy = await startHaproxy({ apps, live: 'blue' })
+    return {
+      lb: createHaproxy(haproxy.config, haproxy.pools),
+      apps,
+      trafficUrl: haproxy.trafficUrl,
+      supportsWeights: true,
+      initialLive: 'blue',
+      lossless: true,
+      async teardown() {
+        await haproxy.stop()
+        await closeApps(apps)
+      },
+    }
+  })
+
+  describe('beyond the contract', () => {
+    let apps: { blue: TestApp[]; green: TestApp[] }
+    let haproxy: TestHaproxy
+    let lb: LoadBalancer
+
+    beforeAll(async () => {
+      apps = await startApps()
+      haproxy = await startHaproxy({ apps, live: 'green' })
+      lb = createHaproxy(haproxy.config, haproxy.pools)
+    })
+    afterAll(async () => {
+      await haproxy?.stop()
+      if (apps) await closeApps(apps)
+    })
+
+    it('keeps the live pool across an HAProxy restart (server-state file)', async () => {
+      // Given: HAProxy's config says green, and we switch to blue at runtime
+      await lb.shift('blue')
+      // When
+      await haproxy.restart()
+      // Then
+      expect((await lb.traffic()).live).toBe('blue')
+      expect(await samplePools(haproxy.trafficUrl, 6)).toEqual({ blue: 6 })
+    })
+
+    it('speaks the runtime API over TCP as well as a unix socket', async () => {
+      // Given
+      const overTcp = createHaproxy({ ...haproxy.config, runtimeApi: haproxy.tcpRuntimeApi }, haproxy.pools)
+      // When
+      const result = await overTcp.shift('green', 25)
+      // Then
+      expect(result.after.weights).toEqual({ blue: 75, green: 25 })
+      expect(await lb.traffic()).toEqual(result.after)
+    })
+
+    it('reports a failing health check with HAProxy’s reason', async () => {
+      // Given
+      apps.green[1].setMode('status500')
+      try {
+        // When
+        await waitFor(
+          async () => (await lb.targets('green')).some((t) => t.health === 'unhealthy'),
+          3000,
+          'the check to fail',
+        )
+        // Then
+        const target = (await lb.targets('green')).find((t) => t.port === apps.green[1].port)
+        expect(target).toMatchObject({ id: 'green2', health: 'unhealthy' })
+        expect(target?.reason).toMatch(/L7STS 500/)
+      } finally {
+        apps.green[1].setMode('ok')
+      }
+    })
+
+    it('refuses a shift to a pool whose servers an operator put in maintenance, changing nothing', async () => {
+      // Given
+      await lb.shift('blue')
+      const { runtimeCommand } = await import('../../src/lb/haproxy-runtime.js')
+      for (const name of ['green1', 'green2']) {
+        await runtimeCommand(haproxy.config.runtimeApi, `set server shop/${name} state maint`)
+      }
+      try {
+        // When
+        const error = await lb.shift('green').catch((e: unknown) => e)
+        // Then
+        expect(error).toBeInstanceOf(BluegreenError)
+        expect(error).toMatchObject({
+          code: 'POOL_UNHEALTHY',
+          message: expect.stringContaining('green1, green2'),
+        })
+        expect((error as BluegreenError).hint).toContain('state ready')
+        expect((await lb.traffic()).weights).toEqual({ blue: 100, green: 0 })
+      } finally {
+        for (const name of ['green1', 'green2']) {
+          await runtimeCommand(haproxy.config.runtimeApi, `set server shop/${name} state ready`)
+        }
+      }
+    })
+
+    it('names an unknown backend, an unknown server and a missing socket in actionable errors', async () => {
+      // When / Then
+      await expect(
+        createHaproxy({ ...haproxy.config, backend: 'nope' }, haproxy.pools).traffic(),
+      ).rejects.toMatchObject({
+        code: 'LB_CONFIG',
+        message: expect.stringContaining('no backend "nope"'),
+        hint: expect.stringContaining('show backend'),
+      })
+      const wrongServer = { ...haproxy.pools, green: { servers: ['green1', 'green9'] } }
+      await expect(createHaproxy(haproxy.config, wrongServer).shift('green')).rejects.toMatchObject({
+        code: 'LB_CONFIG',
+        message: expect.stringContaining('no server named green9'),
+      })
+      const missing = `${haproxy.prefix}/missing.sock`
+      await expect(
+        createHaproxy({ ...haproxy.config, runtimeApi: missing }, haproxy.pools).traffic(),
+      ).rejects.toMatchObject({
+        code: 'LB_UNREACHABLE',
+        hint: expect.stringContaining('stats socket'),
+      })
+    })
+  })
+})
