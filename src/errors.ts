@@ -55,6 +55,8 @@ const exitCodes = {
   CONTRACT_FAILED: ExitCode.needsHuman,
   CONTRACT_UNSAFE: ExitCode.needsHuman,
   NOT_CONFIRMED: ExitCode.usage,
+  /** The load balancer API kept throttling after the SDK's retries. */
+  LB_THROTTLED: ExitCode.failedBeforeSwitch,
 } as const satisfies Record<string, ExitCodeValue>
 
 export type ErrorCode = keyof typeof exitCodes
