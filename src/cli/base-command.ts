@@ -34,7 +34,9 @@ export abstract class BluegreenCommand extends Command {
     process.stdout.write(redact(JSON.stringify(value)) + '\n')
   }
 
-  protected override async catch(error: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<void> {
+  protected override async catch(
+    error: Error & { exitCode?: number; oclif?: { exit?: number } },
+  ): Promise<void> {
     const json = this.json || this.argv.includes('--json') || process.env.BLUEGREEN_JSON === 'true'
     if (isBluegreenError(error)) {
       this.reportError(error, json)
@@ -45,19 +47,25 @@ export abstract class BluegreenCommand extends Command {
     // Parse errors (unknown flag, missing argument) are usage errors: exit 2 with oclif's message.
     if (error instanceof Errors.CLIError && !(error instanceof Errors.ExitError) && isParseError(error)) {
       this.reportError(
-        new BluegreenError({ code: 'USAGE', message: error.message, hint: `see: bluegreen ${this.id?.replace(/:/g, ' ') ?? ''} --help` }),
+        new BluegreenError({
+          code: 'USAGE',
+          message: error.message,
+          hint: `see: bluegreen ${this.id?.replace(/:/g, ' ') ?? ''} --help`,
+        }),
         json,
       )
       process.exitCode = ExitCode.usage
       return
     }
     // A bug: show the stack so it can be reported.
-    process.stderr.write(`bluegreen: unexpected error (this is a bug, please report it):\n${redact(error.stack ?? String(error))}\n`)
+    process.stderr.write(
+      `bluegreen: unexpected error (this is a bug, please report it):\n${redact(error.stack ?? String(error))}\n`,
+    )
     process.exitCode = 70
   }
 
   private reportError(error: BluegreenError, json: boolean): void {
-    if (json) this.outJson({ ok: false, error: error.toJSON() })
+    if (json) this.outJson({ type: 'result', ok: false, error: error.toJSON() })
     else this.err(formatError(error))
   }
 }

@@ -223,14 +223,21 @@ export type PhaseKind = keyof typeof phaseSchemas
 export type PhaseConfig<K extends PhaseKind> = z.infer<(typeof phaseSchemas)[K]>
 export { phaseSchemas }
 
-/** A phase entry is an object with exactly one key: the phase kind. */
-export const PhaseEntry = z.union(
-  phaseKinds.map((kind) => z.strictObject({ [kind]: phaseSchemas[kind] })) as unknown as [
-    z.ZodType,
-    z.ZodType,
-    ...z.ZodType[],
-  ],
-)
+/**
+ * A phase entry is an object with exactly one key: the phase kind. Spelled out per kind (not
+ * mapped over phaseKinds) so that `Plan['phases']` keeps its precise type.
+ */
+export const PhaseEntry = z.union([
+  z.strictObject({ expand: phaseSchemas.expand }),
+  z.strictObject({ backfill: phaseSchemas.backfill }),
+  z.strictObject({ deploy: phaseSchemas.deploy }),
+  z.strictObject({ smoke: phaseSchemas.smoke }),
+  z.strictObject({ switch: phaseSchemas.switch }),
+  z.strictObject({ verify: phaseSchemas.verify }),
+  z.strictObject({ standby: phaseSchemas.standby }),
+  z.strictObject({ contract: phaseSchemas.contract }),
+  z.strictObject({ exec: phaseSchemas.exec }),
+])
 export type PhaseEntry = { [K in PhaseKind]: { [P in K]: PhaseConfig<K> } }[PhaseKind]
 
 export const Plan = z

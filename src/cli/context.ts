@@ -1,0 +1,119 @@
+/**
+ * The context builder: the one place (with the commands) that constructs adapters. It loads
+ * the plan, picks the renderer, builds the load balancer and opens the journal, hands all of
+ * it to the engine inside callbacks, and closes everything afterwards.
+ */
+import { userInfo } from 'node:os'
+import { dirname, resolve } from 'node:path'
+import type { EngineContext } from '../engine/context.js'
+import type { Journal } from '../engine/journal.js'
+import { BluegreenError, isBluegreenError } from '../errors.js'
+import type { Plan } from '../plan/schema.js'
+import { createRenderer, outputMode, type Renderer } from '../ui/index.js'
+
+export interface ContextOptions {
+  planFile: string
+  version?: string
+  json: boolean
+  /** The command line, recorded as the lock holder. */
+  command: string
+  /**
+   * Rollback must work with the database down: then the journal is offline (reads find
+   * nothing, the rollback spools its entry) instead of the command failing.
+   */
+  allowOfflineJournal?: boolean
+}
+
+export function actor(): string {
+  if (process.env.BLUEGREEN_ACTOR) return process.env.BLUEGREEN_ACTOR
+  try {
+    return userInfo().username
+  } catch {
+    return process.env.USER ?? 'unknown'
+  }
+}
+
+export async function withEngine<T>(
+  options: ContextOptions,
+  fn: (ctx: EngineContext, ui: Renderer) => Promise<T>,
+): Promise<T> {
+  const { loadPlan } = await import('../plan/load.js')
+  const loaded = await loadPlan(options.planFile, { version: options.version })
+  const plan = loaded.plan
+  const planDir = dirname(resolve(loaded.file))
+  const ui = await createRenderer(outputMode(options.json))
+  const { createLoadBalancer } = await import('../lb/index.js')
+  const lb = await createLoadBalancer(plan.loadBalancer, plan.pools)
+  const controller = new AbortController()
+  let interrupts = 0
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupts++
+    if (interrupts > 1) process.exit(130)
+    ui.emit({
+      type: 'warning',
+      message: `${signal}: stopping after the current step's safe point (press Ctrl-C again to quit at once)`,
+    })
+    controller.abort(
+      new BluegreenError({
+        code: 'INTERRUPTED',
+        message: `interrupted by ${signal}`,
+        hint: 'resume with `bluegreen release PLAN --resume`',
+      }),
+    )
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  try {
+    return await withJournal(plan, planDir, options.allowOfflineJournal ?? false, ui, (journal, offline) =>
+      fn(
+        {
+          plan,
+          planFile: loaded.file,
+          planDir,
+          planHash: loaded.hash,
+          lb,
+          journal,
+          journalOffline: offline,
+          emit: ui.emit,
+          signal: controller.signal,
+          actor: actor(),
+          command: options.command,
+        },
+        ui,
+      ),
+    )
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    await lb.close().catch(() => {})
+    await ui.finish()
+  }
+}
+
+async function withJournal<T>(
+  plan: Plan,
+  planDir: string,
+  allowOffline: boolean,
+  ui: Renderer,
+  fn: (journal: Journal, offline: boolean) => Promise<T>,
+): Promise<T> {
+  if (!plan.database) {
+    const { FileJournal } = await import('../engine/file-journal.js')
+    const file = resolve(planDir, plan.state?.file ?? `.bluegreen/${plan.app}.state.json`)
+    return fn(new FileJournal(file), false)
+  }
+  const { withPostgresJournal } = await import('../db/journal-store.js')
+  let entered = false
+  try {
+    return await withPostgresJournal(plan.database.url, (journal) => {
+      entered = true
+      return fn(journal, false)
+    })
+  } catch (error) {
+    if (entered || !allowOffline || !isBluegreenError(error) || error.code !== 'DATABASE_UNREACHABLE')
+      throw error
+    ui.emit({ type: 'warning', message: `${error.message}; continuing without the journal` })
+    const { OfflineJournal } = await import('../engine/offline-journal.js')
+    return fn(new OfflineJournal(), true)
+  }
+}

@@ -1,0 +1,27 @@
+/** Flags shared by several commands; every flag also reads an environment variable. */
+import { Args, Flags } from '@oclif/core'
+
+export const planArg = Args.string({ description: 'Plan file (YAML)', required: false })
+
+export const planFlag = Flags.string({ description: 'Plan file (YAML)', env: 'BLUEGREEN_PLAN' })
+
+export const yesFlag = Flags.boolean({
+  description: 'Do not ask for confirmation',
+  env: 'BLUEGREEN_YES',
+  default: false,
+})
+
+export const versionFlag = Flags.string({
+  description: 'Version to release (fills {{version}})',
+  env: 'BLUEGREEN_VERSION',
+})
+
+export const dryRunFlag = Flags.boolean({
+  description: 'Print what each step would do; change nothing',
+  env: 'BLUEGREEN_DRY_RUN',
+  default: false,
+})
+
+export function commandLine(id: string | undefined, argv: string[]): string {
+  return ['bluegreen', ...(id ?? '').split(':'), ...argv].join(' ')
+}

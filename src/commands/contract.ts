@@ -1,0 +1,31 @@
+import { Args } from '@oclif/core'
+import { BluegreenCommand } from '../cli/base-command.js'
+import { withEngine } from '../cli/context.js'
+import { commandLine, dryRunFlag } from '../cli/flags.js'
+
+export default class Contract extends BluegreenCommand {
+  static override description = 'Run the pending contract migrations that are safe and due'
+  static override args = { plan: Args.string({ description: 'Plan file (YAML)', required: true }) }
+  static override flags = { 'dry-run': dryRunFlag }
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Contract)
+    this.json = flags.json
+    const decisions = await withEngine(
+      { planFile: args.plan, json: flags.json, command: commandLine(this.id, this.argv) },
+      async (ctx) => {
+        const { runDueContracts } = await import('../engine/contract.js')
+        const { currentHolderFor } = await import('../engine/holder.js')
+        return ctx.journal.withLock(ctx.plan.app, currentHolderFor(ctx), () =>
+          runDueContracts(ctx, { dryRun: flags['dry-run'] }),
+        )
+      },
+    )
+    if (this.json) return this.outJson({ type: 'result', ok: true, contracts: decisions })
+    if (decisions.length === 0) return this.out('no pending contract migrations')
+    for (const d of decisions)
+      this.out(
+        `${d.status.padEnd(9)} ${d.version}: ${d.files.join(', ')}${d.reason ? `\n          ${d.reason}` : ''}`,
+      )
+  }
+}

@@ -1,0 +1,59 @@
+import { Args, Flags } from '@oclif/core'
+import { BluegreenCommand } from '../cli/base-command.js'
+import { confirm } from '../cli/confirm.js'
+import { withEngine } from '../cli/context.js'
+import { commandLine, dryRunFlag, versionFlag, yesFlag } from '../cli/flags.js'
+
+export default class Release extends BluegreenCommand {
+  static override description =
+    'Run a release: expand, deploy to the inactive pool, smoke test, switch, verify, standby, contract'
+  static override examples = [
+    '<%= config.bin %> release plans/shop.yaml --version 2.4.0',
+    '<%= config.bin %> release plans/shop.yaml --resume',
+    '<%= config.bin %> release plans/shop.yaml --dry-run',
+  ]
+  static override args = { plan: Args.string({ description: 'Plan file (YAML)', required: true }) }
+  static override flags = {
+    version: versionFlag,
+    'dry-run': dryRunFlag,
+    resume: Flags.boolean({
+      description: 'Continue the unfinished release from its first unfinished step',
+      env: 'BLUEGREEN_RESUME',
+      default: false,
+    }),
+    force: Flags.boolean({
+      description: 'With --resume: accept a plan that changed since the release started',
+      default: false,
+    }),
+    yes: yesFlag,
+  }
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Release)
+    this.json = flags.json
+    const result = await withEngine(
+      {
+        planFile: args.plan,
+        version: flags.version,
+        json: flags.json,
+        command: commandLine(this.id, this.argv),
+      },
+      async (ctx) => {
+        if (!flags['dry-run'])
+          await confirm(`Release ${ctx.plan.app} ${flags.version ?? ctx.plan.version ?? ''}?`, flags)
+        const { release } = await import('../engine/release.js')
+        return release(ctx, {
+          version: flags.version,
+          resume: flags.resume,
+          force: flags.force,
+          dryRun: flags['dry-run'],
+        })
+      },
+    )
+    if (this.json) this.outJson({ type: 'result', ...result })
+    else if (!result.dryRun)
+      this.out(
+        `✓ ${result.app} ${result.version} is live on ${result.to}; ${result.from} is the rollback target (bluegreen rollback --plan ${args.plan})`,
+      )
+  }
+}

@@ -1,0 +1,39 @@
+import { Args, Flags } from '@oclif/core'
+import { BluegreenCommand } from '../cli/base-command.js'
+import { withEngine } from '../cli/context.js'
+import { commandLine } from '../cli/flags.js'
+import { BluegreenError } from '../errors.js'
+
+export default class Unlock extends BluegreenCommand {
+  static override description = 'Clear a stale release lock (audited)'
+  static override args = { plan: Args.string({ description: 'Plan file (YAML)', required: true }) }
+  static override flags = {
+    force: Flags.boolean({ description: 'Required: clearing a lock is deliberate', default: false }),
+  }
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Unlock)
+    this.json = flags.json
+    if (!flags.force) {
+      throw new BluegreenError({
+        code: 'USAGE',
+        message: 'unlock needs --force',
+        hint: 'make sure no release is running, then: bluegreen unlock PLAN --force',
+      })
+    }
+    const result = await withEngine(
+      { planFile: args.plan, json: flags.json, command: commandLine(this.id, this.argv) },
+      async (ctx) => {
+        const { unlock } = await import('../engine/retire.js')
+        return unlock(ctx)
+      },
+    )
+    if (this.json) this.outJson({ type: 'result', ...result })
+    else
+      this.out(
+        result.cleared
+          ? `✓ cleared the lock of ${result.cleared.holder} (pid ${result.cleared.pid} on ${result.cleared.host}, since ${result.cleared.since})`
+          : 'no lock was held',
+      )
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The engine emits events; src/ui/ renders them (listr2 on a terminal, plain lines in CI,
+ * NDJSON under --json). The engine never imports a renderer.
+ */
+import type { PhaseKind, PoolName } from '../plan/schema.js'
+
+export interface StepInfo {
+  index: number
+  kind: PhaseKind
+  /** One line: what the step does, e.g. "apply 2 migrations from migrations/expand". */
+  summary: string
+  touches: string
+}
+
+export type EngineEvent =
+  | {
+      type: 'release.start'
+      app: string
+      version: string
+      releaseId: string
+      from: PoolName
+      to: PoolName
+      resumed: boolean
+      dryRun: boolean
+      steps: StepInfo[]
+    }
+  | { type: 'step.start'; index: number; kind: PhaseKind; summary: string }
+  | { type: 'step.skip'; index: number; kind: PhaseKind; reason: string }
+  | {
+      type: 'step.progress'
+      index: number
+      kind: PhaseKind
+      message: string
+      done?: number
+      total?: number
+      etaMs?: number
+    }
+  | { type: 'step.output'; index: number; kind: PhaseKind; stream: 'stdout' | 'stderr'; line: string }
+  | { type: 'step.done'; index: number; kind: PhaseKind; ms: number; summary: string }
+  | {
+      type: 'step.fail'
+      index: number
+      kind: PhaseKind
+      ms: number
+      code: string
+      message: string
+      hint?: string
+      details: string[]
+    }
+  | { type: 'switch'; from: PoolName; to: PoolName; weights: Record<PoolName, number>; changed: boolean }
+  | { type: 'rollback.start'; from: PoolName; to: PoolName; reason: string; automatic: boolean }
+  | { type: 'rollback.done'; from: PoolName; to: PoolName; ms: number }
+  | { type: 'contract.run'; release: string; version: string; files: string[] }
+  | { type: 'contract.wait'; release: string; version: string; reason: string }
+  | { type: 'warning'; message: string }
+  | { type: 'info'; message: string }
+
+/** Every event carries its time; the emitter stamps it. */
+export type StampedEvent = EngineEvent & { at: string }
+
+export type Emit = (event: EngineEvent) => void
+
+export function stamp(event: EngineEvent): StampedEvent {
+  return { ...event, at: new Date().toISOString() }
+}

@@ -1,0 +1,259 @@
+/**
+ * The journal for plans without a database: one JSON file, rewritten by atomic rename
+ * (write a temp file, fsync, rename) so a crash never leaves it half-written, and a lock
+ * file created with O_EXCL. A lock whose holder process is gone (same host) is stale and is
+ * taken over with an audit entry, as PostgreSQL frees an advisory lock when its session dies.
+ */
+import { randomUUID } from 'node:crypto'
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs'
+import { hostname } from 'node:os'
+import { dirname } from 'node:path'
+import { BluegreenError } from '../errors.js'
+import type { PoolName } from '../plan/schema.js'
+import type {
+  AuditEntry,
+  Journal,
+  LockHolder,
+  PoolRecord,
+  ReleaseRecord,
+  ReleaseStatus,
+  StandbyRecord,
+  StepRecord,
+  StepStatus,
+} from './journal.js'
+import { lockedError } from './lock-error.js'
+
+interface AppState {
+  seq: number
+  releases: ReleaseRecord[]
+  steps: StepRecord[]
+  pools: Partial<Record<PoolName, PoolRecord>>
+  standby?: StandbyRecord
+  audit: AuditEntry[]
+}
+interface FileState {
+  format: 1
+  apps: Record<string, AppState>
+}
+
+export function writeFileAtomic(path: string, content: string): void {
+  mkdirSync(dirname(path), { recursive: true })
+  const temp = `${path}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`
+  const fd = openSync(temp, 'w', 0o600)
+  try {
+    writeSync(fd, content)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(temp, path)
+}
+
+export class FileJournal implements Journal {
+  readonly kind = 'file' as const
+
+  constructor(private readonly path: string) {}
+
+  private read(): FileState {
+    try {
+      const parsed = JSON.parse(readFileSync(this.path, 'utf8')) as FileState
+      if (parsed.format !== 1 || typeof parsed.apps !== 'object') throw new Error('unknown format')
+      return parsed
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { format: 1, apps: {} }
+      throw new BluegreenError({
+        code: 'PLAN_INVALID',
+        message: `the state file ${this.path} cannot be read: ${(error as Error).message}`,
+        hint: 'restore it from a backup, or move it away to start a fresh journal (the load balancer still knows the live pool)',
+      })
+    }
+  }
+
+  private update<T>(app: string, fn: (state: AppState) => T): T {
+    const state = this.read()
+    const appState = (state.apps[app] ??= { seq: 0, releases: [], steps: [], pools: {}, audit: [] })
+    const result = fn(appState)
+    writeFileAtomic(this.path, JSON.stringify(state, null, 2) + '\n')
+    return result
+  }
+
+  private view(app: string): AppState {
+    return this.read().apps[app] ?? { seq: 0, releases: [], steps: [], pools: {}, audit: [] }
+  }
+
+  private lockPath(app: string): string {
+    return `${this.path}.${app}.lock`
+  }
+
+  async lockHolder(app: string): Promise<LockHolder | undefined> {
+    try {
+      return JSON.parse(readFileSync(this.lockPath(app), 'utf8')) as LockHolder
+    } catch {
+      return undefined
+    }
+  }
+
+  async withLock<T>(app: string, holder: LockHolder, fn: () => Promise<T>): Promise<T> {
+    const path = this.lockPath(app)
+    mkdirSync(dirname(path), { recursive: true })
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const fd = openSync(path, 'wx', 0o600)
+        writeSync(fd, JSON.stringify(holder))
+        closeSync(fd)
+        break
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0)
+          throw lockedError(app, await this.lockHolder(app))
+        const current = await this.lockHolder(app)
+        if (current && !isStale(current)) throw lockedError(app, current)
+        // The holder died without releasing: take the lock over, and say so in the audit log.
+        rmSync(path, { force: true })
+        await this.audit({
+          app,
+          action: 'lock.takeover',
+          actor: holder.holder,
+          detail: `stale lock of pid ${current?.pid ?? '?'} removed`,
+        })
+      }
+    }
+    try {
+      return await fn()
+    } finally {
+      rmSync(path, { force: true })
+    }
+  }
+
+  async forceUnlock(app: string): Promise<LockHolder | undefined> {
+    const holder = await this.lockHolder(app)
+    if (holder && holder.host === hostname() && isAlive(holder.pid)) {
+      try {
+        process.kill(holder.pid, 'SIGTERM')
+      } catch {
+        // Gone in the meantime.
+      }
+    }
+    rmSync(this.lockPath(app), { force: true })
+    return holder
+  }
+
+  async startRelease(
+    release: Omit<ReleaseRecord, 'id' | 'seq' | 'status' | 'startedAt'>,
+  ): Promise<ReleaseRecord> {
+    return this.update(release.app, (state) => {
+      const running = state.releases.find((r) => r.status === 'running')
+      if (running) throw new Error(`release ${running.id} is still running`)
+      const record: ReleaseRecord = {
+        ...release,
+        id: randomUUID(),
+        seq: ++state.seq,
+        status: 'running',
+        startedAt: new Date().toISOString(),
+      }
+      state.releases.push(record)
+      return record
+    })
+  }
+
+  async unfinishedRelease(app: string): Promise<ReleaseRecord | undefined> {
+    return this.view(app).releases.find((r) => r.status === 'running')
+  }
+
+  async finishRelease(id: string, status: Exclude<ReleaseStatus, 'running'>, error?: string): Promise<void> {
+    const app = this.appOf(id)
+    this.update(app, (state) => {
+      const release = state.releases.find((r) => r.id === id)
+      if (release) Object.assign(release, { status, error, finishedAt: new Date().toISOString() })
+    })
+  }
+
+  private appOf(releaseId: string): string {
+    for (const [app, state] of Object.entries(this.read().apps)) {
+      if (state.releases.some((r) => r.id === releaseId)) return app
+    }
+    throw new Error(`unknown release ${releaseId}`)
+  }
+
+  async releases(app: string, limit: number): Promise<ReleaseRecord[]> {
+    return [...this.view(app).releases].sort((a, b) => b.seq - a.seq).slice(0, limit)
+  }
+
+  async stepStarted(releaseId: string, index: number, kind: string): Promise<void> {
+    this.update(this.appOf(releaseId), (state) => {
+      state.steps = state.steps.filter((s) => !(s.releaseId === releaseId && s.index === index))
+      state.steps.push({ releaseId, index, kind, status: 'started', startedAt: new Date().toISOString() })
+    })
+  }
+
+  async stepFinished(
+    releaseId: string,
+    index: number,
+    status: Exclude<StepStatus, 'started'>,
+    ms: number,
+    summary: string,
+  ): Promise<void> {
+    this.update(this.appOf(releaseId), (state) => {
+      const step = state.steps.find((s) => s.releaseId === releaseId && s.index === index)
+      if (step) Object.assign(step, { status, ms, summary, finishedAt: new Date().toISOString() })
+    })
+  }
+
+  async steps(releaseId: string): Promise<StepRecord[]> {
+    for (const state of Object.values(this.read().apps)) {
+      const steps = state.steps.filter((s) => s.releaseId === releaseId)
+      if (steps.length > 0) return steps.sort((a, b) => a.index - b.index)
+    }
+    return []
+  }
+
+  async setPool(app: string, record: PoolRecord): Promise<void> {
+    this.update(app, (state) => void (state.pools[record.pool] = record))
+  }
+
+  async pools(app: string): Promise<Partial<Record<PoolName, PoolRecord>>> {
+    return this.view(app).pools
+  }
+
+  async setStandby(app: string, record: StandbyRecord): Promise<void> {
+    this.update(app, (state) => void (state.standby = record))
+  }
+
+  async standby(app: string): Promise<StandbyRecord | undefined> {
+    return this.view(app).standby
+  }
+
+  async audit(entry: Omit<AuditEntry, 'at'> & { at?: string }): Promise<void> {
+    this.update(
+      entry.app,
+      (state) => void state.audit.push({ ...entry, at: entry.at ?? new Date().toISOString() }),
+    )
+  }
+
+  async auditLog(app: string, limit: number): Promise<AuditEntry[]> {
+    return this.view(app).audit.slice(-limit).reverse()
+  }
+
+  async close(): Promise<void> {}
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function isStale(holder: LockHolder): boolean {
+  return holder.host === hostname() && !isAlive(holder.pid)
+}

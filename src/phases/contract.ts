@@ -1,0 +1,22 @@
+import { recordOwnContract, runDueContracts } from '../engine/contract.js'
+import type { Phase } from './types.js'
+
+export const contractPhase = {
+  kind: 'contract',
+  // Never switch back after a contract step: the old version may no longer fit the schema.
+  rollbackOnFailure: false,
+  async run(ctx) {
+    const decisions = await runDueContracts(ctx, { dryRun: false })
+    const own = await recordOwnContract(ctx, ctx.release, ctx.config)
+    const ran = decisions.filter((d) => d.status === 'ran')
+    const waiting = decisions.filter((d) => d.status === 'waiting')
+    const parts = [
+      ran.length > 0
+        ? `ran contract of ${ran.map((d) => d.version).join(', ')}`
+        : 'no earlier contract was due',
+      waiting.length > 0 ? `${waiting.length} still waiting` : undefined,
+      own.length > 0 ? `recorded ${own.length} of ${ctx.release.version}'s own as pending` : undefined,
+    ]
+    return parts.filter(Boolean).join('; ')
+  },
+} satisfies Phase<'contract'>

@@ -1,0 +1,41 @@
+import { formatDuration, parseDuration } from '../plan/duration.js'
+import { commandEnv, fillCommand } from './command-env.js'
+import { runCommand } from './run-command.js'
+import type { Phase } from './types.js'
+
+export const deployPhase = {
+  kind: 'deploy',
+  rollbackOnFailure: true,
+  async run(ctx) {
+    const { config, lb, to } = ctx
+    const { ms } = await runCommand({
+      command: fillCommand(config.run, ctx.vars),
+      shell: config.shell,
+      cwd: ctx.planDir,
+      env: commandEnv(ctx, config.env),
+      timeoutMs: parseDuration(config.timeout),
+      signal: ctx.signal,
+      onLine: (stream, line) => ctx.output(stream, line),
+      failCode: 'DEPLOY_FAILED',
+      timeoutCode: 'DEPLOY_TIMEOUT',
+      what: `deploy of ${ctx.release.version} to ${to}`,
+    })
+    ctx.progress(`deployed in ${formatDuration(ms)}; waiting for ${to} to be healthy in the load balancer`)
+    const healthStarted = Date.now()
+    const targets = await lb.waitHealthy(to, {
+      timeoutMs: parseDuration(config.healthTimeout),
+      intervalMs: 500,
+      signal: ctx.signal,
+      onPoll: (ts) =>
+        ctx.progress(`${ts.filter((t) => t.health === 'healthy').length}/${ts.length} targets healthy`),
+    })
+    // Recorded only now: a pool counts as running the new version once it is deployed and healthy.
+    await ctx.journal.setPool(ctx.plan.app, {
+      pool: to,
+      version: ctx.release.version,
+      releaseSeq: ctx.release.seq,
+      deployedAt: new Date().toISOString(),
+    })
+    return `deployed ${ctx.release.version} to ${to} in ${formatDuration(ms)}; ${targets.length} targets healthy after ${formatDuration(Date.now() - healthStarted)}`
+  },
+} satisfies Phase<'deploy'>

@@ -1,0 +1,44 @@
+import { resolve } from 'node:path'
+import { databaseSettings, withPhaseClient } from './database.js'
+import type { Phase } from './types.js'
+
+export const expandPhase = {
+  kind: 'expand',
+  rollbackOnFailure: true,
+  async run(ctx) {
+    const settings = databaseSettings(ctx.plan, 'expand')
+    const { applyMigrations } = await import('../db/migrations.js')
+    const result = await withPhaseClient(settings, (client) =>
+      applyMigrations(client, {
+        dir: resolve(ctx.planDir, ctx.config.dir),
+        phase: 'expand',
+        release: ctx.release.version,
+        app: ctx.plan.app,
+        lockTimeoutMs: settings.lockTimeoutMs,
+        statementTimeoutMs: settings.statementTimeoutMs,
+        attempts: settings.attempts,
+        lint: ctx.config.lint,
+        signal: ctx.signal,
+        onEvent: (event) => ctx.progress(describeMigrationEvent(event)),
+      }),
+    )
+    return `applied ${result.applied.length} migration${result.applied.length === 1 ? '' : 's'}${result.skipped.length ? `, ${result.skipped.length} already applied` : ''}`
+  },
+} satisfies Phase<'expand'>
+
+export function describeMigrationEvent(event: {
+  type: string
+  file?: string
+  attempt?: number
+  delayMs?: number
+  reason?: string
+}): string {
+  switch (event.type) {
+    case 'migration.retry':
+      return `${event.file}: lock not granted (${event.reason ?? 'lock timeout'}); retry ${event.attempt} in ${event.delayMs} ms`
+    case 'migration.skip':
+      return `${event.file}: already applied`
+    default:
+      return `${event.file ?? ''}: ${event.type.replace('migration.', '')}`
+  }
+}

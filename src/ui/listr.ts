@@ -1,0 +1,119 @@
+/**
+ * On a terminal: a listr2 task tree, one task per step, driven by engine events. The engine
+ * knows nothing of listr2; this adapter turns each step's start/done/fail into a task that
+ * resolves or rejects, and progress into the task's output line (with ETA for backfills).
+ */
+import type { StampedEvent } from '../engine/events.js'
+import { formatDuration } from '../plan/duration.js'
+import { redact } from '../redact.js'
+import { plainLine } from './plain.js'
+
+interface Deferred {
+  resolve: (title?: string) => void
+  reject: (error: Error) => void
+  setOutput?: (text: string) => void
+  setTitle?: (text: string) => void
+  skip?: (reason: string) => void
+}
+
+export async function listrRenderer(): Promise<{
+  emit: (event: StampedEvent) => void
+  finish: () => Promise<void>
+}> {
+  const { Listr } = await import('listr2')
+  const steps = new Map<number, Deferred & { started: Promise<void>; markStarted: () => void }>()
+  let run: Promise<unknown> | undefined
+  const pending: StampedEvent[] = []
+
+  const emit = (event: StampedEvent): void => {
+    if (event.type === 'release.start' && !event.dryRun && !run) {
+      process.stdout.write(redact(plainLine(event, event.steps.length) ?? '') + '\n')
+      const tasks = event.steps.map((step) => {
+        let markStarted!: () => void
+        const started = new Promise<void>((resolve) => (markStarted = resolve))
+        const deferred = { started, markStarted } as Deferred & {
+          started: Promise<void>
+          markStarted: () => void
+        }
+        steps.set(step.index, deferred)
+        return {
+          title: `${step.kind.padEnd(9)} ${step.summary}`,
+          task: async (
+            _ctx: unknown,
+            task: { output: string; title: string; skip: (m?: string) => void },
+          ) => {
+            await started
+            await new Promise<void>((resolve, reject) => {
+              deferred.resolve = (title) => {
+                if (title) task.title = title
+                resolve()
+              }
+              deferred.reject = reject
+              deferred.setOutput = (text) => (task.output = redact(text))
+              deferred.setTitle = (text) => (task.title = redact(text))
+              deferred.skip = (reason) => {
+                task.skip(reason)
+                resolve()
+              }
+              for (const queued of pending.splice(0)) emit(queued)
+            })
+          },
+        }
+      })
+      run = new Listr(tasks, {
+        concurrent: false,
+        exitOnError: true,
+        rendererOptions: { collapseErrors: false, showErrorMessage: true },
+      })
+        .run()
+        .catch(() => {})
+      return
+    }
+    const step = 'index' in event ? steps.get(event.index) : undefined
+    if (!run || !step) {
+      const line = plainLine(event, steps.size)
+      if (line && event.type !== 'release.start') process.stderr.write(redact(line) + '\n')
+      else if (line) process.stdout.write(redact(line) + '\n')
+      return
+    }
+    if (event.type === 'step.skip') {
+      step.markStarted()
+      if (step.skip) step.skip(event.reason)
+      else pending.push(event)
+      return
+    }
+    if (event.type === 'step.start') return step.markStarted()
+    if (!step.resolve) return void pending.push(event)
+    switch (event.type) {
+      case 'step.progress':
+        step.setOutput?.(
+          event.message +
+            (event.etaMs !== undefined ? ` · ETA ${formatDuration(event.etaMs)}` : '') +
+            progressBar(event.done, event.total),
+        )
+        break
+      case 'step.output':
+        step.setOutput?.(event.line)
+        break
+      case 'step.done':
+        step.resolve(`${event.kind.padEnd(9)} ${event.summary} (${formatDuration(event.ms)})`)
+        break
+      case 'step.fail':
+        step.reject(new Error([event.message, ...event.details].join('\n')))
+        break
+    }
+  }
+  return {
+    emit,
+    finish: async () => {
+      await run
+    },
+  }
+}
+
+function progressBar(done: number | undefined, total: number | undefined): string {
+  if (done === undefined || !total) return ''
+  const width = 24
+  const filled = Math.min(width, Math.round((done / total) * width))
+  return `\n[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${Math.round((done / total) * 100)}%`
+}
