@@ -1,0 +1,153 @@
+/**
+ * The AWS Query protocol, both directions, for the ELBv2 emulator.
+ *
+ * Requests are form-encoded key/value pairs whose keys are paths: lists are `Name.member.N`
+ * (1-based), maps are `Name.entry.N.key` / `Name.entry.N.value`, and an empty list is sent as a
+ * bare `Name=`. `parseQuery` turns them into a tree of strings, arrays, Maps and records.
+ * Responses are XML in which a list is `<Name><member>…</member></Name>` and a map is
+ * `<Name><entry><key>…</key><value>…</value></entry></Name>`; `toXml` writes such a tree back.
+ */
+
+export type QueryNode = string | QueryNode[] | Map<string, string> | QueryStruct
+export interface QueryStruct {
+  [key: string]: QueryNode
+}
+
+type Building =
+  | { kind: 'scalar'; value: string }
+  | { kind: 'struct'; fields: Map<string, Building> }
+  | { kind: 'list'; items: Map<number, Building> }
+  | { kind: 'map'; entries: Map<number, { key?: string; value?: string }> }
+
+export class QueryParseError extends Error {}
+
+/** Parses form-encoded Query parameters (already split by URLSearchParams) into a tree. */
+export function parseQuery(params: URLSearchParams): QueryStruct {
+  const root: Building = { kind: 'struct', fields: new Map() }
+  for (const [key, value] of params) insert(root, key.split('.'), value, key)
+  return finish(root) as QueryStruct
+}
+
+function insert(node: Building, path: string[], value: string, key: string): void {
+  if (node.kind !== 'struct') throw new QueryParseError(`parameter ${key} does not fit the others`)
+  const [name, ...rest] = path
+  if (!name) throw new QueryParseError(`empty parameter name in ${key}`)
+  if (rest.length === 0) {
+    // `Name=` with nothing under it: a scalar, or an empty list; readers decide which.
+    if (!node.fields.has(name)) node.fields.set(name, { kind: 'scalar', value })
+    return
+  }
+  const [marker, index, ...tail] = rest
+  if (marker === 'member' && index !== undefined && /^\d+$/.test(index)) {
+    const list = child(node, name, () => ({ kind: 'list', items: new Map() }), key)
+    if (list.kind !== 'list') throw new QueryParseError(`parameter ${key} mixes a list with other values`)
+    const position = Number(index)
+    if (tail.length === 0) {
+      list.items.set(position, { kind: 'scalar', value })
+      return
+    }
+    let item = list.items.get(position)
+    if (!item) list.items.set(position, (item = { kind: 'struct', fields: new Map() }))
+    insert(item, tail, value, key)
+    return
+  }
+  if (marker === 'entry' && index !== undefined && /^\d+$/.test(index) && tail.length === 1) {
+    const map = child(node, name, () => ({ kind: 'map', entries: new Map() }), key)
+    if (map.kind !== 'map') throw new QueryParseError(`parameter ${key} mixes a map with other values`)
+    const entry = map.entries.get(Number(index)) ?? {}
+    if (tail[0] === 'key') entry.key = value
+    else if (tail[0] === 'value') entry.value = value
+    else throw new QueryParseError(`map parameter ${key} must end in .key or .value`)
+    map.entries.set(Number(index), entry)
+    return
+  }
+  const struct = child(node, name, () => ({ kind: 'struct', fields: new Map() }), key)
+  insert(struct, rest, value, key)
+}
+
+function child(node: Building & { kind: 'struct' }, name: string, make: () => Building, key: string): Building {
+  const existing = node.fields.get(name)
+  if (existing && !(existing.kind === 'scalar' && existing.value === '')) {
+    if (existing.kind === 'scalar') throw new QueryParseError(`parameter ${key} conflicts with ${name}`)
+    return existing
+  }
+  const created = make()
+  node.fields.set(name, created)
+  return created
+}
+
+function finish(node: Building): QueryNode {
+  switch (node.kind) {
+    case 'scalar':
+      return node.value
+    case 'list':
+      return [...node.items.entries()].sort(([a], [b]) => a - b).map(([, item]) => finish(item))
+    case 'map': {
+      const map = new Map<string, string>()
+      for (const [, entry] of [...node.entries.entries()].sort(([a], [b]) => a - b)) {
+        if (entry.key !== undefined) map.set(entry.key, entry.value ?? '')
+      }
+      return map
+    }
+    case 'struct': {
+      const struct: QueryStruct = {}
+      for (const [name, field] of node.fields) struct[name] = finish(field)
+      return struct
+    }
+  }
+}
+
+/** A value in a response tree: like QueryNode, plus numbers, booleans and absent fields. */
+export type XmlNode = string | number | boolean | undefined | XmlNode[] | Map<string, string> | XmlStruct
+export interface XmlStruct {
+  [key: string]: XmlNode
+}
+
+export function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+}
+
+/** Writes `<name>…</name>` for a response tree; absent fields are left out. */
+export function toXml(name: string, node: XmlNode): string {
+  if (node === undefined) return ''
+  if (typeof node === 'string' || typeof node === 'number' || typeof node === 'boolean') {
+    return `<${name}>${escapeXml(String(node))}</${name}>`
+  }
+  if (Array.isArray(node)) return `<${name}>${node.map((item) => toXml('member', item)).join('')}</${name}>`
+  if (node instanceof Map) {
+    const entries = [...node].map(([k, v]) => `<entry>${toXml('key', k)}${toXml('value', v)}</entry>`)
+    return `<${name}>${entries.join('')}</${name}>`
+  }
+  return `<${name}>${Object.entries(node)
+    .map(([key, value]) => toXml(key, value))
+    .join('')}</${name}>`
+}
+
+/** Readers for request trees: they name the parameter in the error, like AWS's ValidationError. */
+export const read = {
+  string(node: QueryNode | undefined): string | undefined {
+    return typeof node === 'string' && node !== '' ? node : undefined
+  },
+  strings(node: QueryNode | undefined): string[] {
+    if (node === undefined || node === '') return []
+    if (!Array.isArray(node)) return []
+    return node.filter((item): item is string => typeof item === 'string')
+  },
+  structs(node: QueryNode | undefined): QueryStruct[] {
+    if (!Array.isArray(node)) return []
+    return node.filter((item): item is QueryStruct => isStruct(item))
+  },
+  struct(node: QueryNode | undefined): QueryStruct | undefined {
+    return isStruct(node) ? node : undefined
+  },
+  int(node: QueryNode | undefined): number | undefined {
+    return typeof node === 'string' && /^-?\d+$/.test(node) ? Number(node) : undefined
+  },
+  bool(node: QueryNode | undefined): boolean | undefined {
+    return node === 'true' ? true : node === 'false' ? false : undefined
+  },
+}
+
+export function isStruct(node: QueryNode | undefined): node is QueryStruct {
+  return typeof node === 'object' && !Array.isArray(node) && !(node instanceof Map)
+}
