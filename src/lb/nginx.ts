@@ -1,0 +1,315 @@
+/**
+ * nginx adapter. nginx (free) has no runtime API, so a switch rewrites the upstream block in an
+ * include file and reloads nginx:
+ *   1. the new file replaces the old by atomic rename (nginx never reads half a file),
+ *   2. the plan's `test` command (`nginx -t`) checks the whole configuration; if it fails, the
+ *      previous file is put back and the switch fails with nginx's own message,
+ *   3. the plan's `reload` command (`nginx -s reload`) makes nginx start new workers with the
+ *      new upstream and shut the old ones down gracefully.
+ * The file is the record of the live pool: traffic() parses it back.
+ *
+ * A reload is not lossless for keep-alive clients: the old workers finish the requests in flight
+ * but close their idle keep-alive connections, and a client that sends its next request on such a
+ * connection just as it closes gets a reset or an empty reply (most HTTP clients do not retry a
+ * non-idempotent request, and many do not retry at all). Expect a few failed requests per switch
+ * under load; HAProxy's runtime API does not have this problem.
+ *
+ * The reload command only signals nginx; the master applies the new configuration a moment later:
+ * it starts new workers, sleeps 100 ms, then tells the old ones to stop. So shift() waits a little
+ * longer than that before it returns. Without that wait, back-to-back shifts send SIGHUPs that
+ * coalesce into one and workers with an intermediate configuration were seen serving for a moment.
+ * The verify phase, which watches production, is what confirms the switch took effect.
+ *
+ * Weights: nginx's weight must be at least 1, so a pool with 0% of traffic keeps its server lines
+ * marked `down` instead of being left out. That way the file always lists both pools (it reads as
+ * the whole picture), `nginx -t` keeps resolving the inactive pool's addresses (a typo fails before
+ * the switch to that pool, not during it), and reading the live pool back is unambiguous.
+ */
+import { execFile } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { connect } from 'node:net'
+import { BluegreenError } from '../errors.js'
+import type { NginxConfig, Plan } from '../plan/schema.js'
+import { writeFileAtomic } from './atomic-file.js'
+import {
+  findUpstream,
+  renderUpstream,
+  replaceBlock,
+  sameAddress,
+  type UpstreamBlock,
+} from './nginx-upstream.js'
+import { unhealthyPoolError } from './pool-health.js'
+import { serverWeights } from './server-weights.js'
+import {
+  desiredWeights,
+  pollUntilHealthy,
+  pools as poolNames,
+  sameTraffic,
+  trafficFrom,
+  type LoadBalancer,
+  type PoolName,
+  type ShiftResult,
+  type Target,
+  type Traffic,
+  type WaitOptions,
+} from './types.js'
+
+/** No limit in nginx; a cap keeps the file readable (weights are reduced by their gcd first). */
+const maxWeight = 1000
+const commandTimeoutMs = 60_000
+const probeTimeoutMs = 2000
+/** nginx's master waits 100 ms after starting new workers before retiring the old ones. */
+const reloadSettleMs = 300
+
+export function createNginx(config: NginxConfig, pools: Plan['pools']): LoadBalancer {
+  const { upstreamFile, upstream } = config
+  const serversOf = poolServers(pools)
+
+  async function readUpstream(): Promise<{ text: string; block: UpstreamBlock }> {
+    let text: string
+    try {
+      text = await readFile(upstreamFile, 'utf8')
+    } catch (error) {
+      throw new BluegreenError({
+        code: 'LB_CONFIG',
+        message: `cannot read the nginx upstream file ${upstreamFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+        hint: `Create it with the live pool, e.g. "upstream ${upstream} { server ${serversOf.blue[0]}; }", and include it from nginx.conf's http block`,
+        cause: error,
+      })
+    }
+    const block = findUpstream(text, upstream)
+    if (!block) {
+      throw new BluegreenError({
+        code: 'LB_CONFIG',
+        message: `${upstreamFile} has no "upstream ${upstream} { … }" block`,
+        hint: 'Set loadBalancer.upstream to the name of the upstream block in that file',
+      })
+    }
+    const strangers = block.servers.filter((s) => !s.backup && poolOf(s.address) === undefined)
+    if (strangers.length > 0) {
+      throw new BluegreenError({
+        code: 'LB_CONFIG',
+        message: `upstream ${upstream} sends traffic to ${strangers.map((s) => s.address).join(', ')}, which is in neither pool`,
+        details: [
+          `pools.blue.servers: ${serversOf.blue.join(', ')}`,
+          `pools.green.servers: ${serversOf.green.join(', ')}`,
+        ],
+        hint: `Add the address to pools.blue.servers or pools.green.servers, or remove it from ${upstreamFile}`,
+      })
+    }
+    return { text, block }
+  }
+
+  function poolOf(address: string): PoolName | undefined {
+    return poolNames.find((pool) => serversOf[pool].some((s) => sameAddress(s, address)))
+  }
+
+  function trafficOf(block: UpstreamBlock): Traffic {
+    const sum = (pool: PoolName): number =>
+      block.servers.filter((s) => poolOf(s.address) === pool).reduce((total, s) => total + s.weight, 0)
+    return trafficFrom({ blue: sum('blue'), green: sum('green') })
+  }
+
+  async function readTargets(pool: PoolName): Promise<Target[]> {
+    // nginx free has no active health checks (and its passive ones are per worker and not
+    // readable), so health here is a direct TCP connect to each server: the same thing nginx's
+    // own failure detection (`proxy_next_upstream error timeout`) would trip on.
+    return Promise.all(
+      serversOf[pool].map(async (server): Promise<Target> => {
+        const { host, port } = splitAddress(server)
+        const failure = await probe(host, port)
+        return {
+          id: server,
+          address: host,
+          port,
+          health: failure === undefined ? 'healthy' : 'unhealthy',
+          ...(failure === undefined ? {} : { reason: `TCP connect failed: ${failure}` }),
+        }
+      }),
+    )
+  }
+
+  return {
+    provider: 'nginx',
+
+    describe: () => `nginx upstream ${upstream} in ${upstreamFile}`,
+
+    async traffic() {
+      return trafficOf((await readUpstream()).block)
+    },
+
+    async shift(to: PoolName, weight = 100): Promise<ShiftResult> {
+      if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
+        throw new BluegreenError({
+          code: 'USAGE',
+          message: `cannot send ${weight}% of traffic`,
+          hint: 'Use a whole percentage from 0 to 100',
+        })
+      }
+      const { text, block } = await readUpstream()
+      const before = trafficOf(block)
+      const desired = trafficFrom(desiredWeights(to, weight))
+      if (sameTraffic(before, desired)) return { changed: false, before, after: before }
+
+      const perServer = serverWeights(
+        desired.weights,
+        { blue: serversOf.blue.length, green: serversOf.green.length },
+        maxWeight,
+      )
+      const servers = poolNames.flatMap((pool) =>
+        serversOf[pool].map((address) => ({
+          address,
+          weight: perServer[pool],
+          params: block.servers.find((s) => sameAddress(s.address, address))?.params ?? [],
+        })),
+      )
+      const others = block.servers.filter((s) => poolOf(s.address) === undefined).map((s) => s.statement)
+      const note = `Written by bluegreen: blue ${desired.weights.blue}%, green ${desired.weights.green}%; the pool without traffic is marked down.`
+      await writeFileAtomic(
+        upstreamFile,
+        replaceBlock(text, block, renderUpstream(upstream, block.directives, servers, others, note)),
+      )
+
+      const restore = () => writeFileAtomic(upstreamFile, text)
+      const tested = await run(config.test)
+      if (!tested.ok) {
+        await restore()
+        throw new BluegreenError({
+          code: 'LB_CONFIG',
+          message: `nginx rejected the configuration for ${desired.weights[to]}% to ${to}; ${upstreamFile} was restored`,
+          details: nginxMessage(tested.output),
+          hint: `nginx still serves ${before.live} as before. Fix what nginx reports (often an address in pools.${to}.servers), then switch again`,
+        })
+      }
+      const reloaded = await run(config.reload)
+      if (!reloaded.ok) {
+        await restore()
+        throw new BluegreenError({
+          code: 'LB_UNREACHABLE',
+          message: `nginx did not reload (${config.reload.join(' ')}); ${upstreamFile} was restored`,
+          details: nginxMessage(reloaded.output),
+          hint: `Check that nginx is running and that loadBalancer.reload signals it (e.g. nginx -s reload with the same -c/-p nginx was started with)`,
+        })
+      }
+
+      await new Promise((resolve) => setTimeout(resolve, reloadSettleMs))
+
+      const after = trafficOf((await readUpstream()).block)
+      if (!sameTraffic(after, desired) && !closeTo(after, desired)) {
+        throw new BluegreenError({
+          code: 'LB_VERIFY_FAILED',
+          message: `${upstreamFile} reads ${after.weights.blue}% blue / ${after.weights.green}% green after the switch, expected ${desired.weights.blue}% / ${desired.weights.green}%`,
+          hint: 'Something else rewrote the upstream file at the same time; check it and switch again',
+        })
+      }
+      return { changed: true, before, after }
+    },
+
+    targets: readTargets,
+
+    async waitHealthy(pool: PoolName, options: WaitOptions): Promise<Target[]> {
+      return pollUntilHealthy(
+        () => readTargets(pool),
+        pool,
+        options,
+        (targets) =>
+          unhealthyPoolError(
+            pool,
+            targets,
+            options.timeoutMs,
+            `nginx has no active health checks, so bluegreen connects to each server of pools.${pool}.servers itself: check that the app listens there`,
+          ),
+      )
+    },
+
+    async close() {
+      // Nothing stays open: the file is read per call and probes close their sockets.
+    },
+  }
+}
+
+/** Equal up to the rounding of integer weights (a share of 0 must stay exactly 0). */
+function closeTo(a: Traffic, b: Traffic): boolean {
+  return poolNames.every(
+    (pool) =>
+      (a.weights[pool] === 0) === (b.weights[pool] === 0) && Math.abs(a.weights[pool] - b.weights[pool]) <= 1,
+  )
+}
+
+function poolServers(pools: Plan['pools']): Record<PoolName, string[]> {
+  const result = { blue: pools.blue.servers ?? [], green: pools.green.servers ?? [] }
+  for (const pool of poolNames) {
+    if (result[pool].length === 0) {
+      throw new BluegreenError({
+        code: 'PLAN_INVALID',
+        message: `pools.${pool}.servers is required with the nginx provider`,
+        hint: `List the ${pool} pool's servers as host:port, e.g. servers: ["10.0.1.10:8080", "10.0.1.11:8080"]`,
+      })
+    }
+    const bad = result[pool].filter(
+      (server) => !/^[^\s:;{}#]+:\d+$/.test(server) && !/^\[[0-9a-fA-F:.]+\]:\d+$/.test(server),
+    )
+    if (bad.length > 0) {
+      throw new BluegreenError({
+        code: 'PLAN_INVALID',
+        message: `pools.${pool}.servers: ${bad.join(', ')} is not host:port`,
+        hint: 'Give each server as host:port, as it would appear on an nginx "server" line',
+      })
+    }
+  }
+  const shared = result.blue.filter((a) => result.green.some((b) => sameAddress(a, b)))
+  if (shared.length > 0) {
+    throw new BluegreenError({
+      code: 'PLAN_INVALID',
+      message: `servers ${shared.join(', ')} are in both pools`,
+      hint: 'Each server belongs to exactly one pool',
+    })
+  }
+  return result
+}
+
+function splitAddress(server: string): { host: string; port: number } {
+  const at = server.lastIndexOf(':')
+  return { host: server.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(server.slice(at + 1)) }
+}
+
+/** Resolves with undefined when a TCP connection opens, or with the reason it did not. */
+function probe(host: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port })
+    socket.setTimeout(probeTimeoutMs, () => {
+      socket.destroy()
+      resolve(`no answer within ${probeTimeoutMs} ms`)
+    })
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(undefined)
+    })
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message))
+  })
+}
+
+async function run(argv: string[]): Promise<{ ok: boolean; output: string }> {
+  const [command, ...args] = argv
+  return new Promise((resolve) => {
+    execFile(command, args, { timeout: commandTimeoutMs }, (error, stdout, stderr) => {
+      const output = `${stderr}${stdout}`.trim()
+      if (!error) return resolve({ ok: true, output })
+      const code = (error as NodeJS.ErrnoException).code
+      resolve({
+        ok: false,
+        output:
+          code === 'ENOENT'
+            ? `cannot run ${command}: not found (set the full path in the plan)`
+            : output || error.message,
+      })
+    })
+  })
+}
+
+/** nginx's own lines, without the boilerplate "test failed" line. */
+function nginxMessage(output: string): string[] {
+  const lines = output.split('\n').filter((line) => line.trim() !== '')
+  const useful = lines.filter((line) => !/test failed|syntax is ok|test is successful/.test(line))
+  return useful.length > 0 ? useful : lines
+}

@@ -1,0 +1,171 @@
+import { readFile, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createNginx } from '../../src/lb/nginx.js'
+import type { LoadBalancer } from '../../src/lb/types.js'
+import { startTestApp, type TestApp } from '../support/http-app.js'
+import { samplePools } from '../support/load.js'
+import { startNginx, type TestNginx } from '../support/nginx.js'
+import { haveBinary, waitFor } from '../support/process.js'
+import { describeLoadBalancerContract } from './contract.js'
+
+async function startApps(): Promise<{ blue: TestApp[]; green: TestApp[] }> {
+  const start = (pool: string, version: string) =>
+    Promise.all([1, 2].map(() => startTestApp({ pool, version })))
+  const [blue, green] = await Promise.all([start('blue', '1.0.0'), start('green', '1.1.0')])
+  return { blue, green }
+}
+
+async function closeApps(apps: { blue: TestApp[]; green: TestApp[] }): Promise<void> {
+  await Promise.all([...apps.blue, ...apps.green].map((app) => app.close()))
+}
+
+describe.runIf(haveBinary('nginx'))('nginx adapter', () => {
+  describeLoadBalancerContract('nginx', async () => {
+    const apps = await startApps()
+    const nginx = await startNginx({ apps, live: 'green' })
+    return {
+      lb: createNginx(nginx.config, nginx.pools),
+      apps,
+      trafficUrl: nginx.trafficUrl,
+      supportsWeights: true,
+      initialLive: 'green',
+      // A reload closes idle keep-alive connections; a client racing that close sees an error.
+      lossless: false,
+      async teardown() {
+        await nginx.stop()
+        await closeApps(apps)
+      },
+    }
+  })
+
+  describe('beyond the contract', () => {
+    let apps: { blue: TestApp[]; green: TestApp[] }
+    let nginx: TestNginx
+    let lb: LoadBalancer
+
+    beforeAll(async () => {
+      apps = await startApps()
+      nginx = await startNginx({ apps, live: 'blue' })
+      lb = createNginx(nginx.config, nginx.pools)
+    })
+    afterAll(async () => {
+      await nginx?.stop()
+      if (apps) await closeApps(apps)
+    })
+
+    it('rewrites only the upstream block: both pools listed, the inactive one down, directives kept', async () => {
+      // Given: other content around the block
+      const original = await readFile(nginx.upstreamFile, 'utf8')
+      await writeFile(
+        nginx.upstreamFile,
+        `# shop upstream; included from nginx.conf\n${original}map $host $x { default 1; }\n`,
+      )
+      // When
+      await lb.shift('green')
+      // Then
+      const file = await readFile(nginx.upstreamFile, 'utf8')
+      expect(file).toMatch(/^# shop upstream; included from nginx.conf\nupstream shop \{/)
+      expect(file).toContain('    keepalive 16;')
+      for (const app of apps.green) expect(file).toContain(`server 127.0.0.1:${app.port} weight=1;`)
+      // The blue servers keep their own parameter, and are marked down.
+      for (const app of apps.blue) expect(file).toContain(`server 127.0.0.1:${app.port} down max_fails=1;`)
+      expect(file).toMatch(/\}\nmap \$host \$x \{ default 1; \}\n$/)
+      expect(await lb.traffic()).toMatchObject({ live: 'green', split: false })
+    })
+
+    it('reloads its own nginx on a switch, and neither writes nor reloads when nothing changes', async () => {
+      // Given
+      const workersBefore = await nginx.workers()
+      // When
+      await lb.shift('blue')
+      // Then: new worker processes serve the new upstream
+      await waitFor(
+        async () => !(await nginx.workers()).some((pid) => workersBefore.includes(pid)),
+        5000,
+        'new workers',
+      )
+      await waitFor(async () => (await samplePools(nginx.trafficUrl, 4)).blue === 4, 5000, 'blue to answer')
+
+      // Given
+      const workers = await nginx.workers()
+      const mtime = (await stat(nginx.upstreamFile)).mtimeMs
+      // When
+      const again = await lb.shift('blue')
+      // Then
+      expect(again.changed).toBe(false)
+      expect((await stat(nginx.upstreamFile)).mtimeMs).toBe(mtime)
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(await nginx.workers()).toEqual(workers)
+    })
+
+    it('restores the previous file and reports nginx’s message when nginx -t fails', async () => {
+      // Given: a green address nginx refuses
+      const before = await readFile(nginx.upstreamFile, 'utf8')
+      const badPools = {
+        ...nginx.pools,
+        green: { servers: [...nginx.pools.green.servers!, '127.0.0.1:70000'] },
+      }
+      // When
+      const error = await createNginx(nginx.config, badPools)
+        .shift('green')
+        .catch((e: unknown) => e)
+      // Then
+      expect(error).toMatchObject({
+        code: 'LB_CONFIG',
+        details: [expect.stringMatching(/\[emerg\] invalid port in upstream "127.0.0.1:70000"/)],
+        hint: expect.stringContaining('nginx still serves blue'),
+      })
+      expect(await readFile(nginx.upstreamFile, 'utf8')).toBe(before)
+      expect(await samplePools(nginx.trafficUrl, 4)).toEqual({ blue: 4 })
+    })
+
+    it('restores the previous file when the reload command fails', async () => {
+      // Given: a reload command aimed at a config that does not exist
+      const before = await readFile(nginx.upstreamFile, 'utf8')
+      const reload = [nginx.config.reload[0], '-c', join(nginx.prefix, 'missing.conf'), '-s', 'reload']
+      // When
+      const error = await createNginx({ ...nginx.config, reload }, nginx.pools)
+        .shift('green')
+        .catch((e: unknown) => e)
+      // Then
+      expect(error).toMatchObject({
+        code: 'LB_UNREACHABLE',
+        details: [expect.stringContaining('missing.conf')],
+      })
+      expect(await readFile(nginx.upstreamFile, 'utf8')).toBe(before)
+      expect((await lb.traffic()).live).toBe('blue')
+    })
+
+    it('refuses an upstream that sends traffic outside both pools, and a missing file, with hints', async () => {
+      // Given
+      const before = await readFile(nginx.upstreamFile, 'utf8')
+      await writeFile(
+        nginx.upstreamFile,
+        before.replace('keepalive 16;', 'keepalive 16; server 10.9.9.9:80;'),
+      )
+      try {
+        // When / Then
+        await expect(lb.traffic()).rejects.toMatchObject({
+          code: 'LB_CONFIG',
+          message: expect.stringContaining('10.9.9.9:80, which is in neither pool'),
+        })
+      } finally {
+        await writeFile(nginx.upstreamFile, before)
+      }
+      const missing = createNginx(
+        { ...nginx.config, upstreamFile: join(nginx.prefix, 'nope.conf') },
+        nginx.pools,
+      )
+      await expect(missing.traffic()).rejects.toMatchObject({
+        code: 'LB_CONFIG',
+        hint: expect.stringContaining('upstream shop'),
+      })
+      const wrongName = createNginx({ ...nginx.config, upstream: 'other' }, nginx.pools)
+      await expect(wrongName.traffic()).rejects.toMatchObject({
+        code: 'LB_CONFIG',
+        message: expect.stringContaining('upstream other'),
+      })
+    })
+  })
+})
