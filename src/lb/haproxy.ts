@@ -194,7 +194,7 @@ export function createHaproxy(config: HaproxyConfig, pools: Plan['pools']): Load
 
       // Raise weights before lowering any, so that the backend never has no server with weight.
       const changes = [...planned].filter(([name, w]) => servers.get(name)!.weight !== w)
-      changes.sort(([, a], [, b]) => b - a)
+      changes.sort(([a, wa], [b, wb]) => wb - servers.get(b)!.weight - (wa - servers.get(a)!.weight))
       for (const [name, w] of changes) {
         const cmd = `set server ${backend}/${name} weight ${w}`
         const reply = await command(cmd)

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BluegreenError } from '../../src/errors.js'
 import { createHaproxy } from '../../src/lb/haproxy.js'
+import { parseRuntimeApi } from '../../src/lb/haproxy-runtime.js'
+import { serverWeights } from '../../src/lb/server-weights.js'
 import type { LoadBalancer } from '../../src/lb/types.js'
 import { startTestApp, type TestApp } from '../support/http-app.js'
 import { startHaproxy, type TestHaproxy } from '../support/haproxy.js'
@@ -138,5 +140,56 @@ describe.runIf(haveBinary('haproxy'))('HAProxy adapter', () => {
         hint: expect.stringContaining('stats socket'),
       })
     })
+  })
+
+  describe('pools of different sizes', () => {
+    it('maps percentages to per-server weights that keep the pools’ ratio', () => {
+      expect(serverWeights({ blue: 100, green: 0 }, { blue: 2, green: 2 }, 256)).toEqual({
+        blue: 1,
+        green: 0,
+      })
+      expect(serverWeights({ blue: 50, green: 50 }, { blue: 2, green: 1 }, 256)).toEqual({
+        blue: 1,
+        green: 2,
+      })
+      expect(serverWeights({ blue: 90, green: 10 }, { blue: 3, green: 2 }, 256)).toEqual({
+        blue: 6,
+        green: 1,
+      })
+      // 1% of 300 servers cannot be exact within 0..256: scaled, never rounded down to 0.
+      expect(serverWeights({ blue: 99, green: 1 }, { blue: 1, green: 300 }, 256)).toEqual({
+        blue: 256,
+        green: 1,
+      })
+    })
+
+    it('splits 50/50 between two blue servers and one green server', async () => {
+      // Given
+      const apps = {
+        blue: await Promise.all([1, 2].map(() => startTestApp({ pool: 'blue', version: '1' }))),
+        green: [await startTestApp({ pool: 'green', version: '2' })],
+      }
+      const haproxy = await startHaproxy({ apps, live: 'blue' })
+      try {
+        const lb = createHaproxy(haproxy.config, haproxy.pools)
+        // When
+        const result = await lb.shift('green', 50)
+        // Then
+        expect(result.after.weights).toEqual({ blue: 50, green: 50 })
+        const sample = await samplePools(haproxy.trafficUrl, 40)
+        expect(sample.green).toBeGreaterThanOrEqual(16)
+        expect(sample.green).toBeLessThanOrEqual(24)
+      } finally {
+        await haproxy.stop()
+        await closeApps(apps)
+      }
+    })
+  })
+
+  it('reads the runtime API address as a unix socket or host:port', () => {
+    expect(parseRuntimeApi('unix:/run/haproxy.sock')).toEqual({ path: '/run/haproxy.sock' })
+    expect(parseRuntimeApi('/run/haproxy/admin.sock')).toEqual({ path: '/run/haproxy/admin.sock' })
+    expect(parseRuntimeApi('127.0.0.1:9999')).toEqual({ host: '127.0.0.1', port: 9999 })
+    expect(parseRuntimeApi('[::1]:9999')).toEqual({ host: '::1', port: 9999 })
   })
 })

@@ -2,6 +2,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createNginx } from '../../src/lb/nginx.js'
+import { findUpstream } from '../../src/lb/nginx-upstream.js'
 import type { LoadBalancer } from '../../src/lb/types.js'
 import { startTestApp, type TestApp } from '../support/http-app.js'
 import { samplePools } from '../support/load.js'
@@ -167,5 +168,31 @@ describe.runIf(haveBinary('nginx'))('nginx adapter', () => {
         message: expect.stringContaining('upstream other'),
       })
     })
+  })
+
+  it('parses the upstream block it is asked for, ignoring comments and other blocks', () => {
+    // Given
+    const text = [
+      'upstream other { server 10.0.0.1:80; }',
+      '# upstream shop { server 6.6.6.6:80; }',
+      'upstream shop { # the shop; not { a brace',
+      '  zone shop 64k;',
+      '  server 10.0.1.1:8080 weight=3 max_fails=2;',
+      '  server 10.0.2.1:8080 down;',
+      '  server 10.0.9.9:8080 backup;',
+      '}',
+      'server { listen 80; }',
+    ].join('\n')
+    // When
+    const block = findUpstream(text, 'shop')!
+    // Then
+    expect(text.slice(block.start, block.end)).toMatch(/^upstream shop \{[\s\S]*\n\}$/)
+    expect(block.directives).toEqual(['zone shop 64k'])
+    expect(block.servers.map(({ address, weight, params }) => ({ address, weight, params }))).toEqual([
+      { address: '10.0.1.1:8080', weight: 3, params: ['max_fails=2'] },
+      { address: '10.0.2.1:8080', weight: 0, params: [] },
+      { address: '10.0.9.9:8080', weight: 0, params: [] },
+    ])
+    expect(findUpstream(text, 'missing')).toBeUndefined()
   })
 })
