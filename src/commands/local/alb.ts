@@ -22,14 +22,21 @@ export default class LocalAlb extends BluegreenCommand {
       max: 65535,
       env: 'BLUEGREEN_ALB_PORT',
     }),
-    host: Flags.string({ description: 'Address for the API and the listeners', default: '127.0.0.1', env: 'BLUEGREEN_ALB_HOST' }),
+    host: Flags.string({
+      description: 'Address for the API and the listeners',
+      default: '127.0.0.1',
+      env: 'BLUEGREEN_ALB_HOST',
+    }),
   }
 
   async run(): Promise<void> {
     const { flags } = await this.parse(LocalAlb)
     this.json = flags.json
     const { loadAlbConfig, startAlbEmulator } = await import('../../local/alb/index.js')
-    const emulator = await startAlbEmulator(await loadAlbConfig(flags.config), { host: flags.host, apiPort: flags.port })
+    const emulator = await startAlbEmulator(await loadAlbConfig(flags.config), {
+      host: flags.host,
+      apiPort: flags.port,
+    })
     if (this.json) {
       this.outJson({
         type: 'ready',

@@ -95,13 +95,15 @@ export class ApiServer {
     try {
       const body = await readBody(req)
       const url = new URL(req.url ?? '/', 'http://emulator')
-      if (url.pathname.startsWith('/_emulator/')) return this.admin(req.method ?? 'GET', url.pathname, body, res)
+      if (url.pathname.startsWith('/_emulator/'))
+        return this.admin(req.method ?? 'GET', url.pathname, body, res)
       const form = new URLSearchParams(url.search)
       for (const [key, value] of new URLSearchParams(body)) form.append(key, value)
       const action = form.get('Action')
       if (!action) throw new ApiError('MissingAction', 'The request must contain the parameter Action')
       const handler = this.handlers[action]
-      if (!handler) throw new ApiError('InvalidAction', `The action ${action} is not valid for this web service.`)
+      if (!handler)
+        throw new ApiError('InvalidAction', `The action ${action} is not valid for this web service.`)
       await this.applyFault(action)
       let params: QueryStruct
       try {
@@ -120,14 +122,20 @@ export class ApiServer {
       const apiError =
         error instanceof ApiError
           ? error
-          : new ApiError('InternalFailure', `The emulator failed: ${(error as Error).message}`, 500, 'Receiver')
+          : new ApiError(
+              'InternalFailure',
+              `The emulator failed: ${(error as Error).message}`,
+              500,
+              'Receiver',
+            )
       const xml =
         `<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="${namespace}"><Error>` +
         toXml('Type', apiError.type) +
         toXml('Code', apiError.code) +
         toXml('Message', apiError.message) +
         `</Error>${toXml('RequestId', requestId)}</ErrorResponse>`
-      if (!res.headersSent) res.writeHead(apiError.status, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId })
+      if (!res.headersSent)
+        res.writeHead(apiError.status, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId })
       res.end(xml)
     }
   }
@@ -166,7 +174,8 @@ export class ApiServer {
         return json(400, { error: 'expected a JSON body such as {"mode":"throttle","count":3}' })
       }
       const parsed = Fault.safeParse(input)
-      if (!parsed.success) return json(400, { error: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) })
+      if (!parsed.success)
+        return json(400, { error: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) })
       this.faults.push(parsed.data)
       return json(200, { queued: this.faults })
     }
@@ -216,7 +225,8 @@ export class ApiServer {
     else if (lbArn) {
       this.state.checkLoadBalancer(lbArn)
       listeners = this.state.listeners
-    } else throw new ApiError('ValidationError', 'You must specify either listener ARNs or a load balancer ARN')
+    } else
+      throw new ApiError('ValidationError', 'You must specify either listener ARNs or a load balancer ARN')
     return { Listeners: listeners.map((l) => this.listenerXml(l)) }
   }
 
@@ -224,9 +234,12 @@ export class ApiServer {
     const arns = read.strings(params.RuleArns)
     const listenerArn = read.string(params.ListenerArn)
     if (arns.length > 0) {
-      return { Rules: arns.map((arn) => this.state.rule(arn)).map(({ listener, rule }) => ruleXml(listener, rule)) }
+      return {
+        Rules: arns.map((arn) => this.state.rule(arn)).map(({ listener, rule }) => ruleXml(listener, rule)),
+      }
     }
-    if (!listenerArn) throw new ApiError('ValidationError', 'You must specify either listener rule ARNs or a listener ARN')
+    if (!listenerArn)
+      throw new ApiError('ValidationError', 'You must specify either listener rule ARNs or a listener ARN')
     const listener = this.state.listener(listenerArn)
     return { Rules: [...listener.rules.map((rule) => ruleXml(listener, rule)), ruleXml(listener, 'default')] }
   }
@@ -279,7 +292,10 @@ export class ApiServer {
     const listener = this.state.listener(arn)
     const port = read.int(params.Port)
     if (port !== undefined && port !== listener.port) {
-      throw new ApiError('ValidationError', 'The emulator cannot change a listener’s port; edit its config file instead')
+      throw new ApiError(
+        'ValidationError',
+        'The emulator cannot change a listener’s port; edit its config file instead',
+      )
     }
     const protocol = read.string(params.Protocol)
     if (protocol !== undefined && protocol !== 'HTTP') {
@@ -293,7 +309,8 @@ export class ApiServer {
     const arn = required(params, 'RuleArn', 'ruleArn')
     const actions = 'Actions' in params ? read.structs(params.Actions) : undefined
     const conditions = 'Conditions' in params ? read.structs(params.Conditions) : undefined
-    if (!actions && !conditions) throw new ApiError('ValidationError', 'Either conditions or actions must be specified')
+    if (!actions && !conditions)
+      throw new ApiError('ValidationError', 'Either conditions or actions must be specified')
     const rule = this.state.modifyRule(arn, actions, conditions)
     return { Rules: [ruleXml(this.state.rule(arn).listener, rule)] }
   }

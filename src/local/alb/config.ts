@@ -18,13 +18,17 @@ const HostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, { message: 'expected host
 
 const HealthCheck = z.strictObject({
   path: z.string().startsWith('/').default('/'),
-  interval: Duration.default('5s').describe('Time between checks of each target (AWS: HealthCheckIntervalSeconds)'),
+  interval: Duration.default('5s').describe(
+    'Time between checks of each target (AWS: HealthCheckIntervalSeconds)',
+  ),
   timeout: Duration.default('2s'),
   healthyThreshold: z.int().min(1).max(10).default(2),
   unhealthyThreshold: z.int().min(1).max(10).default(2),
   matcher: z
     .string()
-    .regex(/^\d{3}(?:-\d{3})?(?:,\d{3}(?:-\d{3})?)*$/, { message: 'expected codes such as 200, 200-299 or 200,204' })
+    .regex(/^\d{3}(?:-\d{3})?(?:,\d{3}(?:-\d{3})?)*$/, {
+      message: 'expected codes such as 200, 200-299 or 200,204',
+    })
     .default('200'),
 })
 
@@ -82,7 +86,10 @@ export const AlbConfig = z
       .default('000000000000'),
     loadBalancer: z.strictObject({ name }),
     instances: z
-      .record(z.string().regex(/^i-[0-9a-f]+$/), z.string().refine((ip) => isIP(ip) !== 0, 'expected an IP address'))
+      .record(
+        z.string().regex(/^i-[0-9a-f]+$/),
+        z.string().refine((ip) => isIP(ip) !== 0, 'expected an IP address'),
+      )
       .default({})
       .describe('Instance id → private IP, for target groups of type instance'),
     targetGroups: z.array(TargetGroup).min(1),
@@ -98,9 +105,15 @@ export const AlbConfig = z
       ctx.addIssue({ code: 'custom', path: ['listeners'], message: 'listener ports must be unique' })
     }
     const checkAction = (action: AlbActionConfig, path: (string | number)[]): void => {
-      const used = 'forward' in action ? action.forward.map((w) => w.targetGroup) : 'targetGroup' in action ? [action.targetGroup] : []
+      const used =
+        'forward' in action
+          ? action.forward.map((w) => w.targetGroup)
+          : 'targetGroup' in action
+            ? [action.targetGroup]
+            : []
       for (const [i, tg] of used.entries()) {
-        if (!groups.has(tg)) ctx.addIssue({ code: 'custom', path: [...path, i], message: `no target group named ${tg}` })
+        if (!groups.has(tg))
+          ctx.addIssue({ code: 'custom', path: [...path, i], message: `no target group named ${tg}` })
       }
     }
     config.listeners.forEach((listener, i) => {
@@ -108,7 +121,11 @@ export const AlbConfig = z
       const priorities = new Set<number>()
       listener.rules.forEach((rule, j) => {
         if (priorities.has(rule.priority)) {
-          ctx.addIssue({ code: 'custom', path: ['listeners', i, 'rules', j, 'priority'], message: 'priority in use' })
+          ctx.addIssue({
+            code: 'custom',
+            path: ['listeners', i, 'rules', j, 'priority'],
+            message: 'priority in use',
+          })
         }
         priorities.add(rule.priority)
         checkAction(rule.action, ['listeners', i, 'rules', j, 'action'])
@@ -120,7 +137,9 @@ export const AlbConfig = z
         const ok = tg.targetType === 'ip' ? isIP(host) !== 0 : host in config.instances
         if (!ok) {
           const message =
-            tg.targetType === 'ip' ? 'ip targets need an IP address' : `instance ${host} is not listed under instances`
+            tg.targetType === 'ip'
+              ? 'ip targets need an IP address'
+              : `instance ${host} is not listed under instances`
           ctx.addIssue({ code: 'custom', path: ['targetGroups', i, 'targets', j], message })
         }
       })

@@ -40,7 +40,8 @@ export class HealthChecker {
     for (const target of tg.targets.values()) {
       if (target.health.state === 'draining' || target.health.state === 'unused') continue
       if (this.inFlight.has(target)) continue
-      if (onlyUnchecked && (target.health.state !== 'initial' || target.successes + target.failures > 0)) continue
+      if (onlyUnchecked && (target.health.state !== 'initial' || target.successes + target.failures > 0))
+        continue
       this.check(tg, target)
     }
   }
@@ -61,7 +62,11 @@ export class HealthChecker {
         path,
         method: 'GET',
         agent: false,
-        headers: { host: `${target.host}:${target.port}`, 'user-agent': 'ELB-HealthChecker/2.0', connection: 'close' },
+        headers: {
+          host: `${target.host}:${target.port}`,
+          'user-agent': 'ELB-HealthChecker/2.0',
+          connection: 'close',
+        },
       },
       (res) => {
         res.resume()
@@ -70,17 +75,24 @@ export class HealthChecker {
           finish(
             matches(matcher, status)
               ? undefined
-              : { reason: 'Target.ResponseCodeMismatch', description: `Health checks failed with these codes: [${status}]` },
+              : {
+                  reason: 'Target.ResponseCodeMismatch',
+                  description: `Health checks failed with these codes: [${status}]`,
+                },
           ),
         )
-        res.on('error', () => finish({ reason: 'Target.FailedHealthChecks', description: 'Health checks failed' }))
+        res.on('error', () =>
+          finish({ reason: 'Target.FailedHealthChecks', description: 'Health checks failed' }),
+        )
       },
     )
     req.setTimeout(timeoutMs, () => {
       finish({ reason: 'Target.Timeout', description: 'Request timed out' })
       req.destroy()
     })
-    req.on('error', () => finish({ reason: 'Target.FailedHealthChecks', description: 'Health checks failed' }))
+    req.on('error', () =>
+      finish({ reason: 'Target.FailedHealthChecks', description: 'Health checks failed' }),
+    )
     req.end()
     this.inFlight.set(target, () => {
       settled = true

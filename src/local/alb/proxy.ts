@@ -12,10 +12,24 @@
  * Weighted forwards use smooth weighted round-robin, so 10/90 means exactly 1 request in 10.
  */
 import { randomBytes } from 'node:crypto'
-import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import {
+  Agent,
+  createServer,
+  request,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { read, type QueryStruct } from './query.js'
-import { forwardTargets, type AlbState, type ListenerRecord, type TargetGroupRecord, type TargetRecord } from './state.js'
+import {
+  forwardTargets,
+  type AlbState,
+  type ListenerRecord,
+  type TargetGroupRecord,
+  type TargetRecord,
+} from './state.js'
 
 const hopByHop = new Set([
   'connection',
@@ -46,8 +60,9 @@ export class DataPlane {
 
   async start(): Promise<void> {
     for (const listener of this.state.listeners) {
-      const server = createServer({ keepAliveTimeout: idleTimeoutMs, headersTimeout: idleTimeoutMs + 5000 }, (req, res) =>
-        this.handle(listener, req, res),
+      const server = createServer(
+        { keepAliveTimeout: idleTimeoutMs, headersTimeout: idleTimeoutMs + 5000 },
+        (req, res) => this.handle(listener, req, res),
       )
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)
@@ -122,10 +137,17 @@ export class DataPlane {
     return listener.defaultActions
   }
 
-  private forward(listener: ListenerRecord, action: QueryStruct, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  private forward(
+    listener: ListenerRecord,
+    action: QueryStruct,
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer,
+  ): void {
     const groups = forwardTargets(action).filter((g) => g.weight > 0)
     if (groups.length === 0) return reply(res, 503, 'Service Temporarily Unavailable')
-    const tg = this.state.targetGroups.find((t) => t.arn === this.pickGroup(action, groups))
+    const arn = this.pickGroup(action, groups)
+    const tg = this.state.targetGroups.find((t) => t.arn === arn)
     const target = tg && this.pickTarget(tg)
     if (!target) return reply(res, 503, 'Service Temporarily Unavailable')
     this.proxy(listener, target, req, res, body, 1)
@@ -180,12 +202,18 @@ export class DataPlane {
       answer.on('error', () => res.destroy())
       answer.on('aborted', () => res.destroy())
     })
-    upstream.setTimeout(idleTimeoutMs, () => upstream.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })))
+    upstream.setTimeout(idleTimeoutMs, () =>
+      upstream.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })),
+    )
     upstream.on('error', (error: NodeJS.ErrnoException) => {
       if (answered || res.headersSent) return void res.destroy()
       const raced = upstream.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE')
       if (raced && attempt < 3) return this.proxy(listener, target, req, res, body, attempt + 1)
-      reply(res, error.code === 'ETIMEDOUT' ? 504 : 502, error.code === 'ETIMEDOUT' ? 'Gateway Timeout' : 'Bad Gateway')
+      reply(
+        res,
+        error.code === 'ETIMEDOUT' ? 504 : 502,
+        error.code === 'ETIMEDOUT' ? 'Gateway Timeout' : 'Bad Gateway',
+      )
     })
     res.on('close', () => {
       if (!res.writableFinished) upstream.destroy()
@@ -194,16 +222,23 @@ export class DataPlane {
   }
 }
 
-function forwardedHeaders(req: IncomingMessage, listener: ListenerRecord, body: Buffer): Record<string, string | string[]> {
+function forwardedHeaders(
+  req: IncomingMessage,
+  listener: ListenerRecord,
+  body: Buffer,
+): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {}
-  for (const [name, value] of Object.entries(withoutHopByHop(req.headers))) if (value !== undefined) headers[name] = value
+  for (const [name, value] of Object.entries(withoutHopByHop(req.headers)))
+    if (value !== undefined) headers[name] = value
   const client = req.socket.remoteAddress ?? ''
   const previous = req.headers['x-forwarded-for']
   headers['x-forwarded-for'] = previous ? `${String(previous)}, ${client}` : client
   headers['x-forwarded-proto'] = 'http'
   headers['x-forwarded-port'] = String(listener.port)
-  headers['x-amzn-trace-id'] ??= `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')}`
-  if (body.length > 0 || req.headers['content-length'] !== undefined) headers['content-length'] = String(body.length)
+  headers['x-amzn-trace-id'] ??=
+    `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')}`
+  if (body.length > 0 || req.headers['content-length'] !== undefined)
+    headers['content-length'] = String(body.length)
   return headers
 }
 
@@ -221,10 +256,17 @@ function withoutHopByHop(headers: IncomingHttpHeaders): IncomingHttpHeaders {
 function reply(res: ServerResponse, status: number, text: string): void {
   if (res.headersSent) return void res.destroy()
   res.writeHead(status, { 'content-type': 'text/html', server: 'awselb/2.0' })
-  res.end(`<html><head><title>${status} ${text}</title></head><body><center><h1>${status} ${text}</h1></center></body></html>\n`)
+  res.end(
+    `<html><head><title>${status} ${text}</title></head><body><center><h1>${status} ${text}</h1></center></body></html>\n`,
+  )
 }
 
-function redirect(listener: ListenerRecord, action: QueryStruct, req: IncomingMessage, res: ServerResponse): void {
+function redirect(
+  listener: ListenerRecord,
+  action: QueryStruct,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
   const config = read.struct(action.RedirectConfig) ?? {}
   const url = new URL(req.url ?? '/', 'http://placeholder')
   const hostHeader = req.headers.host ?? ''
@@ -266,7 +308,10 @@ function conditionMatches(condition: QueryStruct, req: IncomingMessage): boolean
       const config = read.struct(condition.HttpHeaderConfig)
       const header = req.headers[(read.string(config?.HttpHeaderName) ?? '').toLowerCase()]
       const value = Array.isArray(header) ? header.join(',') : (header ?? '')
-      return header !== undefined && read.strings(config?.Values).some((pattern) => glob(pattern, true).test(value))
+      return (
+        header !== undefined &&
+        read.strings(config?.Values).some((pattern) => glob(pattern, true).test(value))
+      )
     }
     default:
       // query-string and source-ip conditions are not emulated: such a rule never matches.
@@ -276,6 +321,9 @@ function conditionMatches(condition: QueryStruct, req: IncomingMessage): boolean
 
 /** ELBv2 patterns: `*` matches any characters, `?` exactly one. */
 function glob(pattern: string, ignoreCase: boolean): RegExp {
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.')
   return new RegExp(`^${source}$`, ignoreCase ? 'i' : '')
 }

@@ -65,7 +65,12 @@ function insert(node: Building, path: string[], value: string, key: string): voi
   insert(struct, rest, value, key)
 }
 
-function child(node: Building & { kind: 'struct' }, name: string, make: () => Building, key: string): Building {
+function child(
+  node: Building & { kind: 'struct' },
+  name: string,
+  make: () => Building,
+  key: string,
+): Building {
   const existing = node.fields.get(name)
   if (existing && !(existing.kind === 'scalar' && existing.value === '')) {
     if (existing.kind === 'scalar') throw new QueryParseError(`parameter ${key} conflicts with ${name}`)

@@ -103,7 +103,12 @@ const registering: TargetHealthInfo = {
 }
 
 const terminalActions = new Set(['forward', 'redirect', 'fixed-response'])
-const actionTypes = new Set([...terminalActions, 'authenticate-oidc', 'authenticate-cognito', 'jwt-validation'])
+const actionTypes = new Set([
+  ...terminalActions,
+  'authenticate-oidc',
+  'authenticate-cognito',
+  'jwt-validation',
+])
 
 export class AlbState {
   readonly region: string
@@ -155,7 +160,12 @@ export class AlbState {
         arn,
         port: listener.port,
         protocol: listener.protocol,
-        defaultActions: normalizeActions([actionFromConfig(listener.defaultAction, tgArn)], [], 'DefaultActions', this),
+        defaultActions: normalizeActions(
+          [actionFromConfig(listener.defaultAction, tgArn)],
+          [],
+          'DefaultActions',
+          this,
+        ),
         defaultRuleArn: this.arn(`listener-rule/app/${listenerPath}/${stableId(`rule/${arn}/default`)}`),
         rules: listener.rules.map((rule) => ({
           arn: this.arn(`listener-rule/app/${listenerPath}/${stableId(`rule/${arn}/${rule.priority}`)}`),
@@ -210,7 +220,8 @@ export class AlbState {
   }
 
   checkLoadBalancer(arn: string): void {
-    if (arn !== this.loadBalancer.arn) throw new ApiError('LoadBalancerNotFound', 'One or more load balancers not found')
+    if (arn !== this.loadBalancer.arn)
+      throw new ApiError('LoadBalancerNotFound', 'One or more load balancers not found')
   }
 
   modifyListener(arn: string, actions: QueryStruct[] | undefined): ListenerRecord {
@@ -222,10 +233,17 @@ export class AlbState {
     return listener
   }
 
-  modifyRule(arn: string, actions: QueryStruct[] | undefined, conditions: QueryStruct[] | undefined): RuleRecord {
+  modifyRule(
+    arn: string,
+    actions: QueryStruct[] | undefined,
+    conditions: QueryStruct[] | undefined,
+  ): RuleRecord {
     const { rule } = this.rule(arn)
     if (rule === 'default') {
-      throw new ApiError('OperationNotPermitted', 'Default rule cannot be modified; use ModifyListener to change the default actions')
+      throw new ApiError(
+        'OperationNotPermitted',
+        'Default rule cannot be modified; use ModifyListener to change the default actions',
+      )
     }
     if (actions) rule.actions = normalizeActions(actions, rule.actions, 'Actions', this)
     if (conditions) {
@@ -264,7 +282,8 @@ export class AlbState {
     const tg = this.targetGroup(tgArn)
     const keys = targets.map((t) => `${t.id}:${t.port ?? tg.port}`)
     const missing = keys.filter((key) => !tg.targets.has(key))
-    if (missing.length > 0) throw new ApiError('InvalidTarget', `The following targets are not registered: ${missing.join(', ')}`)
+    if (missing.length > 0)
+      throw new ApiError('InvalidTarget', `The following targets are not registered: ${missing.join(', ')}`)
     for (const key of keys) {
       const target = tg.targets.get(key)!
       if (target.health.state === 'draining') continue
@@ -287,7 +306,11 @@ export class AlbState {
   }
 
   /** Records one health check result and moves the target along initial → healthy / unhealthy. */
-  recordHealthCheck(tg: TargetGroupRecord, target: TargetRecord, failure?: { reason: string; description: string }): void {
+  recordHealthCheck(
+    tg: TargetGroupRecord,
+    target: TargetRecord,
+    failure?: { reason: string; description: string },
+  ): void {
     if (!tg.inUse || tg.targets.get(`${target.id}:${target.port}`) !== target) return
     if (target.health.state === 'draining' || target.health.state === 'unused') return
     if (!failure) {
@@ -309,7 +332,11 @@ export class AlbState {
     if (target.health.state === 'unhealthy' || target.failures >= tg.healthCheck.unhealthyThreshold) {
       target.health = { state: 'unhealthy', ...failure }
     } else if (target.health.state === 'initial') {
-      target.health = { state: 'initial', reason: 'Elb.InitialHealthChecking', description: 'Initial health checks in progress' }
+      target.health = {
+        state: 'initial',
+        reason: 'Elb.InitialHealthChecking',
+        description: 'Initial health checks in progress',
+      }
     }
   }
 
@@ -383,7 +410,10 @@ function actionFromConfig(action: AlbActionConfig, tgArn: (name: string) => stri
   return {
     Type: 'forward',
     ForwardConfig: {
-      TargetGroups: action.forward.map((w) => ({ TargetGroupArn: tgArn(w.targetGroup), Weight: String(w.weight) })),
+      TargetGroups: action.forward.map((w) => ({
+        TargetGroupArn: tgArn(w.targetGroup),
+        Weight: String(w.weight),
+      })),
       TargetGroupStickinessConfig: action.stickiness
         ? { Enabled: 'true', DurationSeconds: String(action.stickiness.durationSeconds) }
         : { Enabled: 'false' },
@@ -395,12 +425,21 @@ function conditionsFromConfig(rule: { pathPattern?: string[]; hostHeader?: strin
   const conditions: QueryStruct[] = []
   // AWS describes each condition with both the legacy Values and the typed config.
   if (rule.pathPattern) {
-    conditions.push({ Field: 'path-pattern', Values: rule.pathPattern, PathPatternConfig: { Values: rule.pathPattern } })
+    conditions.push({
+      Field: 'path-pattern',
+      Values: rule.pathPattern,
+      PathPatternConfig: { Values: rule.pathPattern },
+    })
   }
   if (rule.hostHeader) {
-    conditions.push({ Field: 'host-header', Values: rule.hostHeader, HostHeaderConfig: { Values: rule.hostHeader } })
+    conditions.push({
+      Field: 'host-header',
+      Values: rule.hostHeader,
+      HostHeaderConfig: { Values: rule.hostHeader },
+    })
   }
-  if (conditions.length === 0) conditions.push({ Field: 'path-pattern', Values: ['*'], PathPatternConfig: { Values: ['*'] } })
+  if (conditions.length === 0)
+    conditions.push({ Field: 'path-pattern', Values: ['*'], PathPatternConfig: { Values: ['*'] } })
   return conditions
 }
 
@@ -418,7 +457,9 @@ export function normalizeActions(
   if (actions.length > 1 && actions.some((a) => read.int(a.Order) === undefined)) {
     throw validation(`${param}: every action needs an Order when there is more than one`)
   }
-  const normalized = actions.map((action, i) => normalizeAction(action, i, previous, `${param}.member.${i + 1}`, state))
+  const normalized = actions.map((action, i) =>
+    normalizeAction(action, i, previous, `${param}.member.${i + 1}`, state),
+  )
   const orders = normalized.map((a) => Number(a.Order))
   if (new Set(orders).size !== orders.length) {
     throw new ApiError('InvalidLoadBalancerAction', 'The action orders must be unique')
@@ -472,7 +513,8 @@ function normalizeAction(
       const config = read.struct(action.AuthenticateOidcConfig)
       const required = ['Issuer', 'AuthorizationEndpoint', 'TokenEndpoint', 'UserInfoEndpoint', 'ClientId']
       const missing = required.filter((key) => !read.string(config?.[key]))
-      if (!config || missing.length > 0) throw validation(`${path}.AuthenticateOidcConfig needs ${missing.join(', ')}`)
+      if (!config || missing.length > 0)
+        throw validation(`${path}.AuthenticateOidcConfig needs ${missing.join(', ')}`)
       const { UseExistingClientSecret: useExisting, ...rest } = config
       let secret = read.string(config.ClientSecret)
       if (!secret && read.bool(useExisting)) {
@@ -480,14 +522,19 @@ function normalizeAction(
         secret = read.string(read.struct(old?.AuthenticateOidcConfig)?.ClientSecret)
       }
       if (!secret) {
-        throw validation(`${path}.AuthenticateOidcConfig: ClientSecret is required unless UseExistingClientSecret is true`)
+        throw validation(
+          `${path}.AuthenticateOidcConfig: ClientSecret is required unless UseExistingClientSecret is true`,
+        )
       }
       return { ...base, AuthenticateOidcConfig: { ...rest, ClientSecret: secret } }
     }
     case 'authenticate-cognito': {
       const config = read.struct(action.AuthenticateCognitoConfig)
-      const missing = ['UserPoolArn', 'UserPoolClientId', 'UserPoolDomain'].filter((key) => !read.string(config?.[key]))
-      if (!config || missing.length > 0) throw validation(`${path}.AuthenticateCognitoConfig needs ${missing.join(', ')}`)
+      const missing = ['UserPoolArn', 'UserPoolClientId', 'UserPoolDomain'].filter(
+        (key) => !read.string(config?.[key]),
+      )
+      if (!config || missing.length > 0)
+        throw validation(`${path}.AuthenticateCognitoConfig needs ${missing.join(', ')}`)
       return base
     }
     default:
@@ -495,25 +542,38 @@ function normalizeAction(
   }
 }
 
-function normalizeForward(action: QueryStruct, path: string, state: Pick<AlbState, 'hasTargetGroup'>): QueryStruct {
+function normalizeForward(
+  action: QueryStruct,
+  path: string,
+  state: Pick<AlbState, 'hasTargetGroup'>,
+): QueryStruct {
   const single = read.string(action.TargetGroupArn)
   const config = read.struct(action.ForwardConfig)
   const tuples = read.structs(config?.TargetGroups)
-  if (!single && tuples.length === 0) throw validation(`${path}: a forward action needs TargetGroupArn or ForwardConfig.TargetGroups`)
-  if (single && tuples.length > 0 && (tuples.length !== 1 || read.string(tuples[0].TargetGroupArn) !== single)) {
+  if (!single && tuples.length === 0)
+    throw validation(`${path}: a forward action needs TargetGroupArn or ForwardConfig.TargetGroups`)
+  if (
+    single &&
+    tuples.length > 0 &&
+    (tuples.length !== 1 || read.string(tuples[0].TargetGroupArn) !== single)
+  ) {
     throw validation(
       `${path}: with both TargetGroupArn and ForwardConfig, ForwardConfig must hold exactly that one target group`,
     )
   }
   const groups =
     tuples.length > 0
-      ? tuples.map((tuple) => ({ arn: read.string(tuple.TargetGroupArn) ?? '', weight: read.int(tuple.Weight) ?? 1 }))
+      ? tuples.map((tuple) => ({
+          arn: read.string(tuple.TargetGroupArn) ?? '',
+          weight: read.int(tuple.Weight) ?? 1,
+        }))
       : [{ arn: single!, weight: 1 }]
   if (groups.length > 5) throw validation(`${path}: a forward action can have at most 5 target groups`)
   for (const group of groups) {
     if (!group.arn) throw validation(`${path}.ForwardConfig.TargetGroups: every entry needs a TargetGroupArn`)
     if (group.weight < 0 || group.weight > 999) throw validation(`${path}: weights must be between 0 and 999`)
-    if (!state.hasTargetGroup(group.arn)) throw new ApiError('TargetGroupNotFound', `Target groups '${group.arn}' not found`)
+    if (!state.hasTargetGroup(group.arn))
+      throw new ApiError('TargetGroupNotFound', `Target groups '${group.arn}' not found`)
   }
   if (new Set(groups.map((g) => g.arn)).size !== groups.length) {
     throw validation(`${path}: a target group can appear only once in a forward action`)
@@ -527,7 +587,9 @@ function normalizeForward(action: QueryStruct, path: string, state: Pick<AlbStat
   const forward: QueryStruct = {
     ForwardConfig: {
       TargetGroups: groups.map((g) => ({ TargetGroupArn: g.arn, Weight: String(g.weight) })),
-      TargetGroupStickinessConfig: enabled ? { Enabled: 'true', DurationSeconds: String(duration) } : { Enabled: 'false' },
+      TargetGroupStickinessConfig: enabled
+        ? { Enabled: 'true', DurationSeconds: String(duration) }
+        : { Enabled: 'false' },
     },
   }
   if (groups.length === 1) forward.TargetGroupArn = groups[0].arn

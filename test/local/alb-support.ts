@@ -1,0 +1,78 @@
+/**
+ * Shared set-up for the emulator and aws-elbv2 tests: real app servers for each pool, the
+ * fixture config pointed at them, and a real AWS SDK client for the emulator's endpoint.
+ */
+import { readFileSync } from 'node:fs'
+import { parse } from 'yaml'
+import type { AlbConfigInput } from '../../src/local/alb/index.js'
+import { startTestApp, type TestApp } from '../support/http-app.js'
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
+
+export const fixtureFile = new URL('../fixtures/alb/shop.yaml', import.meta.url).pathname
+
+export interface PoolApps {
+  blue: TestApp[]
+  green: TestApp[]
+}
+
+export async function startPoolApps(perPool = 2): Promise<PoolApps> {
+  const start = (pool: string): Promise<TestApp[]> =>
+    Promise.all(Array.from({ length: perPool }, () => startTestApp({ pool, version: `${pool}-v1` })))
+  const [blue, green] = await Promise.all([start('blue'), start('green')])
+  return { blue, green }
+}
+
+export async function closeApps(apps: PoolApps | undefined): Promise<void> {
+  if (!apps) return
+  await Promise.all([...apps.blue, ...apps.green].map((app) => app.close()))
+}
+
+/** The fixture config with each pool's targets replaced by the given apps. */
+export function fixtureConfig(apps: PoolApps, edit?: (config: FixtureConfig) => void): AlbConfigInput {
+  const config = parse(readFileSync(fixtureFile, 'utf8')) as FixtureConfig
+  for (const tg of config.targetGroups) {
+    const pool = tg.name === 'shop-blue' ? apps.blue : apps.green
+    tg.targets = pool.map((app) => `${app.address}:${app.port}`)
+  }
+  edit?.(config)
+  return config as unknown as AlbConfigInput
+}
+
+export interface FixtureConfig {
+  region: string
+  loadBalancer: { name: string }
+  instances?: Record<string, string>
+  targetGroups: {
+    name: string
+    targetType?: string
+    targets: string[]
+    healthCheck?: Record<string, unknown>
+  }[]
+  listeners: { port: number; defaultAction: Record<string, unknown>; rules?: Record<string, unknown>[] }[]
+}
+
+export async function sdkClient(endpoint: string, options: { maxAttempts?: number } = {}) {
+  const sdk = await import('@aws-sdk/client-elastic-load-balancing-v2')
+  const client = new sdk.ElasticLoadBalancingV2Client({
+    region: 'eu-west-1',
+    endpoint,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    maxAttempts: options.maxAttempts ?? 3,
+  })
+  return { sdk, client }
+}
+
+/** Resolves with the rejection of `promise` (fails if it resolves). */
+export async function rejection(promise: Promise<unknown>): Promise<Error & Record<string, unknown>> {
+  try {
+    await promise
+  } catch (error) {
+    return error as Error & Record<string, unknown>
+  }
+  throw new Error('expected a rejection, but the call succeeded')
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
