@@ -1,0 +1,229 @@
+/**
+ * A .sql file as PostgreSQL's own parser sees it (libpg-query, the real grammar compiled to WASM):
+ * its statements, where each starts (line and column), the comments directly above each one, and
+ * whether a statement can run inside a transaction. The runner and the linter share this view.
+ *
+ * libpg-query reports locations as UTF-8 byte offsets into the whole text, so positions are
+ * converted here once, and everything outside this file speaks lines and columns.
+ */
+import type { Node, ParseResult } from 'libpg-query'
+import { BluegreenError } from '../errors.js'
+
+export interface Position {
+  /** 1-based. */
+  line: number
+  /** 1-based, in characters. */
+  column: number
+}
+
+export interface LineComment extends Position {
+  /** The comment's text after `--`, trimmed. */
+  text: string
+}
+
+export interface SqlStatement {
+  /** 0-based index in the file. */
+  index: number
+  node: Node
+  /** The statement's own text, from its first token to its end (no leading comments, no `;`). */
+  text: string
+  /** Where the first token is. */
+  start: Position
+  /** `--` comments on their own lines between the previous statement and this one. */
+  commentsAbove: LineComment[]
+  /** Whether PostgreSQL refuses to run it inside a transaction block. */
+  outsideTransaction: boolean
+  /** Converts a byte offset from the parse tree (a node's `location`) into a position. */
+  positionOf(byteOffset: number | undefined): Position
+}
+
+export interface SqlFile {
+  file: string
+  statements: SqlStatement[]
+}
+
+/** Parses a file into statements. A syntax error is a BluegreenError `SQL_PARSE` naming file:line:col. */
+export async function parseSqlFile(sql: string, file: string): Promise<SqlFile> {
+  const { parse } = await import('libpg-query')
+  let result: ParseResult
+  try {
+    result = (await parse(sql)) as ParseResult
+  } catch (error) {
+    const details = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails
+    // libpg-query reports the cursor as a 0-based character index.
+    const at = positionOfChar(sql, details?.cursorPosition ?? 0)
+    throw new SqlSyntaxError(file, at, (error as Error).message, error)
+  }
+  const text = new SourceText(sql)
+  const statements: SqlStatement[] = []
+  let previousEnd = 0
+  for (const [index, raw] of (result.stmts ?? []).entries()) {
+    if (!raw.stmt) continue
+    const location = raw.stmt_location ?? 0
+    const end = raw.stmt_len ? location + raw.stmt_len : text.byteLength
+    const first = text.skipTrivia(location, end)
+    statements.push({
+      index,
+      node: raw.stmt,
+      text: text.slice(first, end),
+      start: text.positionOf(first),
+      commentsAbove: text.lineComments(previousEnd, first),
+      outsideTransaction: runsOutsideTransaction(raw.stmt),
+      positionOf: (byteOffset) => text.positionOf(byteOffset ?? first),
+    })
+    previousEnd = end
+  }
+  return { file, statements }
+}
+
+/** A file that does not parse; says where, like a compiler. */
+export class SqlSyntaxError extends BluegreenError {
+  constructor(
+    readonly file: string,
+    readonly at: Position,
+    readonly reason: string,
+    cause?: unknown,
+  ) {
+    super({
+      code: 'SQL_PARSE',
+      message: `${file}:${at.line}:${at.column}: ${reason}`,
+      hint: 'fix the SQL syntax; files are parsed with PostgreSQL’s own grammar',
+      cause,
+    })
+  }
+}
+
+/**
+ * Statements PostgreSQL refuses inside a transaction block ("cannot run inside a transaction
+ * block"); the runner runs each of these alone, in autocommit.
+ */
+export function runsOutsideTransaction(node: Node): boolean {
+  if ('IndexStmt' in node) return node.IndexStmt.concurrent === true
+  if ('DropStmt' in node) return node.DropStmt.concurrent === true
+  if ('ReindexStmt' in node) {
+    const { ReindexStmt: reindex } = node
+    const concurrently = (reindex.params ?? []).some(
+      (p) => 'DefElem' in p && p.DefElem.defname === 'concurrently',
+    )
+    return (
+      concurrently || reindex.kind === 'REINDEX_OBJECT_SYSTEM' || reindex.kind === 'REINDEX_OBJECT_DATABASE'
+    )
+  }
+  if ('VacuumStmt' in node) return node.VacuumStmt.is_vacuumcmd === true
+  if ('AlterTableStmt' in node) {
+    return (node.AlterTableStmt.cmds ?? []).some(
+      (cmd) =>
+        'AlterTableCmd' in cmd &&
+        cmd.AlterTableCmd.subtype === 'AT_DetachPartition' &&
+        cmd.AlterTableCmd.def !== undefined &&
+        'PartitionCmd' in cmd.AlterTableCmd.def &&
+        cmd.AlterTableCmd.def.PartitionCmd.concurrent === true,
+    )
+  }
+  if ('ClusterStmt' in node) return node.ClusterStmt.relation === undefined
+  return (
+    'CreatedbStmt' in node ||
+    'DropdbStmt' in node ||
+    'CreateTableSpaceStmt' in node ||
+    'DropTableSpaceStmt' in node ||
+    'AlterSystemStmt' in node
+  )
+}
+
+/** The file's text with byte offsets, lines and comments worked out. */
+class SourceText {
+  private readonly bytes: Buffer
+  /** Byte offset where each line starts. */
+  private readonly lineStarts: number[] = [0]
+
+  constructor(sql: string) {
+    this.bytes = Buffer.from(sql, 'utf8')
+    for (let i = 0; i < this.bytes.length; i++) if (this.bytes[i] === 0x0a) this.lineStarts.push(i + 1)
+  }
+
+  get byteLength(): number {
+    return this.bytes.length
+  }
+
+  slice(from: number, to: number): string {
+    return this.bytes.subarray(from, to).toString('utf8')
+  }
+
+  positionOf(byteOffset: number): Position {
+    const offset = Math.max(0, Math.min(byteOffset, this.bytes.length))
+    let low = 0
+    let high = this.lineStarts.length - 1
+    while (low < high) {
+      const mid = (low + high + 1) >> 1
+      if (this.lineStarts[mid] <= offset) low = mid
+      else high = mid - 1
+    }
+    const column = this.bytes.subarray(this.lineStarts[low], offset).toString('utf8').length + 1
+    return { line: low + 1, column }
+  }
+
+  /** The first byte at or after `from` that is neither whitespace, a comment nor a stray `;`. */
+  skipTrivia(from: number, to: number): number {
+    let i = from
+    while (i < to) {
+      const c = this.bytes[i]
+      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c || c === 0x3b) i++
+      else if (c === 0x2d && this.bytes[i + 1] === 0x2d) i = this.lineEnd(i)
+      else if (c === 0x2f && this.bytes[i + 1] === 0x2a) i = this.blockCommentEnd(i, to)
+      else break
+    }
+    return i
+  }
+
+  /** `--` comments that start their own line within [from, to): the comments "directly above". */
+  lineComments(from: number, to: number): LineComment[] {
+    const comments: LineComment[] = []
+    let i = from
+    while (i < to) {
+      const c = this.bytes[i]
+      if (c === 0x2d && this.bytes[i + 1] === 0x2d) {
+        const end = this.lineEnd(i)
+        const position = this.positionOf(i)
+        const lineStart = this.lineStarts[position.line - 1]
+        const before = this.slice(lineStart, i)
+        if (before.trim() === '') comments.push({ ...position, text: this.slice(i + 2, end).trim() })
+        i = end
+      } else if (c === 0x2f && this.bytes[i + 1] === 0x2a) {
+        i = this.blockCommentEnd(i, to)
+      } else {
+        i++
+      }
+    }
+    return comments
+  }
+
+  private lineEnd(from: number): number {
+    const newline = this.bytes.indexOf(0x0a, from)
+    return newline === -1 ? this.bytes.length : newline
+  }
+
+  /** Block comments nest in PostgreSQL. */
+  private blockCommentEnd(from: number, to: number): number {
+    let depth = 0
+    let i = from
+    while (i < to) {
+      if (this.bytes[i] === 0x2f && this.bytes[i + 1] === 0x2a) {
+        depth++
+        i += 2
+      } else if (this.bytes[i] === 0x2a && this.bytes[i + 1] === 0x2f) {
+        depth--
+        i += 2
+        if (depth === 0) return i
+      } else {
+        i++
+      }
+    }
+    return to
+  }
+}
+
+function positionOfChar(sql: string, charIndex: number): Position {
+  const before = sql.slice(0, charIndex)
+  const lastNewline = before.lastIndexOf('\n')
+  return { line: before.split('\n').length, column: charIndex - lastNewline }
+}
