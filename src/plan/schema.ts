@@ -25,8 +25,13 @@ const slug = z
 
 export const Database = z
   .strictObject({
-    url: z.string().min(1).describe('PostgreSQL connection URL; use ${DATABASE_URL} to keep the password out of the file'),
-    lockTimeout: Duration.default('1s').describe('lock_timeout per DDL attempt; a timeout is retried with backoff'),
+    url: z
+      .string()
+      .min(1)
+      .describe('PostgreSQL connection URL; use ${DATABASE_URL} to keep the password out of the file'),
+    lockTimeout: Duration.default('1s').describe(
+      'lock_timeout per DDL attempt; a timeout is retried with backoff',
+    ),
     statementTimeout: Duration.default('15m').describe('statement_timeout for each migration statement'),
     retries: z.int().min(1).max(100).default(8).describe('Attempts per migration statement on lock timeout'),
   })
@@ -43,7 +48,11 @@ const AwsElbv2 = z
     provider: z.literal('aws-elbv2'),
     region: z.string().min(1).describe('AWS region, e.g. eu-west-1'),
     listenerArn: z.string().startsWith('arn:').optional().describe("Switch this listener's default action"),
-    ruleArn: z.string().startsWith('arn:').optional().describe('Switch this listener rule instead (shared load balancers)'),
+    ruleArn: z
+      .string()
+      .startsWith('arn:')
+      .optional()
+      .describe('Switch this listener rule instead (shared load balancers)'),
     endpoint: z.url().optional().describe('Endpoint override, e.g. the local emulator http://127.0.0.1:4566'),
     profile: z.string().optional().describe('Named profile from the shared AWS config files'),
   })
@@ -57,7 +66,9 @@ const Haproxy = z.strictObject({
   runtimeApi: z
     .string()
     .min(1)
-    .describe('HAProxy runtime API: unix socket path (unix:/run/haproxy.sock or /run/haproxy.sock) or host:port'),
+    .describe(
+      'HAProxy runtime API: unix socket path (unix:/run/haproxy.sock or /run/haproxy.sock) or host:port',
+    ),
   backend: z.string().min(1).describe('The backend that holds both pools’ servers'),
   stateFile: z
     .string()
@@ -67,13 +78,22 @@ const Haproxy = z.strictObject({
 
 const Nginx = z.strictObject({
   provider: z.literal('nginx'),
-  upstreamFile: z.string().min(1).describe('The include file holding the upstream block; rewritten by atomic rename'),
+  upstreamFile: z
+    .string()
+    .min(1)
+    .describe('The include file holding the upstream block; rewritten by atomic rename'),
   upstream: z.string().min(1).describe('Name of the upstream block'),
-  reload: z.array(z.string()).min(1).default(['nginx', '-s', 'reload']).describe('Command that reloads nginx'),
+  reload: z
+    .array(z.string())
+    .min(1)
+    .default(['nginx', '-s', 'reload'])
+    .describe('Command that reloads nginx'),
   test: z.array(z.string()).min(1).default(['nginx', '-t']).describe('Command that checks the configuration'),
 })
 
-export const LoadBalancerConfig = z.discriminatedUnion('provider', [AwsElbv2, Haproxy, Nginx])
+export const LoadBalancerConfig = z
+  .discriminatedUnion('provider', [AwsElbv2, Haproxy, Nginx])
+  .describe('The load balancer that switches between the pools: provider aws-elbv2, haproxy or nginx')
 export type LoadBalancerConfig = z.infer<typeof LoadBalancerConfig>
 export type AwsElbv2Config = Extract<LoadBalancerConfig, { provider: 'aws-elbv2' }>
 export type HaproxyConfig = Extract<LoadBalancerConfig, { provider: 'haproxy' }>
@@ -90,17 +110,28 @@ export const Pool = z
     addresses: z
       .array(z.string().regex(/^[^\s:]+:\d+$/, { message: 'expected host:port' }))
       .optional()
-      .describe('host:port of each target, for smoke tests when the load balancer cannot tell (instance targets)'),
-    env: z.record(z.string(), z.string()).optional().describe('Extra environment for this pool’s deploy command'),
+      .describe(
+        'host:port of each target, for smoke tests when the load balancer cannot tell (instance targets)',
+      ),
+    env: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe('Extra environment for this pool’s deploy command'),
   })
   .describe('One of the two pools')
 export type Pool = z.infer<typeof Pool>
 
 const Expect = z
   .strictObject({
-    status: z.union([z.int(), z.array(z.int()).min(1)]).optional().describe('Expected status code or list of codes'),
+    status: z
+      .union([z.int(), z.array(z.int()).min(1)])
+      .optional()
+      .describe('Expected status code or list of codes'),
     headers: z.record(z.string(), z.string()).optional().describe('Headers that must equal these values'),
-    headersMatch: z.record(z.string(), z.string()).optional().describe('Headers that must match these regular expressions'),
+    headersMatch: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe('Headers that must match these regular expressions'),
     bodyContains: z.string().optional(),
     bodyMatches: z.string().optional().describe('A regular expression the body must match'),
     json: z
@@ -152,14 +183,21 @@ const phaseSchemas = {
       shell: z.boolean().default(false),
       env: z.record(z.string(), z.string()).optional(),
       timeout: Duration.default('15m'),
-      healthTimeout: Duration.default('5m').describe('How long to wait for the pool to be healthy after deploying'),
+      healthTimeout: Duration.default('5m').describe(
+        'How long to wait for the pool to be healthy after deploying',
+      ),
     })
     .describe('Deploy the new version to the inactive pool, then wait until it is healthy'),
   smoke: z
     .strictObject({
       host: z.string().min(1).describe('Production host name: sent as Host header and TLS SNI'),
       scheme: z.enum(['http', 'https']).default('http'),
-      port: z.int().min(1).max(65535).optional().describe('Port on each target (default: the target’s own port)'),
+      port: z
+        .int()
+        .min(1)
+        .max(65535)
+        .optional()
+        .describe('Port on each target (default: the target’s own port)'),
       ...TlsOptions,
       concurrency: z.int().min(1).default(8),
       deadline: Duration.default('60s').describe('How long a failing check is retried'),
@@ -173,7 +211,7 @@ const phaseSchemas = {
         .min(1)
         .default([100])
         .refine((steps) => steps.at(-1) === 100, { message: 'the last step must be 100' })
-        .refine((steps) => steps.every((s, i) => i === 0 || s > steps[i - 1]!), {
+        .refine((steps) => steps.every((s, i) => i === 0 || s > steps[i - 1]), {
           message: 'steps must increase',
         })
         .describe('Percentages of traffic sent to the new pool, ending at 100'),
@@ -192,8 +230,15 @@ const phaseSchemas = {
         .describe('Connect here instead of resolving the URL’s host (like curl --resolve)'),
       ...TlsOptions,
       expect: Expect.default({}),
-      versionMarker: z.string().optional().describe('Text that proves the new version answered, e.g. "{{version}}"'),
-      versionSeen: z.int().min(1).default(3).describe('Consecutive answers carrying the marker needed to pass'),
+      versionMarker: z
+        .string()
+        .optional()
+        .describe('Text that proves the new version answered, e.g. "{{version}}"'),
+      versionSeen: z
+        .int()
+        .min(1)
+        .default(3)
+        .describe('Consecutive answers carrying the marker needed to pass'),
       maxErrorRatio: z.number().min(0).max(1).default(0.05),
       failAfter: z.int().min(1).default(3).describe('Consecutive failures that fail the phase at once'),
       timeout: Duration.default('5s').describe('Per request'),
@@ -248,8 +293,8 @@ export const Plan = z
     database: Database.optional(),
     state: State.optional(),
     loadBalancer: LoadBalancerConfig,
-    pools: z.strictObject({ blue: Pool, green: Pool }),
-    phases: z.array(PhaseEntry).min(1),
+    pools: z.strictObject({ blue: Pool, green: Pool }).describe('The two pools, blue and green'),
+    phases: z.array(PhaseEntry).min(1).describe('The release, phase by phase, in order'),
   })
   .describe('A bluegreen release plan')
 export type Plan = z.infer<typeof Plan>

@@ -1,0 +1,61 @@
+import { relative } from 'node:path'
+import { Args } from '@oclif/core'
+import { BluegreenCommand } from '../../cli/base-command.js'
+import { versionFlag } from '../../cli/flags.js'
+import type { StepDescription } from '../../plan/describe.js'
+import type { Plan } from '../../plan/schema.js'
+
+export default class PlanShow extends BluegreenCommand {
+  static override description =
+    'Show the release a plan describes, step by step: what each step touches and will do (no network, no database)'
+  static override examples = ['bluegreen plan show plans/demo.yaml --version 1.4.2']
+  static override args = {
+    plan: Args.string({ description: 'Plan file (YAML)', required: true }),
+  }
+  static override flags = { version: versionFlag }
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(PlanShow)
+    this.json = flags.json
+    const [{ loadPlan }, { describePlan, formatSteps }] = await Promise.all([
+      import('../../plan/load.js'),
+      import('../../plan/describe.js'),
+    ])
+    const { plan } = await loadPlan(args.plan, { version: flags.version })
+    // The inactive pool is unknown until the load balancer is asked, so {{pool}} stays a name.
+    const steps = describePlan(plan, { app: plan.app, version: plan.version }, { relativeTo: process.cwd() })
+
+    if (this.json) {
+      return this.outJson({
+        type: 'result',
+        ok: true,
+        file: args.plan,
+        app: plan.app,
+        version: plan.version ?? null,
+        steps,
+      })
+    }
+    for (const line of header(args.plan, plan, steps)) this.out(line)
+    this.out('')
+    for (const line of formatSteps(steps)) this.out(line)
+  }
+}
+
+function header(file: string, plan: Plan, steps: StepDescription[]): string[] {
+  const version = plan.version ?? '{{version}} (not set: pass --version)'
+  const lb = plan.loadBalancer
+  const where =
+    lb.provider === 'aws-elbv2'
+      ? `aws-elbv2 ${lb.ruleArn ? `rule ${lb.ruleArn}` : `listener ${lb.listenerArn ?? ''}`}`
+      : lb.provider === 'haproxy'
+        ? `haproxy backend ${lb.backend} (${lb.runtimeApi})`
+        : `nginx upstream ${lb.upstream}`
+  return [
+    `${file}: app ${plan.app}, version ${version}, ${steps.length} step${steps.length === 1 ? '' : 's'}`,
+    `load balancer: ${where}`,
+    plan.database
+      ? `database: ${plan.database.url}`
+      : `journal: ${plan.state ? relative(process.cwd(), plan.state.file) : 'the default state file'}`,
+    'pools: blue and green; which one is live is read from the load balancer at run time',
+  ]
+}

@@ -1,0 +1,18 @@
+/**
+ * The plan format as JSON Schema, generated from the zod schema (so editors and the validator
+ * can never disagree). plans/plan.schema.json is this output, checked in; a test fails when it
+ * is stale. Input shape: keys with defaults are optional, as a plan author sees them.
+ */
+import { z } from 'zod'
+import { Plan } from './schema.js'
+
+export function planJsonSchema(): Record<string, unknown> {
+  const generated = z.toJSONSchema(Plan, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>
+  const { $schema, ...rest } = generated
+  return { $schema, title: 'bluegreen plan', ...rest }
+}
+
+/** The schema as the checked-in file holds it: two-space JSON and a final newline. */
+export function planJsonSchemaText(): string {
+  return `${JSON.stringify(planJsonSchema(), null, 2)}\n`
+}
