@@ -54,3 +54,69 @@ export function quoteIdent(name: string): string {
 export function quoteQualified(name: string): string {
   return name.split('.').map(quoteIdent).join('.')
 }
+
+/** The SQLSTATE of a PostgreSQL error (`55P03` for lock_not_available), if it is one. */
+export function sqlStateOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
+}
+
+/** lock_timeout expired (or NOWAIT failed): the only error worth retrying as is. */
+export function isLockTimeout(error: unknown): boolean {
+  return sqlStateOf(error) === '55P03'
+}
+
+/**
+ * Holds a session-level advisory lock named `name` while `fn` runs. Waits for it with a try-lock
+ * every `pollMs`, so an abort can end the wait; the server frees the lock if the process dies.
+ * Session-level, not transaction-level, because `fn` runs statements that must commit on their
+ * own (CREATE INDEX CONCURRENTLY).
+ */
+export async function withAdvisoryLock<T>(
+  client: Client,
+  name: string,
+  fn: () => Promise<T>,
+  options: { signal?: AbortSignal; pollMs?: number; onWait?: () => void } = {},
+): Promise<T> {
+  let waited = false
+  for (;;) {
+    const { rows } = await client.query<{ locked: boolean }>(
+      'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
+      [name],
+    )
+    if (rows[0]?.locked) break
+    if (!waited) options.onWait?.()
+    waited = true
+    await abortableSleep(options.pollMs ?? 250, options.signal)
+  }
+  try {
+    return await fn()
+  } finally {
+    await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [name]).catch(() => {})
+  }
+}
+
+/** Sleeps, or throws INTERRUPTED as soon as `signal` aborts. */
+export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const interrupted = () =>
+      new BluegreenError({
+        code: 'INTERRUPTED',
+        message: 'interrupted',
+        hint: 'run the same command again: finished work is recorded and is not repeated',
+      })
+    if (signal?.aborted) {
+      reject(interrupted())
+      return
+    }
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(interrupted())
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}

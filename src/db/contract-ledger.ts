@@ -1,0 +1,219 @@
+/**
+ * The contract ledger: each release's contract migrations, recorded as pending when the release
+ * ships and marked applied when they ran (or cancelled when the release was rolled back). The
+ * engine decides when a pending contract is safe; this file only keeps the record, and the schema
+ * keeps it honest (state-schema.ts: files never change once recorded, applied is final).
+ */
+import { BluegreenError } from '../errors.js'
+import { withTransaction, type Client } from './client.js'
+import { ensureStateSchema, stateSchemaExists } from './state-schema.js'
+
+export interface ContractFile {
+  file: string
+  checksum: string
+}
+
+export interface RecordContractOptions {
+  app: string
+  /** The release's id in the journal. */
+  release: string
+  /** The release's version, for people (default: `release`). */
+  version?: string
+  /** Release order; contracts run oldest first (default: after every recorded one). */
+  releaseSeq?: number
+  /** Absolute directory of the files. */
+  dir: string
+  files: ContractFile[]
+  /** Not to run before this time. */
+  notBefore: Date
+}
+
+export interface PendingContract {
+  app: string
+  release: string
+  version: string
+  releaseSeq: number
+  dir: string
+  files: ContractFile[]
+  notBefore: Date
+  recordedAt: Date
+  /** Whether `notBefore` has passed (by the database's clock). */
+  due: boolean
+}
+
+export interface AppliedContract extends Omit<PendingContract, 'due'> {
+  appliedAt: Date
+}
+
+/**
+ * Records a release's contract migrations as pending. Idempotent: recording the same files again
+ * does nothing; recording different files or checksums for the same release is refused.
+ */
+export async function recordPendingContract(
+  client: Client,
+  options: RecordContractOptions,
+): Promise<{ recorded: boolean }> {
+  await ensureStateSchema(client)
+  return withTransaction(client, async () => {
+    const inserted = await client.query(
+      `INSERT INTO bluegreen.contracts (app, release, version, release_seq, dir, not_before)
+       VALUES ($1, $2, $3,
+               coalesce($4::bigint, (SELECT coalesce(max(release_seq), 0) + 1 FROM bluegreen.contracts WHERE app = $1)),
+               $5, $6)
+       ON CONFLICT (app, release) DO NOTHING`,
+      [
+        options.app,
+        options.release,
+        options.version ?? options.release,
+        options.releaseSeq ?? null,
+        options.dir,
+        options.notBefore,
+      ],
+    )
+    if (inserted.rowCount === 1) {
+      for (const [position, file] of options.files.entries()) {
+        await client.query(
+          'INSERT INTO bluegreen.contract_files (app, release, position, file, checksum) VALUES ($1, $2, $3, $4, $5)',
+          [options.app, options.release, position, file.file, file.checksum],
+        )
+      }
+      return { recorded: true }
+    }
+    const recorded = await filesOf(client, options.app, [options.release])
+    const before = (recorded.get(options.release) ?? []).map((f) => `${f.file} ${f.checksum}`).join('\n')
+    const now = options.files.map((f) => `${f.file} ${f.checksum}`).join('\n')
+    if (before !== now) {
+      throw new BluegreenError({
+        code: 'MIGRATION_CHANGED',
+        message: `the contract migrations of release ${options.version ?? options.release} were recorded with other files or checksums`,
+        details: [
+          `recorded: ${(recorded.get(options.release) ?? []).map((f) => f.file).join(', ') || '(none)'}`,
+          `now:      ${options.files.map((f) => f.file).join(', ') || '(none)'}`,
+        ],
+        hint: 'a recorded contract is what will run: revert the edit, and put further changes in the next release',
+      })
+    }
+    return { recorded: false }
+  })
+}
+
+/** Contracts recorded and neither applied nor cancelled, oldest release first. */
+export async function pendingContracts(client: Client, app: string): Promise<PendingContract[]> {
+  if (!(await stateSchemaExists(client))) return []
+  const rows = await contractRows(client, app, 'applied_at IS NULL AND cancelled_at IS NULL')
+  return rows.map(({ appliedAt: _appliedAt, ...contract }) => contract)
+}
+
+/** Contracts that ran, oldest release first. */
+export async function appliedContracts(client: Client, app: string): Promise<AppliedContract[]> {
+  if (!(await stateSchemaExists(client))) return []
+  const rows = await contractRows(client, app, 'applied_at IS NOT NULL')
+  return rows.map(({ due: _due, appliedAt, ...contract }) => ({ ...contract, appliedAt: appliedAt! }))
+}
+
+/** Marks a pending contract applied; marking it again does nothing. */
+export async function markContractApplied(
+  client: Client,
+  options: { app: string; release: string },
+): Promise<void> {
+  await ensureStateSchema(client)
+  const { rows } = await client.query<{ applied: boolean; cancelled: boolean }>(
+    `WITH marked AS (
+       UPDATE bluegreen.contracts SET applied_at = now()
+        WHERE app = $1 AND release = $2 AND applied_at IS NULL AND cancelled_at IS NULL
+       RETURNING 1)
+     SELECT applied_at IS NOT NULL OR EXISTS (SELECT 1 FROM marked) AS applied, cancelled_at IS NOT NULL AS cancelled
+       FROM bluegreen.contracts WHERE app = $1 AND release = $2`,
+    [options.app, options.release],
+  )
+  const row = rows[0]
+  if (!row) {
+    throw new BluegreenError({
+      code: 'CONTRACT_FAILED',
+      message: `no contract is recorded for release ${options.release} of ${options.app}`,
+      hint: 'contracts are recorded by the release’s contract phase; check the release id',
+    })
+  }
+  if (row.cancelled) {
+    throw new BluegreenError({
+      code: 'CONTRACT_UNSAFE',
+      message: `the contract of release ${options.release} was cancelled (the release was rolled back)`,
+      hint: 'a rolled-back release must not contract; what it would remove is in use again',
+    })
+  }
+}
+
+/**
+ * Cancels a pending contract (its release was rolled back, so what it removes is in use again).
+ * Returns false when there was nothing pending to cancel.
+ */
+export async function cancelPendingContract(
+  client: Client,
+  options: { app: string; release: string },
+): Promise<boolean> {
+  if (!(await stateSchemaExists(client))) return false
+  const result = await client.query(
+    `UPDATE bluegreen.contracts SET cancelled_at = now()
+      WHERE app = $1 AND release = $2 AND applied_at IS NULL AND cancelled_at IS NULL`,
+    [options.app, options.release],
+  )
+  return result.rowCount === 1
+}
+
+interface ContractRow extends PendingContract {
+  appliedAt?: Date
+}
+
+async function contractRows(client: Client, app: string, condition: string): Promise<ContractRow[]> {
+  const { rows } = await client.query<{
+    app: string
+    release: string
+    version: string
+    release_seq: string
+    dir: string
+    not_before: Date
+    recorded_at: Date
+    applied_at: Date | null
+    due: boolean
+  }>(
+    `SELECT app, release, version, release_seq, dir, not_before, recorded_at, applied_at, not_before <= now() AS due
+       FROM bluegreen.contracts WHERE app = $1 AND ${condition} ORDER BY release_seq`,
+    [app],
+  )
+  const files = await filesOf(
+    client,
+    app,
+    rows.map((r) => r.release),
+  )
+  return rows.map((r) => ({
+    app: r.app,
+    release: r.release,
+    version: r.version,
+    releaseSeq: Number(r.release_seq),
+    dir: r.dir,
+    files: files.get(r.release) ?? [],
+    notBefore: r.not_before,
+    recordedAt: r.recorded_at,
+    due: r.due,
+    appliedAt: r.applied_at ?? undefined,
+  }))
+}
+
+async function filesOf(
+  client: Client,
+  app: string,
+  releases: string[],
+): Promise<Map<string, ContractFile[]>> {
+  const { rows } = await client.query<{ release: string; file: string; checksum: string }>(
+    `SELECT release, file, checksum FROM bluegreen.contract_files
+      WHERE app = $1 AND release = ANY($2::text[]) ORDER BY release, position`,
+    [app, releases],
+  )
+  const byRelease = new Map<string, ContractFile[]>()
+  for (const row of rows) {
+    const list = byRelease.get(row.release) ?? []
+    list.push({ file: row.file, checksum: row.checksum })
+    byRelease.set(row.release, list)
+  }
+  return byRelease
+}

@@ -1,0 +1,394 @@
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { withClient, type Client } from '../../src/db/client.js'
+import {
+  appliedMigrations,
+  applyMigrations,
+  listMigrations,
+  type MigrationEvent,
+} from '../../src/db/migrations.js'
+import type { BluegreenError } from '../../src/errors.js'
+import { createTestDatabase } from '../support/postgres.js'
+
+const fixtures = join(import.meta.dirname, '../fixtures/sql/migrations')
+
+const base = { app: 'shop', release: 'v1', lockTimeoutMs: 1000, statementTimeoutMs: 60_000 }
+
+/** A writable copy of a fixture directory, for tests that edit files. */
+function copyOf(name: string): string {
+  const dir = join(mkdtempSync(join(tmpdir(), 'bluegreen-mig-')), name)
+  cpSync(join(fixtures, name), dir, { recursive: true })
+  return dir
+}
+
+async function freshDatabase<T>(fn: (client: Client, url: string) => Promise<T>): Promise<T> {
+  const url = await createTestDatabase('migrations')
+  return withClient(url, (client) => fn(client, url))
+}
+
+async function columns(client: Client, table: string): Promise<string[]> {
+  const { rows } = await client.query<{ column_name: string }>(
+    'SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position',
+    [table],
+  )
+  return rows.map((r) => r.column_name)
+}
+
+async function failure(promise: Promise<unknown>): Promise<BluegreenError> {
+  return promise.then(
+    () => {
+      throw new Error('expected a failure')
+    },
+    (error: unknown) => error as BluegreenError,
+  )
+}
+
+describe('migration runner', () => {
+  it('applies an expand directory once, in file-name order, and skips it the second time', async () => {
+    await freshDatabase(async (client) => {
+      // Given the expand directory of a release
+      const dir = join(fixtures, 'expand')
+      const events: MigrationEvent[] = []
+
+      // When it is applied twice
+      const first = await applyMigrations(client, {
+        ...base,
+        dir,
+        phase: 'expand',
+        onEvent: (e) => events.push(e),
+      })
+      const second = await applyMigrations(client, {
+        ...base,
+        release: 'v2',
+        dir,
+        phase: 'expand',
+        onEvent: (e) => events.push(e),
+      })
+
+      // Then each file ran once, the second run skipped them all
+      const files = [
+        '001_create_accounts.sql',
+        '002_add_email.sql',
+        '003_index_email.sql',
+        '004_plan_column.sql',
+      ]
+      expect(first).toEqual({ applied: files, skipped: [] })
+      expect(second).toEqual({ applied: [], skipped: files })
+      expect(events.filter((e) => e.type === 'migration.done').map((e) => e.file)).toEqual(files)
+      expect(events.filter((e) => e.type === 'migration.skip').map((e) => e.file)).toEqual(files)
+
+      // And the schema has every change, with the CONCURRENTLY indexes valid
+      expect(await columns(client, 'accounts')).toEqual(['id', 'name', 'email', 'created_at', 'plan'])
+      const { rows: indexes } = await client.query<{ name: string; valid: boolean }>(
+        `SELECT c.relname AS name, i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+          WHERE i.indrelid = 'accounts'::regclass ORDER BY 1`,
+      )
+      expect(indexes).toEqual([
+        { name: 'accounts_email_idx', valid: true },
+        { name: 'accounts_name_idx', valid: true },
+        { name: 'accounts_pkey', valid: true },
+        { name: 'accounts_plan_idx', valid: true },
+      ])
+
+      // And each file is recorded with its checksum, phase, release and duration
+      const listed = await listMigrations(dir)
+      const applied = await appliedMigrations(client, 'shop')
+      expect(applied.map((m) => [m.file, m.phase, m.release, m.checksum])).toEqual(
+        listed.map((m) => [m.file, 'expand', 'v1', m.checksum]),
+      )
+      for (const m of applied) expect(m.durationMs).toBeGreaterThanOrEqual(0)
+    })
+  })
+
+  it('refuses an applied file that was edited, naming it', async () => {
+    await freshDatabase(async (client) => {
+      // Given an applied expand directory
+      const dir = copyOf('expand')
+      await applyMigrations(client, { ...base, dir, phase: 'expand' })
+
+      // When an applied file is edited and the directory applied again
+      const file = join(dir, '002_add_email.sql')
+      writeFileSync(file, readFileSync(file, 'utf8').replace('email text', 'email varchar(320)'))
+      const error = await failure(applyMigrations(client, { ...base, release: 'v2', dir, phase: 'expand' }))
+
+      // Then the run is refused with the file's name
+      expect(error.code).toBe('MIGRATION_CHANGED')
+      expect(error.message).toContain(file)
+      expect(error.message).toContain('was applied by release v1')
+      expect(error.hint).toMatch(/new migration file/)
+    })
+  })
+
+  it('stops at a failing statement with file, line and PostgreSQL’s message, and rolls the file back', async () => {
+    await freshDatabase(async (client) => {
+      // Given a directory whose second file has a bad statement on line 4
+      const dir = join(fixtures, 'failing')
+
+      // When it is applied
+      const error = await failure(applyMigrations(client, { ...base, dir, phase: 'expand' }))
+
+      // Then the error points at the statement (PostgreSQL's position: line 5, column 3)
+      expect(error.code).toBe('MIGRATION_FAILED')
+      expect(error.message).toBe(`${join(dir, '002_add_price.sql')}:5:3: type "currency_code" does not exist`)
+      expect(error.details).toContain('statement: ALTER TABLE items ADD COLUMN currency')
+      expect(error.hint).toMatch(/nothing of this file was committed/)
+
+      // And the first file is applied, while the second left nothing behind
+      expect((await appliedMigrations(client)).map((m) => m.file)).toEqual(['001_create_items.sql'])
+      expect(await columns(client, 'items')).toEqual(['id', 'title'])
+    })
+  })
+
+  it('refuses expand files the linter flags, listing the findings, and applies nothing', async () => {
+    await freshDatabase(async (client) => {
+      // Given an existing table and an expand directory that renames a column and locks the table
+      await applyMigrations(client, { ...base, dir: join(fixtures, 'expand'), phase: 'expand' })
+      const dir = join(fixtures, 'unsafe')
+
+      // When it is applied
+      const error = await failure(applyMigrations(client, { ...base, release: 'v2', dir, phase: 'expand' }))
+
+      // Then it is refused as UNSAFE_MIGRATION with one line per finding
+      expect(error.code).toBe('UNSAFE_MIGRATION')
+      expect(error.details).toEqual([
+        expect.stringMatching(/001_rename\.sql:2:13: rename-column .*accounts\.name/),
+        expect.stringMatching(/002_index\.sql:1:35: create-index /),
+      ])
+      // And not even the safe first statement ran
+      expect(await columns(client, 'accounts')).not.toContain('note')
+
+      // When the linter is turned off (e.g. a reviewed exception)
+      const result = await applyMigrations(client, {
+        ...base,
+        release: 'v2',
+        dir,
+        phase: 'expand',
+        lint: false,
+      })
+      // Then the files run
+      expect(result.applied).toEqual(['001_rename.sql', '002_index.sql'])
+    })
+  })
+
+  it('refuses BEGIN/COMMIT in a file before running anything', async () => {
+    await freshDatabase(async (client) => {
+      const dir = join(fixtures, 'with-transaction')
+      const error = await failure(applyMigrations(client, { ...base, dir, phase: 'contract' }))
+      expect(error.code).toBe('MIGRATION_FAILED')
+      expect(error.message).toBe(`${join(dir, '001_begin.sql')}:1:1: BEGIN is not allowed in a migration`)
+      expect(await appliedMigrations(client)).toEqual([])
+    })
+  })
+
+  it('resumes a file that mixes CONCURRENTLY with other statements after its committed part', async () => {
+    await freshDatabase(async (client) => {
+      // Given an accounts table, and a file whose third statement fails after a CREATE INDEX CONCURRENTLY
+      await applyMigrations(client, { ...base, dir: join(fixtures, 'expand'), phase: 'expand' })
+      const dir = copyOf('mixed')
+      const file = join(dir, '001_tags.sql')
+
+      // When it is applied
+      const error = await failure(applyMigrations(client, { ...base, release: 'v2', dir, phase: 'expand' }))
+
+      // Then the first two statements are committed and the error says so
+      expect(error.message).toMatch(/001_tags\.sql:3:\d+: column "no_such_column" does not exist/)
+      expect(error.hint).toMatch(/committed and recorded/)
+      const { rows } = await client.query<{ statements_done: number; applied_at: Date | null }>(
+        "SELECT statements_done, applied_at FROM bluegreen.migrations WHERE file = '001_tags.sql'",
+      )
+      expect(rows).toEqual([{ statements_done: 2, applied_at: null }])
+
+      // When a committed statement is edited, the run is refused
+      const original = readFileSync(file, 'utf8')
+      writeFileSync(file, original.replace('tags text[]', 'tags varchar[]'))
+      expect(
+        (await failure(applyMigrations(client, { ...base, release: 'v2', dir, phase: 'expand' }))).code,
+      ).toBe('MIGRATION_CHANGED')
+
+      // When instead the failing statement is fixed and the directory applied again
+      writeFileSync(file, original.replace(' AND no_such_column', ''))
+      const result = await applyMigrations(client, { ...base, release: 'v2', dir, phase: 'expand' })
+
+      // Then the file completes without re-running the index build (it would fail: "already exists")
+      expect(result.applied).toEqual(['001_tags.sql'])
+      const applied = await appliedMigrations(client, 'shop')
+      expect(applied.find((m) => m.file === '001_tags.sql')?.checksum).toBe(
+        (await listMigrations(dir))[0].checksum,
+      )
+    })
+  })
+
+  it('drops the invalid index a failed CREATE UNIQUE INDEX CONCURRENTLY left behind before trying again', async () => {
+    await freshDatabase(async (client) => {
+      // Given accounts with a duplicate email
+      await applyMigrations(client, { ...base, dir: join(fixtures, 'expand'), phase: 'expand' })
+      await client.query(
+        "INSERT INTO accounts (name, email) VALUES ('a', 'x@example.com'), ('b', 'x@example.com')",
+      )
+      const dir = join(fixtures, 'unique-index')
+
+      // When the unique index is built, it fails and leaves an invalid index
+      const error = await failure(applyMigrations(client, { ...base, release: 'v2', dir, phase: 'expand' }))
+      expect(error.message).toMatch(/could not create unique index "accounts_email_key"/)
+      const validity = () =>
+        client
+          .query<{ valid: boolean }>(
+            "SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass('accounts_email_key')",
+          )
+          .then((r) => r.rows.map((row) => row.valid))
+      expect(await validity()).toEqual([false])
+
+      // When the data is fixed and the migration runs again
+      await client.query("UPDATE accounts SET email = 'y@example.com' WHERE name = 'b'")
+      const events: MigrationEvent[] = []
+      await applyMigrations(client, {
+        ...base,
+        release: 'v2',
+        dir,
+        phase: 'expand',
+        onEvent: (e) => events.push(e),
+      })
+
+      // Then the invalid index was dropped and built again, valid
+      expect(events).toContainEqual(
+        expect.objectContaining({ type: 'migration.cleanup', index: 'public.accounts_email_key' }),
+      )
+      expect(await validity()).toEqual([true])
+    })
+  })
+
+  it('retries behind a conflicting lock without stalling the application longer than lockTimeout', async () => {
+    const url = await createTestDatabase('migrations_lock')
+    await withClient(url, async (setup) => {
+      await setup.query('CREATE TABLE ledger (id bigint PRIMARY KEY, amount numeric)')
+      await setup.query('INSERT INTO ledger SELECT g, g FROM generate_series(1, 1000) g')
+    })
+    const lockTimeoutMs = 200
+    await withClient(url, (blocker) =>
+      withClient(url, (app) =>
+        withClient(url, async (runner) => {
+          // Given a long transaction that has read the table (it holds ACCESS SHARE until it ends)
+          await blocker.query('BEGIN')
+          await blocker.query('SELECT count(*) FROM ledger')
+
+          // And the application querying the table all the time, measuring how long each query takes
+          let stop = false
+          let maxStallMs = 0
+          let queries = 0
+          const appLoop = (async () => {
+            while (!stop) {
+              const started = performance.now()
+              await app.query('SELECT sum(amount) FROM ledger')
+              maxStallMs = Math.max(maxStallMs, performance.now() - started)
+              queries++
+              await new Promise((resolve) => setTimeout(resolve, 10))
+            }
+          })()
+
+          // When a migration needing ACCESS EXCLUSIVE on the table runs, and the blocker commits 1.5 s later
+          const retries: MigrationEvent[] = []
+          const startedAt = performance.now()
+          const migration = applyMigrations(runner, {
+            ...base,
+            dir: join(fixtures, 'lock'),
+            phase: 'expand',
+            lockTimeoutMs,
+            attempts: 50,
+            baseDelayMs: 50,
+            maxDelayMs: 300,
+            onEvent: (e) => {
+              if (e.type === 'migration.retry') retries.push(e)
+            },
+          })
+          await new Promise((resolve) => setTimeout(resolve, 1500))
+          await blocker.query('COMMIT')
+          const committedAt = performance.now() - startedAt
+          const result = await migration
+          const finishedAt = performance.now() - startedAt
+          stop = true
+          await appLoop
+
+          // Then the migration retried while blocked, reporting each retry
+          expect(retries.length).toBeGreaterThanOrEqual(3)
+          expect(retries[0]).toMatchObject({
+            type: 'migration.retry',
+            file: '001_add_flag.sql',
+            line: 1,
+            attempt: 2,
+            attempts: 50,
+          })
+          expect(retries.every((e) => e.type === 'migration.retry' && /lock timeout/.test(e.reason))).toBe(
+            true,
+          )
+          // And the application was held up at most lockTimeout (plus scheduling slack) at a time, not 1.5 s
+          expect(queries).toBeGreaterThan(20)
+          expect(maxStallMs).toBeGreaterThan(50)
+          expect(maxStallMs).toBeLessThan(lockTimeoutMs + 200)
+          // And once the blocker committed, the migration completed by itself
+          expect(result.applied).toEqual(['001_add_flag.sql'])
+          expect(finishedAt).toBeGreaterThan(committedAt)
+          expect(await columns(runner, 'ledger')).toContain('flagged')
+        }),
+      ),
+    )
+  })
+
+  it('gives up with LOCK_TIMEOUT naming the statement when the lock never comes', async () => {
+    const url = await createTestDatabase('migrations_lock')
+    await withClient(url, (setup) => setup.query('CREATE TABLE ledger (id bigint PRIMARY KEY)'))
+    await withClient(url, (blocker) =>
+      withClient(url, async (runner) => {
+        // Given a transaction that never ends while the migration runs
+        await blocker.query('BEGIN')
+        await blocker.query('SELECT * FROM ledger')
+        // When the migration runs with 3 attempts
+        const dir = join(fixtures, 'lock')
+        const error = await failure(
+          applyMigrations(runner, {
+            ...base,
+            dir,
+            phase: 'expand',
+            lockTimeoutMs: 50,
+            attempts: 3,
+            baseDelayMs: 10,
+          }),
+        )
+        await blocker.query('ROLLBACK')
+        // Then it gives up, naming file:line and the attempts
+        expect(error.code).toBe('LOCK_TIMEOUT')
+        expect(error.message).toContain(
+          `${join(dir, '001_add_flag.sql')}:1:1: no lock after 3 attempts of 50 ms each`,
+        )
+        expect(await appliedMigrations(runner)).toEqual([])
+      }),
+    )
+  })
+
+  it('applies only the files asked for, and refuses them if they differ from the recorded checksums', async () => {
+    await freshDatabase(async (client) => {
+      const dir = join(fixtures, 'expand')
+      const [first] = await listMigrations(dir)
+      const wrong = { '002_add_email.sql': '0'.repeat(64) }
+      const error = await failure(
+        applyMigrations(client, {
+          ...base,
+          dir,
+          phase: 'contract',
+          files: ['002_add_email.sql'],
+          expectedChecksums: wrong,
+        }),
+      )
+      expect(error.code).toBe('MIGRATION_CHANGED')
+      const result = await applyMigrations(client, {
+        ...base,
+        dir,
+        phase: 'contract',
+        files: [first.file],
+        expectedChecksums: { [first.file]: first.checksum },
+      })
+      expect(result).toEqual({ applied: [first.file], skipped: [] })
+    })
+  })
+})
