@@ -561,10 +561,12 @@ function toBluegreenError(error: unknown, subject: Subject, config: AwsElbv2Conf
       cause: error,
     })
   if (notFound.has(e.name)) {
+    // A forward to a target group that is gone fails the listener write: name the pools, not the listener.
+    const group = e.name === 'TargetGroupNotFoundException' && subject.noun !== 'target group'
     return make(
       'LB_NOT_FOUND',
-      `the ${subject.noun} does not exist (${where})`,
-      `check ${subject.planKey} in the plan, and that loadBalancer.region and the AWS account of your credentials (profile) are the ones it lives in`,
+      `${group ? 'a target group' : `the ${subject.noun}`} does not exist (${where})`,
+      `check ${group ? 'pools.blue.targetGroupArn and pools.green.targetGroupArn' : subject.planKey} in the plan, and that loadBalancer.region and the AWS account of your credentials (profile) are the ones it lives in`,
     )
   }
   if (e.name === 'CredentialsProviderError') {

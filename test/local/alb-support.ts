@@ -64,11 +64,11 @@ export async function sdkClient(endpoint: string, options: { maxAttempts?: numbe
 }
 
 /** Resolves with the rejection of `promise` (fails if it resolves). */
-export async function rejection(promise: Promise<unknown>): Promise<Error & Record<string, unknown>> {
+export async function rejection<T = Error & Record<string, unknown>>(promise: Promise<unknown>): Promise<T> {
   try {
     await promise
   } catch (error) {
-    return error as Error & Record<string, unknown>
+    return error as T
   }
   throw new Error('expected a rejection, but the call succeeded')
 }
