@@ -296,22 +296,20 @@ function explain(issue: ZodIssue, base: PlanPath, input: unknown): RawIssue[] {
         ]
       }
       const braces = issue.expected === 'string' && isRecord(value)
-      return [
-        {
-          path,
-          at: 'value',
-          message: `expected ${expected}, got ${show(value)}`,
-          hint: braces
-            ? 'a value starting with { or [ is read as a YAML map or list: quote it, e.g. "{{version}}"'
-            : described,
-        },
-      ]
+      const hint = braces
+        ? 'a value starting with { or [ is read as a YAML map or list: quote it, e.g. "{{version}}"'
+        : nearestDescription(path, input)
+          ? described
+          : `${key} takes ${expected}`
+      return [{ path, at: 'value', message: `expected ${expected}, got ${show(value)}`, hint }]
     }
     case 'invalid_union': {
       if (issue.discriminator !== undefined) {
         const options = ('options' in issue ? (issue.options ?? []) : []).map(String)
-        const given = isRecord(value) ? value[issue.discriminator] : undefined
-        const discPath = path.at(-1) === issue.discriminator ? path : [...path, issue.discriminator]
+        const atDiscriminator = path.at(-1) === issue.discriminator
+        const owner = atDiscriminator ? getAt(input, path.slice(0, -1)) : value
+        const given = isRecord(owner) ? owner[issue.discriminator] : undefined
+        const discPath = atDiscriminator ? path : [...path, issue.discriminator]
         if (given === undefined) {
           return [
             {
@@ -631,14 +629,15 @@ function descriptionOf(schema: Schema | undefined): string | undefined {
   return undefined
 }
 
-/** The nearest description at or just above `path` (an item of a list takes the list's). */
+/** The description at `path`, or for an item of a list (`status[1]`) the list's. */
 function nearestDescription(path: PlanPath, input: unknown): { path: PlanPath; text: string } | undefined {
-  for (let up = 0; up <= 2 && up <= path.length; up++) {
-    const at = path.slice(0, path.length - up)
+  let at = path
+  for (;;) {
     const text = descriptionOf(schemaAt(at, input))
     if (text) return { path: at, text: lowerFirst(text) }
+    if (typeof at.at(-1) !== 'number') return undefined
+    at = at.slice(0, -1)
   }
-  return undefined
 }
 
 function describeHint(path: PlanPath, input: unknown): string {

@@ -9,7 +9,8 @@ import { Plan } from './schema.js'
 export function planJsonSchema(): Record<string, unknown> {
   const generated = z.toJSONSchema(Plan, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>
   const { $schema, ...rest } = generated
-  return { $schema, title: 'bluegreen plan', ...rest }
+  // Top-level `x-` keys are ignored by the loader (a home for YAML anchors); say so to editors.
+  return { $schema, title: 'bluegreen plan', ...rest, patternProperties: { '^x-': {} } }
 }
 
 /** The schema as the checked-in file holds it: two-space JSON and a final newline. */

@@ -63,8 +63,9 @@ export async function loadPlan(file: string, options: LoadPlanOptions = {}): Pro
   if (parsed.issues.length > 0) throw planError(file, issues(parsed.issues, locate))
 
   const env = options.env ?? process.env
+  const value = withoutExtensionKeys(parsed.value)
   const interpolationIssues: RawIssue[] = []
-  const interpolated = mapStrings(parsed.value, [], (text, path) => {
+  const interpolated = mapStrings(value, [], (text, path) => {
     const result = interpolate(text, env)
     for (const problem of result.problems) {
       const occurrence = text.slice(0, problem.index).split(problem.text).length - 1
@@ -172,6 +173,15 @@ function planError(file: string, issues: PlanIssue[]): PlanError {
   })
   unique.sort((a, b) => a.line - b.line || a.col - b.col)
   return new PlanError(file, unique)
+}
+
+/**
+ * Top-level keys starting with `x-` are ignored, as in Compose files: a place to define YAML
+ * anchors (`x-check: &health {…}`) that phases then reuse with aliases.
+ */
+function withoutExtensionKeys(value: unknown): unknown {
+  if (!isRecord(value)) return value
+  return Object.fromEntries(Object.entries(value).filter(([key]) => !key.startsWith('x-')))
 }
 
 /** A copy of `value` with `fill` applied to every string value (keys stay as written). */

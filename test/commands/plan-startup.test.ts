@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest'
+import { packagesLoaded, runCli } from '../support/cli.js'
+
+const heavy = ['@aws-sdk', 'pg', 'listr2', 'undici', 'libpg-query'] as const
+
+describe('start-up stays light', () => {
+  it('loads none of the heavy packages for --help', async () => {
+    const { code, modules } = await runCli(['--help'], { traceModules: true })
+    expect(code).toBe(0)
+    expect(packagesLoaded(modules, ['@oclif/core'])).toEqual(['@oclif/core'])
+    expect(packagesLoaded(modules, heavy)).toEqual([])
+    // Not even the plan parser: help needs no plan.
+    expect(packagesLoaded(modules, ['yaml', 'zod'])).toEqual([])
+  })
+
+  it('loads none of the heavy packages for plan validate', async () => {
+    const { code, modules } = await runCli(['plan', 'validate', 'plans/demo.yaml'], {
+      traceModules: true,
+      env: { DATABASE_URL: undefined, BLUEGREEN_ALB_ENDPOINT: undefined, BLUEGREEN_DEMO_URL: undefined },
+    })
+    expect(code).toBe(0)
+    expect(packagesLoaded(modules, ['yaml', 'zod'])).toEqual(['yaml', 'zod'])
+    expect(packagesLoaded(modules, heavy)).toEqual([])
+  })
+})
