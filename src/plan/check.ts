@@ -23,7 +23,7 @@ export interface CheckContext {
   scalarAt(path: PlanPath): ScalarSource | undefined
 }
 
-export type CheckResult = { ok: true; plan: Plan; input: unknown } | { ok: false; issues: RawIssue[] }
+export type CheckResult = { ok: true; plan: Plan } | { ok: false; issues: RawIssue[] }
 
 type ZodIssue = z.core.$ZodIssue
 type Schema = z.core.$ZodType
@@ -80,7 +80,7 @@ export function checkPlan(value: unknown, context: CheckContext): CheckResult {
   if (!parsed.success) return fail(parsed.error.issues.flatMap((issue) => explain(issue, [], input)))
   const semantic = semanticIssues(parsed.data)
   if (semantic.length > 0) return fail(semantic)
-  return { ok: true, plan: parsed.data, input }
+  return { ok: true, plan: parsed.data }
 }
 
 /** `- switch:` with nothing after it takes every default: read its config as `{}`. */
@@ -296,11 +296,17 @@ function explain(issue: ZodIssue, base: PlanPath, input: unknown): RawIssue[] {
         ]
       }
       const braces = issue.expected === 'string' && isRecord(value)
+      const quotedNumber =
+        (issue.expected === 'number' || issue.expected === 'int') &&
+        typeof value === 'string' &&
+        /^-?\d+(\.\d+)?$/.test(value.trim())
       const hint = braces
         ? 'a value starting with { or [ is read as a YAML map or list: quote it, e.g. "{{version}}"'
-        : nearestDescription(path, input)
-          ? described
-          : `${key} takes ${expected}`
+        : quotedNumber
+          ? `write the number without quotes: ${typeof path.at(-1) === 'number' ? '' : `${key}: `}${value.trim()}`
+          : nearestDescription(path, input)
+            ? described
+            : `${key} takes ${expected}`
       return [{ path, at: 'value', message: `expected ${expected}, got ${show(value)}`, hint }]
     }
     case 'invalid_union': {

@@ -149,6 +149,14 @@ describe('loadPlan: every error names file:line:col, the path in the plan and a 
         hint: /batchSize takes a number/,
       },
       {
+        fixture: 'quoted-number.yaml',
+        line: 7,
+        col: 23,
+        path: 'phases[0].switch.steps[0]',
+        message: /expected a number, got "100"/,
+        hint: /^write the number without quotes: 100$/,
+      },
+      {
         fixture: 'bad-duration.yaml',
         line: 9,
         col: 16,
