@@ -2,28 +2,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureBuilt, repoRoot } from '../support/cli.js'
 import { freePort, startProcess, waitFor, type Started } from '../support/process.js'
 import { closeApps, fixtureConfig, sdkClient, startPoolApps, type PoolApps } from './alb-support.js'
 
-const repoRoot = new URL('../..', import.meta.url).pathname
-/**
- * Runs the `local alb` command class from source. (bin/dev.js would be the natural entry, but
- * oclif's development mode cannot register tsx here and finds no commands; see the report.)
- */
-const runner = [
-  "const { default: LocalAlb } = await import('./src/commands/local/alb.ts')",
-  'await LocalAlb.run(process.argv.slice(1), process.cwd())',
-].join('\n')
-
+/** Runs the built CLI, as users and CD pipelines do (long-running, so not through runCli). */
 function bluegreenLocalAlb(args: string[]): Started {
-  return startProcess(
-    process.execPath,
-    ['--import', 'tsx', '--input-type=module', '-e', runner, '--', ...args],
-    {
-      cwd: repoRoot,
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-    },
-  )
+  ensureBuilt()
+  return startProcess(process.execPath, [join(repoRoot, 'bin/run.js'), 'local', 'alb', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, NO_COLOR: '1' },
+  })
 }
 
 describe('bluegreen local alb', () => {
@@ -50,8 +39,13 @@ describe('bluegreen local alb', () => {
     // When
     const proc = bluegreenLocalAlb(['--config', configFile, '--port', String(port), '--json'])
     started.push(proc)
-    await waitFor(() => proc.output().includes('\n'), 30_000, 'the ready line')
-    const ready = JSON.parse(proc.output().trim().split('\n')[0]) as {
+    const readyLine = (): string | undefined =>
+      proc
+        .output()
+        .split('\n')
+        .find((line) => line.startsWith('{"type":"ready"'))
+    await waitFor(() => readyLine() !== undefined, 30_000, 'the ready line')
+    const ready = JSON.parse(readyLine()!) as {
       type: string
       endpoint: string
       listeners: { url: string; arn: string }[]
@@ -89,7 +83,11 @@ describe('bluegreen local alb', () => {
     // When
     const proc = bluegreenLocalAlb(['--config', configFile, '--port', '0'])
     started.push(proc)
-    await waitFor(() => proc.output().includes('serving until'), 30_000, 'the emulator to serve')
+    await waitFor(() => proc.output().includes('serving until'), 30_000, 'the emulator to serve').catch(
+      (e: Error) => {
+        throw new Error(e.message + ': ' + proc.output())
+      },
+    )
     proc.child.kill('SIGINT')
     await proc.exited
     // Then
