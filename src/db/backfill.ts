@@ -13,14 +13,8 @@
  */
 import { createHash } from 'node:crypto'
 import { BluegreenError } from '../errors.js'
-import {
-  abortableSleep,
-  isLockTimeout,
-  quoteIdent,
-  withClient,
-  withTransaction,
-  type Client,
-} from './client.js'
+import type { QueryResult } from 'pg'
+import { abortableSleep, isLockTimeout, quoteIdent, withClient, type Client } from './client.js'
 import { defaultRetryPolicy, lockTimeoutError, retryOnLockTimeout, type RetryInfo } from './lock-retry.js'
 import { ensureStateSchema } from './state-schema.js'
 
@@ -106,7 +100,7 @@ export async function backfill(target: Client | string, options: BackfillOptions
   let progress = await startProgress(client, name, table.name, key)
   if (progress.finished) return { rows: 0, batches: 0, maxBatchMs: 0, resumed: true }
 
-  const q = new BatchSql(table.name, key, options)
+  const q = new BatchSql(table.name, key, options, (value) => client.escapeLiteral(value))
   const remaining = await estimateRemaining(client, table, q, progress.lastKey, options)
   const startedAt = performance.now()
   const resumed = progress.lastKey !== null
@@ -114,33 +108,16 @@ export async function backfill(target: Client | string, options: BackfillOptions
   const policy = { ...defaultRetryPolicy, attempts: options.attempts ?? defaultRetryPolicy.attempts }
 
   for (;;) {
-    const end = await failAs(name, () => endOfNextBatch(client, q, progress.lastKey))
     let lockHeldMs = 0
-    const updated = await retryOnLockTimeout(
+    const batch = await retryOnLockTimeout(
       policy,
       async () => {
-        let began = 0
-        const rows = await withTransaction(client, async () => {
-          await client.query(
-            "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)",
-            [`${options.lockTimeoutMs}ms`, `${options.statementTimeoutMs ?? 60_000}ms`],
-          )
-          // Row locks are taken by this UPDATE and held until COMMIT: that is the time measured.
-          began = performance.now()
-          const { rowCount } = await failAs(name, () =>
-            client.query(q.update(progress.lastKey, end), [...(progress.lastKey ?? []), ...(end ?? [])]),
-          )
-          // The new position commits with the rows it covers, so a restart never redoes them.
-          await client.query(
-            `UPDATE bluegreen.backfills SET last_key = $2, rows_done = rows_done + $3, batches = batches + 1,
-                    updated_at = now(), finished_at = CASE WHEN $4 THEN now() END
-              WHERE name = $1`,
-            [name, end ?? progress.lastKey, rowCount ?? 0, end === null],
-          )
-          return rowCount ?? 0
-        })
+        // The whole transaction in one round trip (simple protocol, values inlined as literals):
+        // row locks are taken by its UPDATE and held until its COMMIT, so this is the time they are held.
+        const began = performance.now()
+        const done = await failAs(name, () => runBatch(client, q.transaction(progress.lastKey, name)))
         lockHeldMs = performance.now() - began
-        return rows
+        return done
       },
       { signal: options.signal, onRetry: options.onRetry },
     ).catch((error: unknown) => {
@@ -153,14 +130,15 @@ export async function backfill(target: Client | string, options: BackfillOptions
       })
     })
 
-    result.rows += updated
+    result.rows += batch.updated
     result.batches++
     result.maxBatchMs = Math.max(result.maxBatchMs, Math.round(lockHeldMs))
     progress = {
-      lastKey: end ?? progress.lastKey,
-      rowsDone: progress.rowsDone + updated,
+      lastKey: batch.lastKey ?? progress.lastKey,
+      rowsDone: progress.rowsDone + batch.updated,
       batches: progress.batches + 1,
-      finished: end === null,
+      // Fewer keys than a batch: the walk reached the end of the table.
+      finished: batch.scanned < options.batchSize,
     }
     const elapsedMs = performance.now() - startedAt
     const rate = elapsedMs > 0 ? (result.rows * 1000) / elapsedMs : 0
@@ -192,7 +170,12 @@ class BatchSql {
   constructor(
     readonly table: string,
     private readonly key: KeyColumn[],
-    private readonly options: Pick<BackfillOptions, 'set' | 'where' | 'batchSize'>,
+    private readonly options: Pick<
+      BackfillOptions,
+      'set' | 'where' | 'batchSize' | 'lockTimeoutMs' | 'statementTimeoutMs'
+    >,
+    /** Quotes a string as an SQL literal (the client's escapeLiteral). */
+    private readonly literal: (value: string) => string,
   ) {
     this.columns = key.map((k) => quoteIdent(k.name)).join(', ')
   }
@@ -203,21 +186,48 @@ class BatchSql {
     return `(${this.columns}) ${op} (${params})`
   }
 
-  /** Finds the last key of the next batch: the batchSize-th key after `after`. */
-  endOfBatch(after: string[] | null): string {
-    // Aliased: an output column named like the key would make ORDER BY sort the text, not the key.
-    const texts = this.key.map((k, i) => `${quoteIdent(k.name)}::text AS bluegreen_key_${i}`).join(', ')
-    const where = after ? `WHERE ${this.compare('>', 1)}` : ''
-    return `SELECT ${texts} FROM ${this.table} ${where} ORDER BY ${this.columns} LIMIT 1 OFFSET ${this.options.batchSize - 1}`
+  /**
+   * One batch as one transaction, in one statement: take the next batchSize keys after `after`,
+   * update the range (after, last of them] where `where` still holds, and move the saved
+   * position to that last key, so the position commits with the rows it covers and a restart
+   * never redoes them. Yields the rows updated, the keys scanned and the new last key.
+   *
+   * The range is bounded by scalar subqueries (InitPlan parameters), so the UPDATE is an index
+   * range scan, not a join; and a range stays right when the key is not unique.
+   */
+  transaction(after: string[] | null, name: string): string {
+    const from = after ? `WHERE ${this.compareLiteral('>', after)}` : ''
+    const descending = this.key.map((k) => `${quoteIdent(k.name)} DESC`).join(', ')
+    const upTo = this.key.map((k) => `(SELECT ${quoteIdent(k.name)} FROM last)`).join(', ')
+    const conditions = [...(after ? [this.compareLiteral('>', after)] : []), `(${this.columns}) <= (${upTo})`]
+    const lastAsText = this.key.map((k) => `${quoteIdent(k.name)}::text`).join(', ')
+    const timeouts = [
+      `SET LOCAL lock_timeout = '${Math.round(this.options.lockTimeoutMs)}ms'`,
+      `SET LOCAL statement_timeout = '${Math.round(this.options.statementTimeoutMs ?? 60_000)}ms'`,
+    ]
+    const batch = `WITH keys AS MATERIALIZED (
+        SELECT ${this.columns} FROM ${this.table} ${from} ORDER BY ${this.columns} LIMIT ${this.options.batchSize}),
+      last AS MATERIALIZED (SELECT ${this.columns} FROM keys ORDER BY ${descending} LIMIT 1),
+      batch AS (
+        UPDATE ${this.table} SET ${this.options.set}
+         WHERE ${conditions.join(' AND ')} AND (${this.options.where})
+        RETURNING 1),
+      counted AS (
+        SELECT (SELECT count(*) FROM batch)::int AS updated, (SELECT count(*) FROM keys)::int AS scanned,
+               (SELECT ARRAY[${lastAsText}] FROM last) AS last_key)
+      UPDATE bluegreen.backfills
+         SET last_key = coalesce(counted.last_key, backfills.last_key), rows_done = rows_done + counted.updated,
+             batches = batches + 1, updated_at = now(),
+             finished_at = CASE WHEN counted.scanned < ${this.options.batchSize} THEN now() END
+        FROM counted WHERE name = ${this.literal(name)}
+      RETURNING counted.updated, counted.scanned, counted.last_key`
+    return ['BEGIN', ...timeouts, batch, 'COMMIT'].join(';\n')
   }
 
-  /** Updates the range (after, end]; no end means "to the end of the table". */
-  update(after: string[] | null, end: string[] | null): string {
-    const conditions: string[] = []
-    if (after) conditions.push(this.compare('>', 1))
-    if (end) conditions.push(this.compare('<=', (after?.length ?? 0) + 1))
-    conditions.push(`(${this.options.where})`)
-    return `UPDATE ${this.table} SET ${this.options.set} WHERE ${conditions.join(' AND ')}`
+  /** `(a, b) <= ('1'::int, 'x'::uuid)`, with the values quoted as literals. */
+  private compareLiteral(op: '>' | '<=', values: string[]): string {
+    const literals = this.key.map((k, i) => `${this.literal(values[i])}::${k.type}`).join(', ')
+    return `(${this.columns}) ${op} (${literals})`
   }
 
   /** Counts rows still to do in a sample of the table's pages. */
@@ -227,13 +237,28 @@ class BatchSql {
   }
 }
 
-async function endOfNextBatch(client: Client, q: BatchSql, after: string[] | null): Promise<string[] | null> {
-  const { rows } = await client.query<string[]>({
-    text: q.endOfBatch(after),
-    values: after ?? [],
-    rowMode: 'array',
-  })
-  return rows[0] ?? null
+interface BatchDone {
+  updated: number
+  scanned: number
+  lastKey: string[] | null
+}
+
+/** Runs a batch transaction; on any error the transaction is rolled back before it is thrown. */
+async function runBatch(client: Client, sql: string): Promise<BatchDone> {
+  try {
+    // Several statements in one simple query: pg returns one result per statement.
+    const results = (await client.query(sql)) as unknown as QueryResult<{
+      updated: number
+      scanned: number
+      last_key: string[] | null
+    }>[]
+    const row = results.find((r) => r.command === 'UPDATE')?.rows[0]
+    if (!row) throw new Error('backfill: the progress row is missing (was bluegreen.backfills edited?)')
+    return { updated: row.updated, scanned: row.scanned, lastKey: row.last_key }
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw error
+  }
 }
 
 /**

@@ -32,9 +32,21 @@ export async function withClient<T>(url: string, fn: (client: Client) => Promise
   }
 }
 
-/** Runs `fn` in a transaction: COMMIT when it returns, ROLLBACK when it throws. */
-export async function withTransaction<T>(client: Client, fn: (client: Client) => Promise<T>): Promise<T> {
-  await client.query('BEGIN')
+/**
+ * Runs `fn` in a transaction: COMMIT when it returns, ROLLBACK when it throws. `settings` are
+ * SET LOCAL for the transaction only (e.g. `{ lock_timeout: '1000ms' }`), sent with BEGIN in one
+ * round trip: a backfill runs thousands of these.
+ */
+export async function withTransaction<T>(
+  client: Client,
+  fn: (client: Client) => Promise<T>,
+  settings: Record<string, string> = {},
+): Promise<T> {
+  const sets = Object.entries(settings).map(([name, value]) => {
+    if (!/^[a-z_][a-z0-9_.]*$/.test(name)) throw new Error(`not a setting name: ${name}`)
+    return `SET LOCAL ${name} = '${value.replace(/'/g, "''")}'`
+  })
+  await client.query(['BEGIN', ...sets].join('; '))
   try {
     const result = await fn(client)
     await client.query('COMMIT')

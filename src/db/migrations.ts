@@ -402,15 +402,18 @@ async function applyFile(
       await record(part.end, last)
     } else {
       await retry(() =>
-        withTransaction(client, async () => {
-          await client.query(
-            "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)",
-            [`${options.lockTimeoutMs}ms`, `${options.statementTimeoutMs}ms`],
-          )
-          for (const statement of part.statements) await run(statement)
-          // In the same transaction as the statements: recorded if and only if they committed.
-          await record(part.end, last)
-        }),
+        withTransaction(
+          client,
+          async () => {
+            for (const statement of part.statements) await run(statement)
+            // In the same transaction as the statements: recorded if and only if they committed.
+            await record(part.end, last)
+          },
+          {
+            lock_timeout: `${options.lockTimeoutMs}ms`,
+            statement_timeout: `${options.statementTimeoutMs}ms`,
+          },
+        ),
       )
     }
   }

@@ -60,6 +60,17 @@ describe('backfill', () => {
     expect(child.output()).not.toContain('finished')
 
     await withClient(url, async (client) => {
+      // (The server finishes what the killed process had sent; wait until its session is gone.)
+      await waitFor(
+        async () => {
+          const { rows } = await client.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+          )
+          return rows[0]!.n === 0
+        },
+        10_000,
+        'the killed session to end',
+      )
       const saved = await client.query<{ rows_done: string; batches: number; last_key: string[] }>(
         "SELECT rows_done, batches, last_key FROM bluegreen.backfills WHERE name = 'profiles-first-name'",
       )
