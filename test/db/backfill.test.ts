@@ -66,7 +66,7 @@ describe('backfill', () => {
           const { rows } = await client.query<{ n: number }>(
             'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
           )
-          return rows[0]!.n === 0
+          return rows[0].n === 0
         },
         10_000,
         'the killed session to end',
