@@ -60,7 +60,7 @@ export default class Lint extends BluegreenCommand {
       })
     }
     for (const error of parseErrors)
-      this.out(`${error.file}:${error.line}:${error.column}: error syntax ${error.message}`)
+      this.out(`${error.file}:${error.line}:${error.column}: error ${error.message}`)
     for (const finding of findings) this.out(formatFinding(finding))
     const errors = findings.filter((f) => f.severity === 'error').length
     const summary =

@@ -16,7 +16,7 @@ import { BluegreenError } from '../errors.js'
 import { isLockTimeout, sqlStateOf, withAdvisoryLock, withTransaction, type Client } from './client.js'
 import { byCodePoint, lintStatements, type Finding, type MigrationPhase } from './lint/index.js'
 import { defaultRetryPolicy, lockTimeoutError, retryOnLockTimeout, type RetryPolicy } from './lock-retry.js'
-import { parseSqlFile, type Position, type SqlStatement } from './sql-file.js'
+import { parseSqlFile, type SqlStatement } from './sql-file.js'
 import { ensureStateSchema, stateSchemaExists } from './state-schema.js'
 
 export type { MigrationPhase } from './lint/index.js'
@@ -521,7 +521,8 @@ function statementError(
   options: ApplyMigrationsOptions,
 ): BluegreenError {
   const pg = error as { message?: string; position?: string; detail?: string; hint?: string; where?: string }
-  const at = pg.position ? positionInStatement(statement, Number(pg.position)) : statement.start
+  // PostgreSQL's position is 1-based, in characters of the statement sent.
+  const at = pg.position ? statement.positionInText(Number(pg.position) - 1) : statement.start
   const details: string[] = []
   if (pg.detail) details.push(`DETAIL: ${pg.detail}`)
   if (pg.hint) details.push(`HINT: ${pg.hint}`)
@@ -545,14 +546,6 @@ function statementError(
         : 'fix the statement and run again: nothing of this file was committed',
     cause: error,
   })
-}
-
-/** Turns PostgreSQL's error position (1-based, in characters of the statement) into file:line:col. */
-function positionInStatement(statement: SqlStatement, position: number): Position {
-  const before = statement.text.slice(0, Math.max(0, position - 1)).split('\n')
-  if (before.length === 1)
-    return { line: statement.start.line, column: statement.start.column + before[0].length }
-  return { line: statement.start.line + before.length - 1, column: before.at(-1)!.length + 1 }
 }
 
 function firstLine(text: string): string {

@@ -35,6 +35,8 @@ export interface SqlStatement {
   outsideTransaction: boolean
   /** Converts a byte offset from the parse tree (a node's `location`) into a position. */
   positionOf(byteOffset: number | undefined): Position
+  /** Converts a character index into `text` (e.g. PostgreSQL's error position − 1) into a position. */
+  positionInText(charIndex: number): Position
 }
 
 export interface SqlFile {
@@ -70,6 +72,10 @@ export async function parseSqlFile(sql: string, file: string): Promise<SqlFile> 
       commentsAbove: text.lineComments(previousEnd, first),
       outsideTransaction: runsOutsideTransaction(raw.stmt),
       positionOf: (byteOffset) => text.positionOf(byteOffset ?? first),
+      positionInText: (charIndex) => {
+        const before = text.slice(first, end).slice(0, Math.max(0, charIndex))
+        return text.positionOf(first + Buffer.byteLength(before, 'utf8'))
+      },
     })
     previousEnd = end
   }

@@ -102,6 +102,30 @@ describe('lint: findings', () => {
     )
   })
 
+  it('point at each command of a multi-line ALTER TABLE', async () => {
+    // Given one ALTER TABLE whose commands are on lines of their own
+    const sql = [
+      'ALTER TABLE orders',
+      '  ADD COLUMN note text,',
+      '  DROP COLUMN "Legacy",',
+      '  ALTER email SET NOT NULL,',
+      '  ALTER COLUMN total TYPE bigint;',
+    ].join('\n')
+    // When it is linted
+    const findings = await lintSql(sql, 'x.sql', 'expand')
+    // Then each finding is on its command's line
+    expect(findings.map((f) => [f.rule, f.line, f.column])).toEqual([
+      ['drop-column', 3, 3],
+      ['set-not-null', 4, 3],
+      ['alter-column-type', 5, 16],
+    ])
+    expect(findings.map((f) => f.message)).toEqual([
+      expect.stringContaining('orders.Legacy'),
+      expect.stringContaining('orders.email'),
+      expect.stringContaining('orders.total to bigint'),
+    ])
+  })
+
   it('reports a syntax error with its file, line and column', async () => {
     // Given a file with a typo on line 3
     const file = join(fixtures, '../broken/syntax-error.sql')

@@ -25,6 +25,8 @@ export interface Hit {
   message: string
   /** Byte offset of the offending node; the statement's start when absent. */
   location?: number
+  /** For parts the parse tree gives no location (a DROP COLUMN): found in the statement's text. */
+  near?: RegExp
 }
 
 /** What earlier statements of the same file created or proved. */
@@ -311,6 +313,7 @@ function checkAlterTable(stmt: AlterTableStmt, context: FileContext): Hit[] {
           rule: 'drop-column',
           message: `dropping column ${name}.${cmd.name ?? '?'} breaks the running version, which may still use it`,
           location: relation?.location,
+          near: near(/\bDROP\s+(?:COLUMN\s+)?(?:IF\s+EXISTS\s+)?/, cmd.name),
         })
         break
       case 'AT_AlterColumnType':
@@ -326,6 +329,7 @@ function checkAlterTable(stmt: AlterTableStmt, context: FileContext): Hit[] {
             rule: 'set-not-null',
             message: `SET NOT NULL on ${name}.${cmd.name ?? '?'} scans the whole table under an ACCESS EXCLUSIVE lock`,
             location: relation?.location,
+            near: near(/\bALTER\s+(?:COLUMN\s+)?/, cmd.name),
           })
         }
         break
@@ -335,6 +339,7 @@ function checkAlterTable(stmt: AlterTableStmt, context: FileContext): Hit[] {
             rule: 'drop-default',
             message: `dropping the default of ${name}.${cmd.name ?? '?'} breaks INSERTs of the running version that rely on it`,
             location: relation?.location,
+            near: near(/\bALTER\s+(?:COLUMN\s+)?/, cmd.name),
           })
         }
         break
@@ -677,6 +682,17 @@ function volatileCall(expr: Node): string | undefined {
   return undefined
 }
 
+/**
+ * A pattern for `prefix` followed by the identifier `name` (quoted or not), to find a command
+ * in the statement's text; undefined when the name is unknown.
+ */
+function near(prefix: RegExp, name: string | undefined): RegExp | undefined {
+  if (name === undefined) return undefined
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const bare = /^[a-z_][a-z0-9_$]*$/.test(name) ? `${escaped}(?![\\w$])|` : ''
+  return new RegExp(`${prefix.source}(?:${bare}"${escaped.replace(/"/g, '""')}")`, 'i')
+}
+
 /** Every node of a kind inside a parse tree. */
 function findNodes(value: unknown, kind: string): unknown[] {
   const found: unknown[] = []
@@ -747,7 +763,18 @@ function columnDefOf(cmd: AlterTableCmd): ColumnDef | undefined {
   return cmd.def && 'ColumnDef' in cmd.def ? cmd.def.ColumnDef : undefined
 }
 
+/** The parser's internal names for the types people write differently. */
+const typeNames: Record<string, string> = {
+  int2: 'smallint',
+  int4: 'integer',
+  int8: 'bigint',
+  float4: 'real',
+  float8: 'double precision',
+  bool: 'boolean',
+  bpchar: 'char',
+}
+
 function typeSuffix(cmd: AlterTableCmd): string {
   const type = lastName(columnDefOf(cmd)?.typeName?.names)
-  return type ? ` to ${type}` : ''
+  return type ? ` to ${typeNames[type] ?? type}` : ''
 }

@@ -59,7 +59,9 @@ export function lintStatements(statements: SqlStatement[], file: string, phase: 
     const hits = checkStatement(statement.node, context).filter((hit) => appliesIn(hit.rule, phase))
     for (const hit of hits) {
       if (allows.allowed.has(hit.rule)) continue
-      findings.push(toFinding(hit.rule, hit.message, file, statement.positionOf(hit.location)))
+      const index = hit.near ? statement.text.search(hit.near) : -1
+      const at = index >= 0 ? statement.positionInText(index) : statement.positionOf(hit.location)
+      findings.push(toFinding(hit.rule, hit.message, file, at))
     }
     // A stale allow comment would silence the next unsafe change made to this statement.
     for (const [rule, comment] of allows.allowed) {
