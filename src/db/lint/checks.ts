@@ -6,6 +6,7 @@
  * One piece of context spans a file: objects created earlier in the same file are new, so no
  * running version uses them and nobody waits on their locks. An index on a table created two
  * lines up needs no CONCURRENTLY, and an enum created in the file can gain values freely.
+ * (Not after CREATE ... IF NOT EXISTS or CREATE OR REPLACE: those may have found the old one.)
  */
 import type {
   AlterDomainStmt,
@@ -61,15 +62,17 @@ export class FileContext {
 /** Checks one statement; updates the file context with what it creates. */
 export function checkStatement(node: Node, context: FileContext): Hit[] {
   if ('CreateStmt' in node) {
-    remember(context.createdRelations, node.CreateStmt.relation?.relname)
+    // IF NOT EXISTS may find the old table: then it is not new.
+    if (!node.CreateStmt.if_not_exists) remember(context.createdRelations, node.CreateStmt.relation?.relname)
     return []
   }
   if ('CreateTableAsStmt' in node) {
-    remember(context.createdRelations, node.CreateTableAsStmt.into?.rel?.relname)
+    if (!node.CreateTableAsStmt.if_not_exists)
+      remember(context.createdRelations, node.CreateTableAsStmt.into?.rel?.relname)
     return []
   }
   if ('ViewStmt' in node) {
-    remember(context.createdRelations, node.ViewStmt.view?.relname)
+    if (!node.ViewStmt.replace) remember(context.createdRelations, node.ViewStmt.view?.relname)
     return []
   }
   if ('CreateEnumStmt' in node) {
@@ -120,7 +123,7 @@ export function checkStatement(node: Node, context: FileContext): Hit[] {
   }
   if ('IndexStmt' in node) {
     const stmt = node.IndexStmt
-    remember(context.createdIndexes, stmt.idxname)
+    if (!stmt.if_not_exists) remember(context.createdIndexes, stmt.idxname)
     if (stmt.concurrent || context.isNew(stmt.relation)) return []
     return [
       {

@@ -53,7 +53,7 @@ export function lintStatements(statements: SqlStatement[], file: string, phase: 
   const context = new FileContext()
   const findings: Finding[] = []
   for (const statement of statements) {
-    const allows = parseAllowComments(statement.commentsAbove)
+    const allows = parseAllowComments(statement.commentsAbove, statement.start.line)
     for (const bad of allows.bad)
       findings.push(toFinding('bad-allow-comment', bad.message, file, bad.comment))
     const hits = checkStatement(statement.node, context).filter((hit) => appliesIn(hit.rule, phase))
@@ -120,20 +120,43 @@ function toFinding(
   return { rule, severity, message, hint, file, line: at.line, column: at.column }
 }
 
-const allowPattern = /^bluegreen:allow\b\s*(\S*)\s*(.*)$/
+const allowPattern = /^bluegreen:allow\b\s*(\S*?):?(?:\s+(.*))?$/
 
-function parseAllowComments(comments: LineComment[]): {
+/**
+ * Reads the `bluegreen:allow` comments above a statement. Only the block of comment lines that
+ * ends on the line right above the statement counts ("directly above"); an allow comment further
+ * up is reported, because it silences nothing.
+ */
+function parseAllowComments(
+  comments: LineComment[],
+  statementLine: number,
+): {
   allowed: Map<RuleId, LineComment>
   bad: { comment: LineComment; message: string }[]
 } {
   const allowed = new Map<RuleId, LineComment>()
   const bad: { comment: LineComment; message: string }[] = []
+  const attached = new Set<LineComment>()
+  for (
+    let line = statementLine - 1, i = comments.length - 1;
+    i >= 0 && comments[i].line === line;
+    i--, line--
+  ) {
+    attached.add(comments[i])
+  }
   for (const comment of comments) {
     const match = allowPattern.exec(comment.text)
     if (!match) continue
     const ids = match[1].split(',').filter(Boolean)
-    const reason = match[2].trim()
+    const reason = (match[2] ?? '').trim()
     const unknown = ids.filter((id) => !isRuleId(id))
+    if (!attached.has(comment)) {
+      bad.push({
+        comment,
+        message: 'bluegreen:allow is not directly above a statement, so it silences nothing',
+      })
+      continue
+    }
     if (ids.length === 0) {
       bad.push({ comment, message: 'bluegreen:allow names no rule' })
     } else if (unknown.length > 0) {
