@@ -7,7 +7,9 @@
  *
  * Every attempt runs under lock_timeout: a migration that waits for a lock makes every later
  * query on the table queue behind it, so it waits at most lock_timeout, steps aside, and retries
- * with backoff (see lock-retry.ts).
+ * with backoff (see lock-retry.ts). lock_timeout is per statement: in a file whose statements
+ * lock several tables, a later statement's wait also holds the earlier statements' locks, so
+ * keep one table's lock-taking changes per file.
  */
 import { createHash } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
