@@ -89,7 +89,13 @@ export class BluegreenError extends Error {
   }
 
   toJSON(): { code: ErrorCode; message: string; hint?: string; details: string[]; exitCode: number } {
-    return { code: this.code, message: this.message, hint: this.hint, details: this.details, exitCode: this.exitCode }
+    return {
+      code: this.code,
+      message: this.message,
+      hint: this.hint,
+      details: this.details,
+      exitCode: this.exitCode,
+    }
   }
 }
 

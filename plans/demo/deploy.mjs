@@ -9,7 +9,9 @@ if (!pool || !version) {
   process.exit(2)
 }
 if (!control) {
-  console.error('BLUEGREEN_DEMO_CONTROL is not set: this deploy step only works inside `bluegreen demo` (try `bluegreen demo --keep`)')
+  console.error(
+    'BLUEGREEN_DEMO_CONTROL is not set: this deploy step only works inside `bluegreen demo` (try `bluegreen demo --keep`)',
+  )
   process.exit(1)
 }
 const response = await fetch(control, { method: 'POST', body: JSON.stringify({ pool, version }) })

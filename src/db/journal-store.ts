@@ -19,6 +19,7 @@ import type {
 import { lockedError } from '../engine/lock-error.js'
 import type { PoolName } from '../plan/schema.js'
 import { withClient, type Client } from './client.js'
+import { STATE_SCHEMA_LOCK } from './state-schema.js'
 
 const journalSchema = `
 CREATE SCHEMA IF NOT EXISTS bluegreen;
@@ -93,7 +94,8 @@ CREATE TABLE IF NOT EXISTS bluegreen.locks (
 export async function ensureJournalSchema(client: Client): Promise<void> {
   await client.query('BEGIN')
   try {
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('bluegreen.schema'))`)
+    // The same lock as the migration tables' creation (state-schema.ts), so the two never race.
+    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [STATE_SCHEMA_LOCK])
     const { rows } = await client.query<{ ok: boolean }>(
       `SELECT to_regclass('bluegreen.locks') IS NOT NULL AS ok`,
     )
@@ -206,7 +208,7 @@ export class PostgresJournal implements Journal {
       `INSERT INTO bluegreen.releases (app, version, plan_hash, from_pool, to_pool) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
       [release.app, release.version, release.planHash, release.from, release.to],
     )
-    return toRelease(rows[0]!)
+    return toRelease(rows[0])
   }
 
   async unfinishedRelease(app: string): Promise<ReleaseRecord | undefined> {

@@ -14,6 +14,7 @@ import type { StepInfo } from './events.js'
 import { currentHolderFor } from './holder.js'
 import type { ReleaseRecord } from './journal.js'
 import { rollbackTo } from './rollback.js'
+import { failpoint } from './failpoint.js'
 import { flushSpool } from './spool.js'
 
 export interface ReleaseOptions {
@@ -180,7 +181,7 @@ function stepInfos(ctx: EngineContext, record: { version: string; to: string }):
 
 async function runStep(ctx: EngineContext, record: ReleaseRecord, step: StepInfo): Promise<string> {
   const { journal, emit } = ctx
-  const entry = ctx.plan.phases[step.index]!
+  const entry = ctx.plan.phases[step.index]
   const { kind, config } = phaseOf(entry)
   const phase = phases[kind] as Phase<PhaseKind>
   const runContext: PhaseRunContext<PhaseKind> = {
@@ -195,12 +196,15 @@ async function runStep(ctx: EngineContext, record: ReleaseRecord, step: StepInfo
       emit({ type: 'step.progress', index: step.index, kind, message, ...numbers }),
     output: (stream, line) => emit({ type: 'step.output', index: step.index, kind, stream, line }),
   }
+  failpoint(`step:${step.index}:before`)
   await journal.stepStarted(record.id, step.index, kind)
+  failpoint(`step:${step.index}:started`)
   emit({ type: 'step.start', index: step.index, kind, summary: step.summary })
   const started = Date.now()
   try {
     ctx.signal.throwIfAborted()
     const summary = await phase.run(runContext)
+    failpoint(`step:${step.index}:ran`)
     const ms = Date.now() - started
     await journal.stepFinished(record.id, step.index, 'done', ms, summary)
     emit({ type: 'step.done', index: step.index, kind, ms, summary })
@@ -230,7 +234,7 @@ async function afterFailure(
   phase: Phase<PhaseKind>,
   error: BluegreenError,
 ): Promise<BluegreenError> {
-  const { journal, lb, plan } = ctx
+  const { journal, lb } = ctx
   if (error.code === 'INTERRUPTED') {
     // Left unfinished on purpose, so that --resume can carry on.
     const traffic = await lb.traffic().catch(() => undefined)

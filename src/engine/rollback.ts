@@ -10,7 +10,7 @@ import { phaseOf, type PhaseConfig } from '../plan/schema.js'
 import { verifyWith } from '../phases/verify.js'
 import type { EngineContext } from './context.js'
 import { currentHolderFor } from './holder.js'
-import type { ReleaseRecord } from './journal.js'
+import type { PoolRecord, ReleaseRecord } from './journal.js'
 import { appliedContractsAfter } from './contract.js'
 import { describeTraffic } from './release.js'
 import { recordRollback, spoolPath, spoolRollback, type RollbackEntry } from './spool.js'
@@ -114,11 +114,9 @@ export async function rollbackTo(
       message: `${options.to} was already live (${describeTraffic(result.before)}); nothing to switch`,
     })
 
-  const pools = await journal.pools(plan.app).catch(() => ({}) as Awaited<ReturnType<typeof journal.pools>>)
+  const pools: Partial<Record<PoolName, PoolRecord>> = await journal.pools(plan.app).catch(() => ({}))
   const version = pools[options.to]?.version
-  await confirmProduction(ctx, options.to, version)
   const ms = Date.now() - started
-  emit({ type: 'rollback.done', from, to: options.to, ms })
 
   const entry: RollbackEntry = {
     from,
@@ -148,7 +146,11 @@ export async function rollbackTo(
       })
     }
   }
-  return { ok: true, from, to: options.to, version, ms, changed: result.changed, journaled }
+  // Journaled before the confirmation: the switch happened, whatever production answers now.
+  await confirmProduction(ctx, options.to, version)
+  const total = Date.now() - started
+  emit({ type: 'rollback.done', from, to: options.to, ms: total })
+  return { ok: true, from, to: options.to, version, ms: total, changed: result.changed, journaled }
 }
 
 /**
@@ -171,8 +173,12 @@ async function confirmProduction(
   const verify = ctx.plan.phases.map(phaseOf).find((p) => p.kind === 'verify')?.config as
     PhaseConfig<'verify'> | undefined
   if (!verify) return
-  const marker = version ? verify.versionMarker : undefined
-  const config: PhaseConfig<'verify'> = { ...verify, versionMarker: marker, for: marker ? verify.for : '1ms' }
+  // With the standby's version known, wait for its marker; without it, for passing answers.
+  // Either way the check ends as soon as the streak is seen, not after the whole bake time.
+  const config: PhaseConfig<'verify'> = {
+    ...verify,
+    versionMarker: version ? verify.versionMarker : undefined,
+  }
   const report = await verifyWith(
     config,
     ctx.planDir,

@@ -20,7 +20,8 @@ export interface Traffic {
   split: boolean
 }
 
-export type TargetHealth = 'healthy' | 'unhealthy' | 'initial' | 'draining' | 'unused' | 'unavailable' | 'unknown'
+export type TargetHealth =
+  'healthy' | 'unhealthy' | 'initial' | 'draining' | 'unused' | 'unavailable' | 'unknown'
 
 export interface Target {
   /** Provider-specific id: instance id, IP, server name. */
@@ -73,7 +74,10 @@ export function trafficFrom(weights: Record<PoolName, number>): Traffic {
   const normalized =
     total === 0
       ? { blue: 0, green: 0 }
-      : { blue: Math.round((weights.blue * 100) / total), green: 100 - Math.round((weights.blue * 100) / total) }
+      : {
+          blue: Math.round((weights.blue * 100) / total),
+          green: 100 - Math.round((weights.blue * 100) / total),
+        }
   return {
     live: normalized.green > normalized.blue ? 'green' : 'blue',
     weights: normalized,

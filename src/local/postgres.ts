@@ -63,7 +63,18 @@ export async function startSystemPostgres(bin = systemPostgresBin()): Promise<Lo
   const dataDir = join(root, 'data')
   if (isRoot()) execFileSync('chown', ['-R', 'postgres:postgres', root])
   const port = await freePort()
-  run(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C'])
+  run(join(bin, 'initdb'), [
+    '-D',
+    dataDir,
+    '-U',
+    'postgres',
+    '-A',
+    'trust',
+    '--no-sync',
+    '-E',
+    'UTF8',
+    '--locale=C',
+  ])
   const conf = join(dataDir, 'postgresql.auto.conf')
   writeFileSync(
     conf,
@@ -151,7 +162,9 @@ export async function startEmbeddedPostgres(): Promise<LocalPostgres> {
 }
 
 /** `--postgres system|embedded|auto`: the system's binaries when present, else embedded. */
-export async function startLocalPostgres(choice: 'system' | 'embedded' | 'auto' = 'auto'): Promise<LocalPostgres> {
+export async function startLocalPostgres(
+  choice: 'system' | 'embedded' | 'auto' = 'auto',
+): Promise<LocalPostgres> {
   if (choice === 'system' || (choice === 'auto' && systemPostgresBin())) return startSystemPostgres()
   return startEmbeddedPostgres()
 }
@@ -170,4 +183,3 @@ export async function createDatabase(serverUrl: string, name: string): Promise<s
   url.pathname = `/${name}`
   return url.toString()
 }
-

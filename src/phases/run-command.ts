@@ -115,7 +115,7 @@ function commandLine(command: string[] | string, shell: boolean, what: string): 
     })
   }
   const [file, ...args] = command
-  return [file!, args]
+  return [file, args]
 }
 
 function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {

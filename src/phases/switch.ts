@@ -1,5 +1,6 @@
 import { BluegreenError } from '../errors.js'
 import { parseDuration } from '../plan/duration.js'
+import { failpoint } from '../engine/failpoint.js'
 import { sleep } from '../engine/sleep.js'
 import type { Phase } from './types.js'
 
@@ -19,6 +20,7 @@ export const switchPhase = {
     for (const [i, weight] of remaining.entries()) {
       const result = await lb.shift(to, weight)
       ctx.emit({ type: 'switch', from, to, weights: result.after.weights, changed: result.changed })
+      failpoint(`switch:${weight}`)
       ctx.progress(`${to} ${weight}% / ${from} ${100 - weight}%`, { done: weight, total: 100 })
       if (i < remaining.length - 1 && interval > 0) {
         await sleep(interval, ctx.signal)

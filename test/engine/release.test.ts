@@ -79,7 +79,7 @@ describe('release', () => {
     )
     const [record] = await ctx.journal.releases('shop', 1)
     expect(record).toMatchObject({ version: 'v2', status: 'done', from: 'blue', to: 'green' })
-    const steps = await ctx.journal.steps(record!.id)
+    const steps = await ctx.journal.steps(record.id)
     expect(steps.map((s) => `${s.kind}:${s.status}`)).toEqual(['deploy:done', 'switch:done', 'standby:done'])
     expect((await ctx.journal.pools('shop')).green?.version).toBe('v2')
     expect(await ctx.journal.standby('shop')).toMatchObject({ pool: 'blue' })

@@ -25,7 +25,11 @@ export interface TestApp {
   close(): Promise<void>
 }
 
-export async function startTestApp(options: { pool: string; version: string; port?: number }): Promise<TestApp> {
+export async function startTestApp(options: {
+  pool: string
+  version: string
+  port?: number
+}): Promise<TestApp> {
   let mode: AppMode = 'ok'
   const sockets = new Set<Socket>()
   const app: TestApp = {
@@ -43,27 +47,34 @@ export async function startTestApp(options: { pool: string; version: string; por
         server.close(() => resolve())
       }),
   }
-  const server: Server = createServer({ keepAliveTimeout: 30_000 }, (req: IncomingMessage, res: ServerResponse) => {
-    app.requests++
-    app.hosts.push(req.headers.host ?? '')
-    if (app.hosts.length > 1000) app.hosts.shift()
-    if (mode === 'hang') return
-    if (mode === 'reset') {
-      req.socket.destroy()
-      return
-    }
-    const status = mode === 'status500' ? 500 : 200
-    const headers = { 'x-pool': app.pool, 'x-version': app.version, 'x-host': req.headers.host ?? '' }
-    if (req.url === '/healthz') {
-      res.writeHead(status, { ...headers, 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'unhealthy')
-    } else if (req.url === '/version') {
-      res
-        .writeHead(status, { ...headers, 'content-type': 'application/json' })
-        .end(JSON.stringify({ app: 'test', pool: app.pool, version: app.version }))
-    } else {
-      res.writeHead(status, { ...headers, 'content-type': 'text/plain' }).end(`version ${app.version} from ${app.pool}\n`)
-    }
-  })
+  const server: Server = createServer(
+    { keepAliveTimeout: 30_000 },
+    (req: IncomingMessage, res: ServerResponse) => {
+      app.requests++
+      app.hosts.push(req.headers.host ?? '')
+      if (app.hosts.length > 1000) app.hosts.shift()
+      if (mode === 'hang') return
+      if (mode === 'reset') {
+        req.socket.destroy()
+        return
+      }
+      const status = mode === 'status500' ? 500 : 200
+      const headers = { 'x-pool': app.pool, 'x-version': app.version, 'x-host': req.headers.host ?? '' }
+      if (req.url === '/healthz') {
+        res
+          .writeHead(status, { ...headers, 'content-type': 'text/plain' })
+          .end(status === 200 ? 'ok' : 'unhealthy')
+      } else if (req.url === '/version') {
+        res
+          .writeHead(status, { ...headers, 'content-type': 'application/json' })
+          .end(JSON.stringify({ app: 'test', pool: app.pool, version: app.version }))
+      } else {
+        res
+          .writeHead(status, { ...headers, 'content-type': 'text/plain' })
+          .end(`version ${app.version} from ${app.pool}\n`)
+      }
+    },
+  )
   server.on('connection', (socket) => {
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))

@@ -2,7 +2,12 @@
  * A real PostgreSQL for the test run, from src/local/postgres.ts (the same code the demo uses).
  * One server is started by the global setup and shared; each test file creates its own database.
  */
-import { createDatabase, startSystemPostgres, systemPostgresBin, type LocalPostgres } from '../../src/local/postgres.js'
+import {
+  createDatabase,
+  startSystemPostgres,
+  systemPostgresBin,
+  type LocalPostgres,
+} from '../../src/local/postgres.js'
 
 export type PostgresServer = LocalPostgres
 
@@ -24,6 +29,8 @@ export function sharedPostgresUrl(): string {
 let counter = 0
 /** A fresh, empty database in the shared server, for one test file or test. */
 export async function createTestDatabase(prefix = 'test'): Promise<string> {
-  const name = `${prefix}_${process.pid}_${Date.now().toString(36)}_${counter++}`.toLowerCase().replace(/[^a-z0-9_]/g, '_')
+  const name = `${prefix}_${process.pid}_${Date.now().toString(36)}_${counter++}`
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_')
   return createDatabase(sharedPostgresUrl(), name)
 }

@@ -80,7 +80,11 @@ export async function freePort(): Promise<number> {
 }
 
 /** Polls `probe` until it returns true, or throws after `timeoutMs`. */
-export async function waitFor(probe: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function waitFor(
+  probe: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     try {
@@ -93,7 +97,9 @@ export async function waitFor(probe: () => boolean | Promise<boolean>, timeoutMs
   }
 }
 
-const searchPath = (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin', '/usr/lib/postgresql/15/bin'])
+const searchPath = (process.env.PATH ?? '')
+  .split(':')
+  .concat(['/usr/sbin', '/sbin', '/usr/lib/postgresql/15/bin'])
 
 /** Absolute path of a binary, or undefined. */
 export function findBinary(name: string, extraDirs: string[] = []): string | undefined {

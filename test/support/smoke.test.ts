@@ -10,7 +10,7 @@ describe('test harness', () => {
     await client.connect()
     const { rows } = await client.query<{ db: string }>('select current_database() as db')
     await client.end()
-    expect(url).toContain(rows[0]!.db)
+    expect(url).toContain(rows[0].db)
   })
 
   it('stops a started process and its children by PID', async () => {
