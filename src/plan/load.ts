@@ -255,7 +255,9 @@ async function missingDirs(plan: Plan, dir: string): Promise<RawIssue[]> {
 
 /** sha256 of the plan as canonical JSON (sorted keys), so key order and comments don't count. */
 export function planHash(plan: Plan): string {
-  return createHash('sha256').update(canonicalJson(plan)).digest('hex')
+  // The version is the release's, not the plan's: `release --resume` without --version is the same plan.
+  const { version: _version, ...rest } = plan
+  return createHash('sha256').update(canonicalJson(rest)).digest('hex')
 }
 
 function canonicalJson(value: unknown): string {

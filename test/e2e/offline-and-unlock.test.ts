@@ -1,0 +1,127 @@
+/**
+ * Rollback at 3 a.m. with the database down, and a stale lock cleared by hand: both against a
+ * PostgreSQL of their own (this test stops it), the ELBv2 emulator and real app servers.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { createDatabase, startSystemPostgres, type LocalPostgres } from '../../src/local/postgres.js'
+import { startLocalStack, type LocalStack } from '../../src/local/stack.js'
+import { startProcess, waitFor } from '../support/process.js'
+import { bluegreen, e2ePlan, productionPool, repoRoot, sql } from '../support/e2e.js'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+let server: LocalPostgres | undefined
+let stack: LocalStack | undefined
+afterEach(async () => {
+  await stack?.close()
+  await server?.stop()
+  stack = undefined
+  server = undefined
+})
+
+async function ownStack() {
+  server = await startSystemPostgres()
+  const url = await createDatabase(server.url, 'shop')
+  stack = await startLocalStack({ databaseUrl: url, healthInterval: '200ms', profiles: 500 })
+  const env = {
+    ...stack.env,
+    BLUEGREEN_STATE_DIR: mkdtempSync(join(tmpdir(), 'bluegreen-state-')),
+    CI: 'true',
+  }
+  return { url, env, stack }
+}
+
+describe('rollback with the database down', () => {
+  it('switches back using the load balancer alone, and the journal catches up later', async () => {
+    // Given 2.0.0 released to green
+    const { env, stack } = await ownStack()
+    expect((await bluegreen(['release', e2ePlan, '--version', '2.0.0', '--yes'], env)).code).toBe(0)
+    expect(await productionPool(stack)).toBe('green')
+
+    // When PostgreSQL is stopped and the on-call engineer rolls back
+    await server!.stop()
+    const rollback = await bluegreen(['rollback', '--plan', e2ePlan, '--yes'], env)
+
+    // Then production is back on blue, and the command says the journal entry is pending
+    expect(rollback.code).toBe(0)
+    expect(await productionPool(stack)).toBe('blue')
+    expect(rollback.stdout).toContain('database is unreachable')
+    expect(rollback.stdout).toContain('journal entry pending')
+
+    // And the entry waits in the spool for the next command that reaches the database
+    const { readFileSync } = await import('node:fs')
+    const spooled = JSON.parse(
+      readFileSync(join(env.BLUEGREEN_STATE_DIR, 'shop.spool.jsonl'), 'utf8').trim(),
+    ) as {
+      entry: { from: string; to: string }
+    }
+    expect(spooled.entry).toMatchObject({ from: 'green', to: 'blue' })
+  })
+})
+
+describe('rollback journal written by the next command that reaches the database', () => {
+  it('writes the spooled rollback with its original time', async () => {
+    // Given a release, and a rollback made while the database refused connections
+    const { url, env, stack } = await ownStack()
+    expect((await bluegreen(['release', e2ePlan, '--version', '2.0.0', '--yes'], env)).code).toBe(0)
+    const unreachable = { ...env, DATABASE_URL: url.replace(/:(\d+)\//, ':1/') }
+    const rollback = await bluegreen(['rollback', '--plan', e2ePlan, '--yes'], unreachable)
+    expect(rollback.code).toBe(0)
+    expect(await productionPool(stack)).toBe('blue')
+
+    // When the next command reaches the database
+    const status = await bluegreen(['status', e2ePlan, '--json'], env)
+    expect(status.code).toBe(0)
+
+    // Then the journal has the rollback, and the release is marked rolled back
+    const audit = await sql<{ action: string }>(
+      url,
+      `SELECT action FROM bluegreen.audit WHERE action = 'rollback'`,
+    )
+    expect(audit).toHaveLength(1)
+    const releases = await sql<{ status: string }>(url, 'SELECT status FROM bluegreen.releases')
+    expect(releases.map((r) => r.status)).toEqual(['rolled_back'])
+  })
+})
+
+describe('unlock --force', () => {
+  it('clears the lock of a hung release and records who did it', async () => {
+    // Given a release hung in its deploy step (stopped with SIGSTOP: its lock session stays open)
+    const { url, env } = await ownStack()
+    const hung = startProcess(
+      process.execPath,
+      [join(repoRoot, 'bin/run.js'), 'release', e2ePlan, '--version', '2.0.0', '--yes'],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, ...env, BLUEGREEN_FAILPOINT: 'none' },
+      },
+    )
+    await waitFor(() => hung.output().includes('[3/8 deploy]'), 30_000, 'the release to reach deploy')
+    process.kill(hung.pid, 'SIGSTOP')
+    try {
+      // When another release starts, it is refused at once with exit 4
+      const second = await bluegreen(['release', e2ePlan, '--version', '3.0.0', '--yes'], env)
+      expect(second.code).toBe(4)
+      expect(second.stderr).toContain(`pid ${hung.pid}`)
+
+      // When an operator clears the lock
+      const unlock = await bluegreen(['unlock', e2ePlan, '--force'], env)
+      expect(unlock.code).toBe(0)
+      expect(unlock.stdout).toContain(`pid ${hung.pid}`)
+
+      // Then the audit log says so, and the unfinished release can be resumed by someone else
+      const audit = await sql<{ action: string; detail: string }>(
+        url,
+        `SELECT action, detail FROM bluegreen.audit WHERE action = 'unlock.force'`,
+      )
+      expect(audit[0]?.detail).toContain(`pid ${hung.pid}`)
+      const resumed = await bluegreen(['release', e2ePlan, '--resume', '--yes'], env)
+      expect(resumed.stderr).toBe('')
+      expect(resumed.code).toBe(0)
+    } finally {
+      process.kill(hung.pid, 'SIGCONT')
+      await hung.stop()
+    }
+  })
+})
