@@ -18,8 +18,9 @@ export type EngineEvent =
       app: string
       version: string
       releaseId: string
-      from: PoolName
-      to: PoolName
+      /** Pool names; on a dry run without a reachable load balancer, a description instead. */
+      from: string
+      to: string
       resumed: boolean
       dryRun: boolean
       steps: StepInfo[]

@@ -222,7 +222,9 @@ async function runStep(ctx: EngineContext, record: ReleaseRecord, step: StepInfo
       hint: error.hint,
       details: error.details,
     })
-    await journal.stepFinished(record.id, step.index, 'failed', ms, error.message).catch(() => {})
+    // The journal keeps the message and the first lines of detail (e.g. a deploy's last output).
+    const summary = [error.message, ...error.details.slice(0, 5)].join('\n')
+    await journal.stepFinished(record.id, step.index, 'failed', ms, summary).catch(() => {})
     throw await afterFailure(ctx, record, phase, error)
   }
 }
@@ -345,8 +347,8 @@ async function dryRun(ctx: EngineContext, options: ReleaseOptions): Promise<Rele
     app: ctx.plan.app,
     version,
     releaseId: 'dry-run',
-    from: from as 'blue',
-    to: to as 'green',
+    from,
+    to,
     resumed: false,
     dryRun: true,
     steps,

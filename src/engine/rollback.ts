@@ -5,6 +5,7 @@
  * load balancer: with the database down, the journal entry is spooled and written later.
  */
 import { BluegreenError, isBluegreenError } from '../errors.js'
+import { describeTarget } from '../lb/pool-health.js'
 import { otherPool, type PoolName } from '../lb/types.js'
 import { phaseOf, type PhaseConfig } from '../plan/schema.js'
 import { verifyWith } from '../phases/verify.js'
@@ -62,10 +63,7 @@ async function preflight(ctx: EngineContext, target: PoolName): Promise<void> {
     throw new BluegreenError({
       code: 'ROLLBACK_UNSAFE',
       message: `the standby pool ${target} is not healthy, so a rollback would send users to a broken pool`,
-      details:
-        targets.length === 0
-          ? ['it has no targets']
-          : sick.map((t) => `${t.id} ${t.address}:${t.port}: ${t.health}${t.reason ? ` (${t.reason})` : ''}`),
+      details: targets.length === 0 ? ['it has no targets'] : sick.map(describeTarget),
       hint: `bring ${target} back up (redeploy the previous version to it), or add --force if you are sure`,
     })
   }

@@ -28,11 +28,9 @@ import type {
   TargetGroupTuple,
 } from '@aws-sdk/client-elastic-load-balancing-v2'
 import { BluegreenError, type ErrorCode } from '../errors.js'
-import { formatDuration } from '../plan/duration.js'
 import type { AwsElbv2Config, Plan } from '../plan/schema.js'
 import {
   desiredWeights,
-  pollUntilHealthy,
   sameTraffic,
   trafficFrom,
   type LoadBalancer,
@@ -43,6 +41,7 @@ import {
   type Traffic,
   type WaitOptions,
 } from './types.js'
+import { waitForHealthyPool } from './pool-health.js'
 
 type Sdk = typeof import('@aws-sdk/client-elastic-load-balancing-v2')
 type Elbv2Command =
@@ -255,23 +254,12 @@ class AwsElbv2 implements LoadBalancer {
     // Targets leaving the group (draining) do not hold up a pool whose new targets are healthy.
     const read = async (): Promise<Target[]> =>
       (await this.targets(pool)).filter((t) => t.health !== 'draining')
-    return pollUntilHealthy(read, pool, options, (targets) => {
-      const group = this.targetGroups[pool].split(':targetgroup/')[1] ?? this.targetGroups[pool]
-      return new BluegreenError({
-        code: 'POOL_UNHEALTHY',
-        message: `the ${pool} pool (target group ${group}) is not healthy after ${formatDuration(options.timeoutMs)}`,
-        details:
-          targets.length === 0
-            ? ['no targets are registered in the target group']
-            : targets.map(
-                (t) => `${t.address}:${t.port} (${t.id}) ${t.health}${t.reason ? ` — ${t.reason}` : ''}`,
-              ),
-        hint:
-          targets.length === 0
-            ? `register the ${pool} pool's targets in its target group (the deploy command should do it)`
-            : `check that each target answers the target group's health check; the reasons above are ELBv2's own`,
-      })
-    })
+    const group = this.targetGroups[pool].split(':targetgroup/')[1] ?? this.targetGroups[pool]
+    return waitForHealthyPool(read, pool, options, (targets) =>
+      targets.length === 0
+        ? `register the ${pool} pool's targets in its target group ${group} (the deploy command should do it)`
+        : `check that each target answers target group ${group}'s health check; the reasons above are ELBv2's own`,
+    )
   }
 
   close(): Promise<void> {

@@ -20,11 +20,10 @@ import { BluegreenError } from '../errors.js'
 import type { HaproxyConfig, Plan } from '../plan/schema.js'
 import { writeFileAtomic } from './atomic-file.js'
 import { parseServersState, parseStat, runtimeCommand, type ServerState } from './haproxy-runtime.js'
-import { unhealthyPoolError } from './pool-health.js'
+import { waitForHealthyPool } from './pool-health.js'
 import { serverWeights } from './server-weights.js'
 import {
   desiredWeights,
-  pollUntilHealthy,
   pools as poolNames,
   sameTraffic,
   trafficFrom,
@@ -221,17 +220,12 @@ export function createHaproxy(config: HaproxyConfig, pools: Plan['pools']): Load
     targets: readTargets,
 
     async waitHealthy(pool: PoolName, options: WaitOptions): Promise<Target[]> {
-      return pollUntilHealthy(
+      return waitForHealthyPool(
         () => readTargets(pool),
         pool,
         options,
-        (targets) =>
-          unhealthyPoolError(
-            pool,
-            targets,
-            options.timeoutMs,
-            `HAProxy's health checks decide: check the servers' "check" settings and the app on each target (${socketHint})`,
-          ),
+        () =>
+          `HAProxy's health checks decide: check the servers' "check" settings and the app on each target (${socketHint})`,
       )
     },
 

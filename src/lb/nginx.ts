@@ -38,11 +38,10 @@ import {
   sameAddress,
   type UpstreamBlock,
 } from './nginx-upstream.js'
-import { unhealthyPoolError } from './pool-health.js'
+import { waitForHealthyPool } from './pool-health.js'
 import { serverWeights } from './server-weights.js'
 import {
   desiredWeights,
-  pollUntilHealthy,
   pools as poolNames,
   sameTraffic,
   trafficFrom,
@@ -208,17 +207,12 @@ export function createNginx(config: NginxConfig, pools: Plan['pools']): LoadBala
     targets: readTargets,
 
     async waitHealthy(pool: PoolName, options: WaitOptions): Promise<Target[]> {
-      return pollUntilHealthy(
+      return waitForHealthyPool(
         () => readTargets(pool),
         pool,
         options,
-        (targets) =>
-          unhealthyPoolError(
-            pool,
-            targets,
-            options.timeoutMs,
-            `nginx has no active health checks, so bluegreen connects to each server of pools.${pool}.servers itself: check that the app listens there`,
-          ),
+        () =>
+          `nginx has no active health checks, so bluegreen connects to each server of pools.${pool}.servers itself: check that the app listens there`,
       )
     },
 

@@ -1,6 +1,12 @@
-/** The error every adapter's waitHealthy gives up with, so the engine and users see one shape. */
+/** How every adapter waits for a pool and gives up, so the engine and users see one shape. */
 import { BluegreenError } from '../errors.js'
-import type { PoolName, Target } from './types.js'
+import { formatDuration } from '../plan/duration.js'
+import { pollUntilHealthy, type PoolName, type Target, type WaitOptions } from './types.js'
+
+/** One line per target, for error details: `id address:port health (reason)`. */
+export function describeTarget(t: Target): string {
+  return `${t.id} ${t.address}:${t.port} ${t.health}${t.reason ? ` (${t.reason})` : ''}`
+}
 
 export function unhealthyPoolError(
   pool: PoolName,
@@ -9,14 +15,26 @@ export function unhealthyPoolError(
   hint: string,
 ): BluegreenError {
   const bad = targets.filter((t) => t.health !== 'healthy')
-  const seconds = Math.round(timeoutMs / 100) / 10
+  const waited = formatDuration(timeoutMs)
   return new BluegreenError({
     code: 'POOL_UNHEALTHY',
     message:
       targets.length === 0
-        ? `pool ${pool} has no targets (waited ${seconds}s)`
-        : `pool ${pool} is not healthy after ${seconds}s: ${bad.length} of ${targets.length} targets not healthy`,
-    details: bad.map((t) => `${t.id} ${t.address}:${t.port} ${t.health}${t.reason ? ` (${t.reason})` : ''}`),
+        ? `pool ${pool} has no targets (waited ${waited})`
+        : `pool ${pool} is not healthy after ${waited}: ${bad.length} of ${targets.length} targets not healthy`,
+    details: bad.map(describeTarget),
     hint,
   })
+}
+
+/** Polls `read` until every target of the pool is healthy; gives up with `unhealthyPoolError`. */
+export function waitForHealthyPool(
+  read: () => Promise<Target[]>,
+  pool: PoolName,
+  options: WaitOptions,
+  hint: (targets: Target[]) => string,
+): Promise<Target[]> {
+  return pollUntilHealthy(read, pool, options, (targets) =>
+    unhealthyPoolError(pool, targets, options.timeoutMs, hint(targets)),
+  )
 }

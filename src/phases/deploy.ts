@@ -1,6 +1,5 @@
 import { formatDuration, parseDuration } from '../plan/duration.js'
-import { commandEnv, fillCommand } from './command-env.js'
-import { runCommand } from './run-command.js'
+import { runPlanCommand } from './command-env.js'
 import type { Phase } from './types.js'
 
 export const deployPhase = {
@@ -8,17 +7,9 @@ export const deployPhase = {
   rollbackOnFailure: true,
   async run(ctx) {
     const { config, lb, to } = ctx
-    const { ms } = await runCommand({
-      command: fillCommand(config.run, ctx.vars),
-      shell: config.shell,
-      cwd: ctx.planDir,
-      env: commandEnv(ctx, config.env),
-      timeoutMs: parseDuration(config.timeout),
-      signal: ctx.signal,
-      onLine: (stream, line) => ctx.output(stream, line),
-      failCode: 'DEPLOY_FAILED',
-      timeoutCode: 'DEPLOY_TIMEOUT',
-      what: `deploy of ${ctx.release.version} to ${to}`,
+    const ms = await runPlanCommand(ctx, config, `deploy of ${ctx.release.version} to ${to}`, {
+      fail: 'DEPLOY_FAILED',
+      timeout: 'DEPLOY_TIMEOUT',
     })
     ctx.progress(`deployed in ${formatDuration(ms)}; waiting for ${to} to be healthy in the load balancer`)
     const healthStarted = Date.now()

@@ -1,6 +1,4 @@
-import { parseDuration } from '../plan/duration.js'
-import { commandEnv, fillCommand } from './command-env.js'
-import { runCommand } from './run-command.js'
+import { runPlanCommand } from './command-env.js'
 import type { Phase } from './types.js'
 
 export const execPhase = {
@@ -9,18 +7,7 @@ export const execPhase = {
   async run(ctx) {
     const { config } = ctx
     const what = config.name ? `exec "${config.name}"` : 'exec'
-    const { ms } = await runCommand({
-      command: fillCommand(config.run, ctx.vars),
-      shell: config.shell,
-      cwd: ctx.planDir,
-      env: commandEnv(ctx, config.env),
-      timeoutMs: parseDuration(config.timeout),
-      signal: ctx.signal,
-      onLine: (stream, line) => ctx.output(stream, line),
-      failCode: 'EXEC_FAILED',
-      timeoutCode: 'EXEC_FAILED',
-      what,
-    })
+    const ms = await runPlanCommand(ctx, config, what, { fail: 'EXEC_FAILED', timeout: 'EXEC_FAILED' })
     return `${what} finished in ${ms} ms`
   },
 } satisfies Phase<'exec'>

@@ -1,5 +1,6 @@
 import { BluegreenError } from '../errors.js'
 import { parseDuration } from '../plan/duration.js'
+import { describeTarget } from '../lb/pool-health.js'
 import { failpoint } from '../engine/failpoint.js'
 import { sleep } from '../engine/sleep.js'
 import type { Phase } from './types.js'
@@ -30,9 +31,7 @@ export const switchPhase = {
           throw new BluegreenError({
             code: 'SWITCH_FAILED',
             message: `pool ${to} became unhealthy at ${weight}% of traffic`,
-            details: sick.map(
-              (t) => `${t.id} ${t.address}:${t.port}: ${t.health}${t.reason ? ` (${t.reason})` : ''}`,
-            ),
+            details: sick.map(describeTarget),
             hint: 'traffic goes back to the old pool automatically; look at the new version before releasing again',
           })
         }

@@ -4,22 +4,13 @@ import { createHaproxy } from '../../src/lb/haproxy.js'
 import { parseRuntimeApi } from '../../src/lb/haproxy-runtime.js'
 import { serverWeights } from '../../src/lb/server-weights.js'
 import type { LoadBalancer } from '../../src/lb/types.js'
-import { startTestApp, type TestApp } from '../support/http-app.js'
+import { closeApps, startPoolApps, startTestApp, type PoolApps } from '../support/http-app.js'
 import { startHaproxy, type TestHaproxy } from '../support/haproxy.js'
 import { samplePools } from '../support/load.js'
 import { haveBinary, waitFor } from '../support/process.js'
 import { describeLoadBalancerContract } from './contract.js'
 
-async function startApps(): Promise<{ blue: TestApp[]; green: TestApp[] }> {
-  const start = (pool: string, version: string) =>
-    Promise.all([1, 2].map(() => startTestApp({ pool, version })))
-  const [blue, green] = await Promise.all([start('blue', '1.0.0'), start('green', '1.1.0')])
-  return { blue, green }
-}
-
-async function closeApps(apps: { blue: TestApp[]; green: TestApp[] }): Promise<void> {
-  await Promise.all([...apps.blue, ...apps.green].map((app) => app.close()))
-}
+const startApps = () => startPoolApps(2, { blue: '1.0.0', green: '1.1.0' })
 
 describe.runIf(haveBinary('haproxy'))('HAProxy adapter', () => {
   describeLoadBalancerContract('haproxy', async () => {
@@ -40,7 +31,7 @@ describe.runIf(haveBinary('haproxy'))('HAProxy adapter', () => {
   })
 
   describe('beyond the contract', () => {
-    let apps: { blue: TestApp[]; green: TestApp[] }
+    let apps: PoolApps
     let haproxy: TestHaproxy
     let lb: LoadBalancer
 

@@ -4,22 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createNginx } from '../../src/lb/nginx.js'
 import { findUpstream } from '../../src/lb/nginx-upstream.js'
 import type { LoadBalancer } from '../../src/lb/types.js'
-import { startTestApp, type TestApp } from '../support/http-app.js'
+import { closeApps, startPoolApps, type PoolApps } from '../support/http-app.js'
 import { samplePools } from '../support/load.js'
 import { startNginx, type TestNginx } from '../support/nginx.js'
 import { haveBinary, waitFor } from '../support/process.js'
 import { describeLoadBalancerContract } from './contract.js'
 
-async function startApps(): Promise<{ blue: TestApp[]; green: TestApp[] }> {
-  const start = (pool: string, version: string) =>
-    Promise.all([1, 2].map(() => startTestApp({ pool, version })))
-  const [blue, green] = await Promise.all([start('blue', '1.0.0'), start('green', '1.1.0')])
-  return { blue, green }
-}
-
-async function closeApps(apps: { blue: TestApp[]; green: TestApp[] }): Promise<void> {
-  await Promise.all([...apps.blue, ...apps.green].map((app) => app.close()))
-}
+const startApps = () => startPoolApps(2, { blue: '1.0.0', green: '1.1.0' })
 
 describe.runIf(haveBinary('nginx'))('nginx adapter', () => {
   describeLoadBalancerContract('nginx', async () => {
@@ -41,7 +32,7 @@ describe.runIf(haveBinary('nginx'))('nginx adapter', () => {
   })
 
   describe('beyond the contract', () => {
-    let apps: { blue: TestApp[]; green: TestApp[] }
+    let apps: PoolApps
     let nginx: TestNginx
     let lb: LoadBalancer
 

@@ -5,28 +5,13 @@
 import { readFileSync } from 'node:fs'
 import { parse } from 'yaml'
 import type { AlbConfigInput } from '../../src/local/alb/index.js'
-import { startTestApp, type TestApp } from '../support/http-app.js'
+import { closeApps, startPoolApps, type PoolApps } from '../support/http-app.js'
+
+export { closeApps, startPoolApps, type PoolApps }
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
 
 export const fixtureFile = new URL('../fixtures/alb/shop.yaml', import.meta.url).pathname
-
-export interface PoolApps {
-  blue: TestApp[]
-  green: TestApp[]
-}
-
-export async function startPoolApps(perPool = 2): Promise<PoolApps> {
-  const start = (pool: string): Promise<TestApp[]> =>
-    Promise.all(Array.from({ length: perPool }, () => startTestApp({ pool, version: `${pool}-v1` })))
-  const [blue, green] = await Promise.all([start('blue'), start('green')])
-  return { blue, green }
-}
-
-export async function closeApps(apps: PoolApps | undefined): Promise<void> {
-  if (!apps) return
-  await Promise.all([...apps.blue, ...apps.green].map((app) => app.close()))
-}
 
 /** The fixture config with each pool's targets replaced by the given apps. */
 export function fixtureConfig(apps: PoolApps, edit?: (config: FixtureConfig) => void): AlbConfigInput {

@@ -83,3 +83,28 @@ export async function startTestApp(options: {
   app.port = (server.address() as AddressInfo).port
   return app
 }
+
+export interface PoolApps {
+  blue: TestApp[]
+  green: TestApp[]
+}
+
+/** `perPool` app servers for each pool; blue runs `${pool}-v1` unless versions are given. */
+export async function startPoolApps(
+  perPool = 2,
+  versions?: { blue: string; green: string },
+): Promise<PoolApps> {
+  const start = (pool: 'blue' | 'green'): Promise<TestApp[]> =>
+    Promise.all(
+      Array.from({ length: perPool }, () =>
+        startTestApp({ pool, version: versions?.[pool] ?? `${pool}-v1` }),
+      ),
+    )
+  const [blue, green] = await Promise.all([start('blue'), start('green')])
+  return { blue, green }
+}
+
+export async function closeApps(apps: PoolApps | undefined): Promise<void> {
+  if (!apps) return
+  await Promise.all([...apps.blue, ...apps.green].map((app) => app.close()))
+}

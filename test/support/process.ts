@@ -4,7 +4,6 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { createServer } from 'node:net'
 
 export interface Started {
   pid: number
@@ -66,18 +65,7 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop()))
 }
 
-/** A TCP port that is free on 127.0.0.1 right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
-    })
-  })
-}
+export { freePort } from '../../src/local/ports.js'
 
 /** Polls `probe` until it returns true, or throws after `timeoutMs`. */
 export async function waitFor(

@@ -1,0 +1,86 @@
+import { Flags } from '@oclif/core'
+import { join } from 'node:path'
+import { BluegreenCommand } from '../cli/base-command.js'
+import { BluegreenError } from '../errors.js'
+
+export default class Demo extends BluegreenCommand {
+  static override description =
+    'Run a whole release, a rollback and a contract on this machine: a throwaway PostgreSQL, a local load balancer, an example app. Needs nothing but Node.'
+  static override examples = [
+    '<%= config.bin %> demo',
+    '<%= config.bin %> demo --keep',
+    '<%= config.bin %> demo --postgres embedded --json',
+  ]
+  static override flags = {
+    postgres: Flags.string({
+      description:
+        'auto (the system’s PostgreSQL when installed, else the embedded one), system, embedded, or a postgres:// URL of a server to create a throwaway database on',
+      default: 'auto',
+      env: 'BLUEGREEN_DEMO_POSTGRES',
+    }),
+    keep: Flags.boolean({
+      description: 'Leave everything running until Ctrl-C, and print the commands to try next',
+      default: false,
+      env: 'BLUEGREEN_DEMO_KEEP',
+    }),
+  }
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Demo)
+    this.json = flags.json
+    const [{ runDemo, parsePostgresChoice }, { withEngine }, { outputMode }, draw] = await Promise.all([
+      import('../local/demo.js'),
+      import('../cli/context.js'),
+      import('../ui/index.js'),
+      import('../ui/demo.js'),
+    ])
+    const postgres = parsePostgresChoice(flags.postgres)
+    const planFile = join(this.config.root, 'plans/demo.yaml')
+    const stamped = <T extends object>(event: T) => ({ ...event, at: new Date().toISOString() })
+
+    // Ctrl-C stops the demo (and everything it started); under --keep it is the normal end.
+    const controller = new AbortController()
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (controller.signal.aborted) process.exit(130)
+      controller.abort(
+        new BluegreenError({
+          code: 'INTERRUPTED',
+          message: `interrupted by ${signal}`,
+          hint: 'the demo stopped everything it started; run it again with `bluegreen demo`',
+        }),
+      )
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    try {
+      const result = await runDemo({
+        planFile,
+        postgres,
+        signal: controller.signal,
+        narration: outputMode(flags.json) === 'tty' ? 'upfront' : 'inline',
+        engine: ({ command, version }, fn) =>
+          withEngine({ planFile, version, json: flags.json, command }, (ctx) => fn(ctx)),
+        emit: (event) => {
+          if (this.json) return this.outJson(stamped(event))
+          const text = draw.drawDemoEvent(event)
+          if (text !== undefined) this.out(text)
+        },
+        hold: flags.keep
+          ? async (ready) => {
+              if (this.json) this.outJson(stamped({ type: 'demo.ready', ...ready }))
+              else this.out(draw.drawDemoReady(ready))
+              await new Promise<void>((resolve) => {
+                if (controller.signal.aborted) resolve()
+                controller.signal.addEventListener('abort', () => resolve(), { once: true })
+              })
+            }
+          : undefined,
+      })
+      if (this.json) this.outJson({ type: 'result', ...result })
+      else this.out(draw.drawDemoSummary(result))
+    } finally {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    }
+  }
+}
