@@ -36,7 +36,17 @@ export async function rollback(ctx: EngineContext, options: RollbackOptions): Pr
   const run = () => rollbackLive(ctx, options)
   // With the database down there is no lock to take; the load balancer is all that matters now.
   if (ctx.journalOffline) return run()
-  return ctx.journal.withLock(ctx.plan.app, currentHolderFor(ctx), run)
+  try {
+    return await ctx.journal.withLock(ctx.plan.app, currentHolderFor(ctx), run)
+  } catch (error) {
+    if (!isBluegreenError(error) || error.code !== 'LOCKED') throw error
+    // A release in flight would fight a rollback for the load balancer: stop it first.
+    throw new BluegreenError({
+      code: 'LOCKED',
+      message: error.message,
+      hint: 'stop that release first (Ctrl-C in its terminal, or kill its pid: it stops at the next safe point), then roll back; if the process is gone, `bluegreen unlock PLAN --force` clears the lock',
+    })
+  }
 }
 
 async function rollbackLive(ctx: EngineContext, options: RollbackOptions): Promise<RollbackResult> {
