@@ -23,7 +23,13 @@ import { rollback, type RollbackResult } from '../engine/rollback.js'
 import { BluegreenError } from '../errors.js'
 import { formatDuration, parseDuration } from '../plan/duration.js'
 import { phaseOf, type PhaseConfig, type PhaseKind, type PoolName } from '../plan/schema.js'
-import { createDatabase, startLocalPostgres, systemPostgresBin, type LocalPostgres } from './postgres.js'
+import {
+  createDatabase,
+  exited,
+  startLocalPostgres,
+  systemPostgresBin,
+  type LocalPostgres,
+} from './postgres.js'
 import { startLocalStack, type LocalStack } from './stack.js'
 
 /** Production runs v1 at the start; the demo releases v2, which reads the split name. */
@@ -166,7 +172,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
     if (options.hold) {
       const plan = planLabel(options.planFile)
-      await options.hold({ plan, productionUrl: stack.productionUrl, env, commands: nextCommands(plan) })
+      // plans/demo.yaml spells out the ARNs (the emulator derives them from names); the rest it reads.
+      const exports = Object.fromEntries(Object.entries(env).filter(([key]) => !key.endsWith('_ARN')))
+      await options.hold({
+        plan,
+        productionUrl: stack.productionUrl,
+        env: exports,
+        commands: nextCommands(plan),
+      })
     }
   } finally {
     const at = Date.now()
@@ -250,12 +263,17 @@ async function play(scene: Scene): Promise<Omit<DemoResult, 'ok' | 'ms' | 'parts
     (r) => `${r.pool} is no longer a rollback target`,
   )
 
-  say('contract', `\`bluegreen contract ${plan}\` runs the pending contract migrations that are now safe and due.`)
+  say(
+    'contract',
+    `\`bluegreen contract ${plan}\` runs the pending contract migrations that are now safe and due.`,
+  )
   const contracts = await step(
     'contract',
     () =>
       engine({ command: `bluegreen contract ${plan}` }, (ctx) =>
-        ctx.journal.withLock(ctx.plan.app, currentHolderFor(ctx), () => runDueContracts(ctx, { dryRun: false })),
+        ctx.journal.withLock(ctx.plan.app, currentHolderFor(ctx), () =>
+          runDueContracts(ctx, { dryRun: false }),
+        ),
       ),
     (ds) =>
       ds.length === 0
@@ -268,7 +286,13 @@ async function play(scene: Scene): Promise<Omit<DemoResult, 'ok' | 'ms' | 'parts
     `profiles had (${before.join(', ')}), expand made it (${expanded.join(', ')}), and contract left (${after.join(', ')}).`,
   )
   await showProduction(scene, 'reads first_name and last_name')
-  return { releases: [first, again], rollback: back, retired, contracts, columns: { before, expanded, after } }
+  return {
+    releases: [first, again],
+    rollback: back,
+    retired,
+    contracts,
+    columns: { before, expanded, after },
+  }
 }
 
 interface ReleaseNotes {
@@ -293,10 +317,7 @@ async function releaseWithNotes(
     if (scene.narration === 'inline' && event.type === 'step.start') narrate(event.kind)
     ctx.emit(event)
   }
-  return release(
-    { ...ctx, emit },
-    { version: demoVersions.to, resume: false, force: false, dryRun: false },
-  )
+  return release({ ...ctx, emit }, { version: demoVersions.to, resume: false, force: false, dryRun: false })
 }
 
 /** What each phase of plans/demo.yaml does here, and why; read from the plan where it says. */
@@ -407,7 +428,12 @@ async function startDatabase(
       : `starting a throwaway PostgreSQL from this machine's binaries (${bin ?? 'none found'}) …`,
   )
   const server = await startLocalPostgres(choice)
-  teardown.add(`PostgreSQL (pid ${server.pid})`, () => stopPostgres(server), () => killPostgres(server))
+  // At exit, SIGQUIT: PostgreSQL's immediate shutdown, which also ends its backends.
+  teardown.add(
+    `PostgreSQL (pid ${server.pid})`,
+    () => stopPostgres(server),
+    () => killPostgres(server, 'SIGQUIT'),
+  )
   const url = await createDatabase(server.url, demoDatabase)
   const info = { kind: server.kind, pid: server.pid, port: server.port }
   say(
@@ -450,32 +476,19 @@ async function useExternalServer(
 
 async function stopPostgres(server: LocalPostgres): Promise<string[]> {
   await server.stop()
-  if (server.pid && (await gone(server.pid, 5000))) return []
-  killPostgres(server)
-  return (await gone(server.pid, 2000)) ? [] : [`PostgreSQL (pid ${server.pid})`]
+  if (await exited(server.pid, 5000)) return []
+  killPostgres(server, 'SIGKILL')
+  return (await exited(server.pid, 2000)) ? [] : [`PostgreSQL (pid ${server.pid})`]
 }
 
 /** The last resort, synchronous so that it also works in an exit handler. */
-function killPostgres(server: LocalPostgres): void {
+function killPostgres(server: LocalPostgres, signal: NodeJS.Signals): void {
   try {
-    process.kill(server.pid, 'SIGKILL')
+    process.kill(server.pid, signal)
   } catch {
     // Already gone.
   }
   rmSync(server.dir, { recursive: true, force: true })
-}
-
-async function gone(pid: number, withinMs: number): Promise<boolean> {
-  const deadline = Date.now() + withinMs
-  for (;;) {
-    try {
-      process.kill(pid, 0)
-    } catch {
-      return true
-    }
-    if (Date.now() >= deadline) return false
-    await new Promise((r) => setTimeout(r, 50))
-  }
 }
 
 async function startStack(

