@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core'
 import { join } from 'node:path'
 import { BluegreenCommand } from '../cli/base-command.js'
-import { BluegreenError } from '../errors.js'
+import { BluegreenError, ExitCode } from '../errors.js'
 
 export default class Demo extends BluegreenCommand {
   static override description =
@@ -78,6 +78,8 @@ export default class Demo extends BluegreenCommand {
       })
       if (this.json) this.outJson({ type: 'result', ...result })
       else this.out(draw.drawDemoSummary(result))
+      // A process it could not stop is for a human to end (the summary names it).
+      if (!result.stopped) process.exitCode = ExitCode.needsHuman
     } finally {
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)

@@ -142,7 +142,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   let leftovers: string[] = []
   try {
     const database = await step(
-      'start PostgreSQL',
+      typeof options.postgres === 'object' ? 'create the demo database' : 'start PostgreSQL',
       () => startDatabase(options.postgres, say, teardown),
       (db) => db.describe,
     )

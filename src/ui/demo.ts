@@ -30,7 +30,7 @@ export function drawDemoSummary(result: DemoResult): string {
     '',
     result.stopped
       ? 'Everything the demo started has stopped. To try the commands yourself: bluegreen demo --keep'
-      : 'Some of what the demo started could not be stopped (see above).',
+      : `Not everything the demo started could be stopped: ${result.parts.at(-1)?.detail ?? ''}. End it by hand.`,
   ]
   return lines.join('\n')
 }
