@@ -92,6 +92,6 @@ export async function recordRollback(
     at: entry.at,
     action: entry.automatic ? 'rollback.automatic' : 'rollback',
     actor,
-    detail: `${entry.from} → ${entry.to}${entry.version ? ` (${entry.version})` : ''} in ${entry.ms} ms: ${entry.reason}`,
+    detail: `${entry.from} → ${entry.to}${entry.version ? ` (${entry.version})` : ''}, load balancer switched in ${entry.ms} ms: ${entry.reason}`,
   })
 }

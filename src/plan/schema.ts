@@ -252,7 +252,9 @@ const phaseSchemas = {
       dir: z.string().min(1),
       notBefore: Duration.default('0s').describe('Minimum age of a release before its contract may run'),
     })
-    .describe('Run the earlier releases’ contract migrations that are now safe; record this release’s'),
+    .describe(
+      'Run the earlier releases’ contract migrations that are now safe; record this release’s own as pending',
+    ),
   exec: z
     .strictObject({
       name: z.string().optional(),

@@ -23,6 +23,8 @@ export async function listrRenderer(): Promise<{
   const { Listr } = await import('listr2')
   const steps = new Map<number, Deferred & { started: Promise<void>; markStarted: () => void }>()
   let run: Promise<unknown> | undefined
+  /** The step being drawn as running, for events that belong to no step (switch, info, …). */
+  let current: number | undefined
   const pending: StampedEvent[] = []
 
   const emit = (event: StampedEvent): void => {
@@ -72,10 +74,14 @@ export async function listrRenderer(): Promise<{
     const step = 'index' in event ? steps.get(event.index) : undefined
     if (!run || !step) {
       const line = plainLine(event, steps.size)
-      if (line && event.type !== 'release.start') process.stderr.write(redact(line) + '\n')
-      else if (line) process.stdout.write(redact(line) + '\n')
+      if (!line) return
+      // While the tree is drawn, listr2 owns the terminal: show the event under the running step.
+      const running = current === undefined ? undefined : steps.get(current)
+      if (run && running?.setOutput && event.type !== 'release.start') running.setOutput(line.slice(9))
+      else process.stdout.write(redact(line) + '\n')
       return
     }
+    if (event.type === 'step.start') current = event.index
     if (event.type === 'step.skip') {
       step.markStarted()
       if (step.skip) step.skip(event.reason)
