@@ -295,17 +295,19 @@ export const emulatorTarget: CrashWalkTarget = {
   name: 'aws-elbv2 (emulator)',
   plan: e2ePlan,
   switches: 'atomic',
-  async start() {
-    const stack = await startE2eStack()
-    return {
-      cliEnv: stack.cliEnv,
-      databaseUrl: stack.databaseUrl,
-      production: (samples) => sampleProduction(`${stack.productionUrl}/version`, samples),
-      versions: () => ({ blue: stack.app.versionOf('blue'), green: stack.app.versionOf('green') }),
-      weightLog: emulatorWeightLog(stack),
-      close: () => stack.close(),
-    }
-  },
+  start: async () => emulatorWalkStack(await startE2eStack()),
+}
+
+/** The walker's view of a local stack (recording the listener's weights from now on). */
+export function emulatorWalkStack(stack: E2eStack): WalkStack {
+  return {
+    cliEnv: stack.cliEnv,
+    databaseUrl: stack.databaseUrl,
+    production: (samples) => sampleProduction(`${stack.productionUrl}/version`, samples),
+    versions: () => ({ blue: stack.app.versionOf('blue'), green: stack.app.versionOf('green') }),
+    weightLog: emulatorWeightLog(stack),
+    close: () => stack.close(),
+  }
 }
 
 /**
@@ -313,7 +315,7 @@ export const emulatorTarget: CrashWalkTarget = {
  * one write, and the forward action's weights give the state. In-process and synchronous, so no
  * state can slip between two readings.
  */
-function emulatorWeightLog(stack: E2eStack): WeightLog {
+export function emulatorWeightLog(stack: E2eStack): WeightLog {
   const listener = stack.emulator.state.listeners[0]
   const poolOf = new Map(
     stack.emulator.targetGroups.map((tg) => [tg.arn, tg.name.endsWith('-blue') ? 'blue' : 'green'] as const),
@@ -378,49 +380,13 @@ export interface CrashWalkOptions {
  */
 export function describeCrashWalk(target: CrashWalkTarget, options: CrashWalkOptions): void {
   const failpoints = failpointsOf(target.plan)
-  const stepCount = new Set(failpoints.map((f) => f.step)).size
   const switchStep = failpoints.find((f) => f.kind === 'switch')?.step
-  const askedWeights = failpoints.filter((f) => f.at === 'switch').map((f) => f.weight!)
   const slot = limit(options.concurrency)
   let baseline: Promise<{ run: CliResult; end: EndState }> | undefined
   const uninterrupted = () => (baseline ??= slot(() => uninterruptedRelease(target)))
 
-  /** What every release of 2.0.0 from blue must end in, interrupted or not. */
-  const expectReleased = (expect: ExpectStatic, end: EndState): void => {
-    expect(
-      end.production.every((a) => a.pool === 'green' && a.version === '2.0.0'),
-      JSON.stringify(end.production),
-    ).toBe(true)
-    expect(end.poolVersions).toEqual({ blue: '1.0.0', green: '2.0.0' })
-    expect(end.releases).toEqual([
-      { version: '2.0.0', from: 'blue', to: 'green', status: 'done', error: null },
-    ])
-    expect(end.steps.map((s) => `${s.idx}:${s.status}`)).toEqual(
-      Array.from({ length: stepCount }, (_, i) => `${i}:done`),
-    )
-    // Each expand file once, fully applied; the files are not idempotent, so a second run would have failed the release.
-    expect(end.migrations.map((m) => `${m.phase}/${m.file}:${m.applied}`)).toEqual([
-      'expand/001_profiles_first_last.sql:true',
-      'expand/002_profiles_index.sql:true',
-    ])
-    expect(end.profileColumns).toEqual(['first_name', 'id', 'last_name', 'name'])
-    expect(end.profilesNotBackfilled).toBe(0)
-    expect(end.backfills).toMatchObject([{ table: 'public.profiles', finished: true }])
-    expect(end.journalPools).toEqual([{ pool: 'green', version: '2.0.0' }])
-    expect(end.standby).toMatchObject([{ pool: 'blue', retired: false }])
-    expect(end.contracts).toEqual([
-      { version: '2.0.0', pending: true, cancelled: false, files: ['001_drop_name.sql'] },
-    ])
-    const green = end.weights.map((w) => w.green)
-    if (target.switches === 'atomic') {
-      expect(green, 'each asked split once, in order').toEqual([0, ...askedWeights])
-    } else {
-      expect(green[0]).toBe(0)
-      expect(green.at(-1)).toBe(100)
-      expect(green, 'traffic only ever moved toward green').toEqual([...green].sort((a, b) => a - b))
-      for (const weight of askedWeights) expect(green).toContain(weight)
-    }
-  }
+  const expectReleased = (expect: ExpectStatic, end: EndState): void =>
+    expectReleasedFromBlue(expect, end, { plan: target.plan, switches: target.switches })
 
   describe(`SIGKILL at every failpoint, then --resume (${target.name})`, () => {
     it.concurrent(
@@ -487,4 +453,51 @@ export function describeCrashWalk(target: CrashWalkTarget, options: CrashWalkOpt
       )
     }
   })
+}
+
+/**
+ * What a release of 2.0.0 from blue with the end-to-end plan's phases must end in, interrupted
+ * or not: production on green 2.0.0, one release done with every step done, each expand file
+ * applied once, profiles backfilled, blue the standby, 2.0.0's contract pending, and the
+ * load balancer moved through the asked splits only, toward green.
+ */
+export function expectReleasedFromBlue(
+  expect: ExpectStatic,
+  end: EndState,
+  options: { plan: string; switches: CrashWalkTarget['switches'] },
+): void {
+  const failpoints = failpointsOf(options.plan)
+  const stepCount = new Set(failpoints.map((f) => f.step)).size
+  const askedWeights = failpoints.filter((f) => f.at === 'switch').map((f) => f.weight!)
+  expect(
+    end.production.every((a) => a.pool === 'green' && a.version === '2.0.0'),
+    JSON.stringify(end.production),
+  ).toBe(true)
+  expect(end.poolVersions).toEqual({ blue: '1.0.0', green: '2.0.0' })
+  expect(end.releases).toEqual([{ version: '2.0.0', from: 'blue', to: 'green', status: 'done', error: null }])
+  expect(end.steps.map((s) => `${s.idx}:${s.status}`)).toEqual(
+    Array.from({ length: stepCount }, (_, i) => `${i}:done`),
+  )
+  // Each expand file once, fully applied; the files are not idempotent, so a second run would have failed the release.
+  expect(end.migrations.map((m) => `${m.phase}/${m.file}:${m.applied}`)).toEqual([
+    'expand/001_profiles_first_last.sql:true',
+    'expand/002_profiles_index.sql:true',
+  ])
+  expect(end.profileColumns).toEqual(['first_name', 'id', 'last_name', 'name'])
+  expect(end.profilesNotBackfilled).toBe(0)
+  expect(end.backfills).toMatchObject([{ table: 'public.profiles', finished: true }])
+  expect(end.journalPools).toEqual([{ pool: 'green', version: '2.0.0' }])
+  expect(end.standby).toMatchObject([{ pool: 'blue', retired: false }])
+  expect(end.contracts).toEqual([
+    { version: '2.0.0', pending: true, cancelled: false, files: ['001_drop_name.sql'] },
+  ])
+  const green = end.weights.map((w) => w.green)
+  if (options.switches === 'atomic') {
+    expect(green, 'each asked split once, in order').toEqual([0, ...askedWeights])
+  } else {
+    expect(green[0]).toBe(0)
+    expect(green.at(-1)).toBe(100)
+    expect(green, 'traffic only ever moved toward green').toEqual([...green].sort((a, b) => a - b))
+    for (const weight of askedWeights) expect(green).toContain(weight)
+  }
 }

@@ -20,8 +20,14 @@ export interface E2eStack extends LocalStack {
   cliEnv: Record<string, string>
 }
 
-export async function startE2eStack(options: { profiles?: number } = {}): Promise<E2eStack> {
-  const url = new URL(await createTestDatabase('e2e'))
+export async function startE2eStack(
+  options: {
+    profiles?: number
+    /** The database to use (default: a new one in the shared server). */
+    databaseUrl?: string
+  } = {},
+): Promise<E2eStack> {
+  const url = new URL(options.databaseUrl ?? (await createTestDatabase('e2e')))
   url.password = dbPassword
   const stack = await startLocalStack({
     databaseUrl: url.toString(),
