@@ -1,30 +1,41 @@
 /**
- * What do batches cost? A backfill of N rows (default 1,000,000) against one single UPDATE of
- * the same rows, on a PostgreSQL of its own, interleaved (single, batch 1000, batch 10000, …).
- * Each run gets a fresh copy of the same table (copied, vacuumed, checkpointed, untimed), so no
- * run inherits another's dead rows.
+ * What do batches cost, and what do they spare the application? A backfill of N rows (default
+ * 1,000,000) against one single UPDATE of the same rows, on PostgreSQL, interleaved (single,
+ * batch 1000, batch 10000, …). Each run gets a fresh copy of the same table (copied, vacuumed,
+ * checkpointed, untimed), so no run inherits another's dead rows.
  *
- * It prints the throughput of each batch size as a ratio to the single UPDATE, and the longest
- * time any one batch held its row locks: what the application waits for at worst, against the
- * single UPDATE that holds every row for its whole run.
+ * While each one runs, a separate client plays the application: single-row queries by id at a fixed
+ * rate, alternating a SELECT and an UPDATE of a random row, each timed from when it was due. Their p99 latency is compared with the
+ * same queries on the same table with nothing else running ("no backfill", also interleaved).
+ *
+ * It prints the throughput of each batch size as a ratio to the single UPDATE, the longest time any
+ * one batch held its row locks (what the application waits for at worst, against the single UPDATE
+ * that holds every row for its whole run), and the application's p99.
  *
  *   npx tsx bench/backfill.ts [--rows 1000000] [--runs 3]
  */
 import { backfill } from '../src/db/backfill.js'
 import { withClient, type Client } from '../src/db/client.js'
+import { createDatabase } from '../src/local/postgres.js'
 import { startPostgres } from '../test/support/postgres.js'
+import { isMain, numberFlag, sleep, withCleanup } from './lib/main.js'
 import { formatTable, stats } from './lib/measure.js'
+import { codeBlock, fmtMs, markdownTable, type Section } from './lib/report.js'
 
-function flag(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`)
-  return at === -1 ? fallback : Number(process.argv[at + 1])
+export interface BackfillBenchOptions {
+  /** A PostgreSQL server; the benchmark makes a database of its own in it. */
+  serverUrl: string
+  rows: number
+  runs: number
 }
 
-const rows = flag('rows', 1_000_000)
-const runs = flag('runs', 3)
 const batchSizes = [1000, 10_000]
 const set = "first_name = split_part(name, ' ', 1)"
 const where = 'first_name IS NULL'
+/** How long the application's queries run alone in the "no backfill" case. */
+const aloneMs = 1500
+/** The application sends one query every this many ms (200 a second). */
+const appIntervalMs = 5
 
 interface Case {
   name: string
@@ -32,38 +43,36 @@ interface Case {
   run: (client: Client) => Promise<number>
 }
 
-const cases: Case[] = [
-  {
-    name: 'single UPDATE',
-    run: async (client) => {
-      const started = performance.now()
-      await client.query(`UPDATE t SET ${set} WHERE ${where}`)
-      return performance.now() - started
+export async function backfillBench({ serverUrl, rows, runs }: BackfillBenchOptions): Promise<Section> {
+  const url = await createDatabase(serverUrl, `bench_backfill_${process.pid}_${Date.now().toString(36)}`)
+  const cases: Case[] = [
+    {
+      name: 'single UPDATE',
+      run: async (client) => {
+        const started = performance.now()
+        await client.query(`UPDATE t SET ${set} WHERE ${where}`)
+        return performance.now() - started
+      },
     },
-  },
-  ...batchSizes.map((batchSize): Case => ({
-    name: `backfill batch ${batchSize}`,
-    run: async (client) => {
-      const result = await backfill(client, {
-        table: 't',
-        set,
-        where,
-        batchSize,
-        lockTimeoutMs: 1000,
-        name: `bench-${batchSize}-${Date.now()}`,
-      })
-      if (result.rows !== rows) throw new Error(`backfill updated ${result.rows} rows, not ${rows}`)
-      return result.maxBatchMs
-    },
-  })),
-]
+    ...batchSizes.map((batchSize): Case => ({
+      name: `backfill batch ${batchSize}`,
+      run: async (client) => {
+        const result = await backfill(client, {
+          table: 't',
+          set,
+          where,
+          batchSize,
+          lockTimeoutMs: 1000,
+          name: `bench-${batchSize}-${Date.now()}`,
+        })
+        if (result.rows !== rows) throw new Error(`backfill updated ${result.rows} rows, not ${rows}`)
+        return result.maxBatchMs
+      },
+    })),
+  ]
+  const alone = 'no backfill'
 
-const server = await startPostgres()
-process.once('SIGINT', () => {
-  void server.stop().then(() => process.exit(130))
-})
-try {
-  await withClient(server.url, async (client) => {
+  return withClient(url, async (client) => {
     const { rows: version } = await client.query<{ v: string }>(
       "SELECT current_setting('server_version') AS v",
     )
@@ -76,42 +85,161 @@ try {
 
     const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]))
     const lockHolds = new Map<string, number[]>(cases.map((c) => [c.name, []]))
+    const appLatencies = new Map<string, number[]>([...cases.map((c) => c.name), alone].map((n) => [n, []]))
+    const order = [...cases.map((c) => c.name), alone]
     for (let round = 0; round < runs; round++) {
       // Rotate the order so no case always follows the same neighbour.
-      for (const c of cases.map((_, i) => cases[(i + round) % cases.length])) {
+      for (const name of order.map((_, i) => order[(i + round) % order.length])) {
         await freshTable(client)
-        const started = performance.now()
-        const held = await c.run(client)
-        samples.get(c.name)!.push(performance.now() - started)
-        lockHolds.get(c.name)!.push(held)
+        const c = cases.find((x) => x.name === name)
+        let stop!: () => void
+        const stopped = new Promise<void>((resolve) => (stop = resolve))
+        const app = applicationQueries(url, rows, stopped)
+        await app.ready
+        if (c) {
+          const started = performance.now()
+          const held = await c.run(client).finally(stop)
+          samples.get(name)!.push(performance.now() - started)
+          lockHolds.get(name)!.push(held)
+        } else {
+          await sleep(aloneMs)
+          stop()
+        }
+        appLatencies.get(name)!.push(...(await app.latencies))
         process.stdout.write('.')
       }
     }
     process.stdout.write('\n\n')
-
-    const results = cases.map((c) => stats(c.name, samples.get(c.name)!))
-    console.log(
-      `backfill of ${rows.toLocaleString('en')} rows, ${runs} interleaved runs each ` +
-        `(PostgreSQL ${version[0].v}, node ${process.version}, ${process.platform}/${process.arch})\n`,
-    )
-    console.log(formatTable(results, 'single UPDATE'))
-    const single = results[0].median
-    console.log(
-      '\nthroughput as a ratio to one single UPDATE of the same rows (higher is better, 1.00 = as fast):',
-    )
-    for (const r of results.slice(1)) {
-      const rate = Math.round((rows * 1000) / r.median).toLocaleString('en')
-      console.log(`  ${r.name.padEnd(22)} ${(single / r.median).toFixed(2)}×  (${rate} rows/s)`)
-    }
-    console.log('\nlongest time one transaction held its row locks (worst run):')
-    for (const c of cases) {
-      const worst = Math.max(...lockHolds.get(c.name)!)
-      const what = c.name === 'single UPDATE' ? 'every row, for the whole UPDATE' : 'one batch'
-      console.log(`  ${c.name.padEnd(22)} ${worst.toFixed(0).padStart(6)} ms  (${what})`)
-    }
+    await client.query('DROP TABLE IF EXISTS t, seed')
+    return report({ rows, runs, version: version[0].v, cases, samples, lockHolds, appLatencies, alone })
   })
-} finally {
-  await server.stop()
+}
+
+/**
+ * The application: one connection of its own, single-row queries by primary key (a SELECT, then an
+ * UPDATE of another random row, …) due at a fixed rate until `stop` settles; every query due
+ * before then is sent, however late. Each latency is
+ * counted from when the query was due, not from when it could be sent: a query stuck behind a row
+ * lock also delays the ones due after it, as it would for a real application's requests, instead
+ * of hiding them (no coordinated omission). Resolves with the latencies in ms.
+ */
+function applicationQueries(
+  url: string,
+  rows: number,
+  stop: Promise<void>,
+): { ready: Promise<void>; latencies: Promise<number[]> } {
+  let ready!: () => void
+  const readyPromise = new Promise<void>((resolve) => (ready = resolve))
+  const latencies = withClient(url, async (client) => {
+    let stoppedAt = Infinity
+    void stop.then(() => (stoppedAt = performance.now()))
+    const out: number[] = []
+    ready()
+    const start = performance.now()
+    // Every query due before the stop is sent, also those still waiting behind a lock then.
+    for (let i = 0; ; i++) {
+      const due = start + i * appIntervalMs
+      if (due > stoppedAt) break
+      const wait = due - performance.now()
+      if (wait > 0) await sleep(wait)
+      if (due > stoppedAt) break
+      const id = 1 + Math.floor(Math.random() * rows)
+      if (i % 2 === 0) await client.query('SELECT id, name, first_name FROM t WHERE id = $1', [id])
+      else await client.query('UPDATE t SET name = name WHERE id = $1', [id])
+      out.push(performance.now() - due)
+    }
+    return out
+  })
+  // A failure to connect must not leave `ready` pending.
+  void latencies.catch(() => ready())
+  return { ready: readyPromise, latencies }
+}
+
+function p99(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]
+}
+
+function report(r: {
+  rows: number
+  runs: number
+  version: string
+  cases: Case[]
+  samples: Map<string, number[]>
+  lockHolds: Map<string, number[]>
+  appLatencies: Map<string, number[]>
+  alone: string
+}): Section {
+  const results = r.cases.map((c) => stats(c.name, r.samples.get(c.name)!))
+  const timing = formatTable(results, 'single UPDATE')
+  const single = results[0].median
+  const aloneP99 = p99(r.appLatencies.get(r.alone)!)
+  const rowsOf = (name: string) => {
+    const result = results.find((x) => x.name === name)
+    const app = r.appLatencies.get(name)!
+    return [
+      name,
+      result ? fmtMs(result.median) : '—',
+      result ? Math.round((r.rows * 1000) / result.median).toLocaleString('en') : '—',
+      result ? `${(single / result.median).toFixed(2)}×` : '—',
+      result ? `${Math.max(...r.lockHolds.get(name)!).toFixed(0)} ms` : '—',
+      app.length.toLocaleString('en'),
+      `${p99(app).toFixed(1)} ms`,
+      name === r.alone ? '1.00× (baseline)' : `${(p99(app) / aloneP99).toFixed(1)}×`,
+      `${Math.max(...app).toFixed(0)} ms`,
+    ]
+  }
+  const table = markdownTable([
+    [
+      'case',
+      'median time',
+      'rows/s',
+      'throughput vs single UPDATE',
+      'longest row-lock hold (worst run)',
+      'app queries',
+      'app p99',
+      'app p99 vs no backfill',
+      'app max',
+    ],
+    ...[...r.cases.map((c) => c.name), r.alone].map(rowsOf),
+  ])
+  console.log(
+    `backfill of ${r.rows.toLocaleString('en')} rows, ${r.runs} interleaved runs each (PostgreSQL ${r.version})\n\n${timing}\n`,
+  )
+  console.log(table)
+  const batch = r.cases
+    .slice(1)
+    .map((c) => rowsOf(c.name))
+    .map(
+      ([name, , , throughput, hold, , appP99, appRatio]) =>
+        `${name.replace('backfill ', '')}: ${throughput} the single UPDATE's throughput, longest lock hold ${hold}, app p99 ${appP99} (${appRatio})`,
+    )
+  const singleRow = rowsOf('single UPDATE')
+  return {
+    title: 'Backfill',
+    body: [
+      `A backfill (src/db/backfill.ts) of ${r.rows.toLocaleString('en')} rows (\`SET ${set} WHERE ${where}\`) in ` +
+        `batches of ${batchSizes.join(' and ')}, against one single UPDATE of the same rows, on PostgreSQL ${r.version} ` +
+        `(a throwaway server: fsync off). ${r.runs} interleaved runs of each; every run starts from a fresh copy of ` +
+        'the table (copied, vacuumed, checkpointed, untimed).',
+      '',
+      `While each runs, a separate connection plays the application: single-row queries by primary key, one due every ` +
+        `${appIntervalMs} ms, alternating \`SELECT … WHERE id = $1\` and \`UPDATE t SET name = name WHERE id = $1\` on ` +
+        'random rows. Each latency counts from when the query was due, so a query stuck behind a row lock delays the ' +
+        'ones due after it instead of hiding them (no coordinated omission). Baseline ' +
+        `for those: the same queries on the same fresh table with nothing else running (“no backfill”, ${aloneMs} ms ` +
+        'per run, interleaved with the others). Throughput is measured with the application’s queries running. ' +
+        'The longest row-lock hold is the longest transaction of a batch (the whole statement for the single UPDATE).',
+      '',
+      codeBlock(timing),
+      '',
+      table,
+    ].join('\n'),
+    headline: [
+      `backfill of ${r.rows.toLocaleString('en')} rows: single UPDATE ${singleRow[1]}, holds every row ${singleRow[4]}, ` +
+        `app p99 ${singleRow[6]} (${singleRow[7]} no backfill); ${batch.join('; ')}`,
+    ],
+  }
 }
 
 /** A fresh copy of the seed as table `t`, vacuumed and checkpointed so the run starts clean. */
@@ -121,4 +249,17 @@ async function freshTable(client: Client): Promise<void> {
   await client.query('INSERT INTO t SELECT * FROM seed')
   await client.query('VACUUM ANALYZE t')
   await client.query('CHECKPOINT')
+}
+
+if (isMain(import.meta.url)) {
+  await withCleanup(async (cleanup) => {
+    const server = await startPostgres()
+    cleanup.add(`PostgreSQL (pid ${server.pid})`, () => server.stop())
+    const section = await backfillBench({
+      serverUrl: server.url,
+      rows: numberFlag('rows', 1_000_000),
+      runs: numberFlag('runs', 3),
+    })
+    console.log(`\n${section.headline.join('\n')}`)
+  })
 }

@@ -51,6 +51,47 @@ export async function measure(cases: BenchCase[], options: MeasureOptions = {}):
   return cases.map((c) => stats(c.name, samples.get(c.name)!))
 }
 
+/** A case that times itself: one run returns named timings in ms (e.g. "to switch", "to exit"). */
+export interface TimedCase {
+  name: string
+  run: () => Promise<Record<string, number>>
+}
+
+/**
+ * Like measure, interleaved and rotating, for cases that report more than one time per run.
+ * Returns, per case name, the samples of each timing it reported.
+ */
+export async function measureTimings(
+  cases: TimedCase[],
+  options: MeasureOptions & { onRun?: () => void } = {},
+): Promise<Map<string, Map<string, number[]>>> {
+  const runs = options.runs ?? 15
+  const warmup = options.warmup ?? 2
+  const samples = new Map<string, Map<string, number[]>>(cases.map((c) => [c.name, new Map()]))
+  for (let round = 0; round < warmup + runs; round++) {
+    for (const c of cases.map((_, i) => cases[(i + round) % cases.length])) {
+      const timings = await c.run()
+      options.onRun?.()
+      if (round < warmup) continue
+      const byName = samples.get(c.name)!
+      for (const [name, ms] of Object.entries(timings)) byName.set(name, [...(byName.get(name) ?? []), ms])
+    }
+  }
+  return samples
+}
+
+/** The samples `measureTimings` gathered for one case and timing, as Stats named `label`. */
+export function timingStats(
+  samples: Map<string, Map<string, number[]>>,
+  caseName: string,
+  timing: string,
+  label = caseName,
+): Stats {
+  const values = samples.get(caseName)?.get(timing)
+  if (!values) throw new Error(`no samples of ${timing} for ${caseName}`)
+  return stats(label, values)
+}
+
 export function stats(name: string, samples: number[]): Stats {
   const sorted = [...samples].sort((a, b) => a - b)
   const at = (q: number) => quantile(sorted, q)
