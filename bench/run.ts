@@ -62,7 +62,7 @@ await withCleanup(async (cleanup) => {
   await stack.close()
 
   await bench('Switching under load', () => switchingBench({ cli, cleanup, shifts: 20 }))
-  await bench('Backfill', () => backfillBench({ serverUrl: server.url, rows: 300_000, runs: 4 }))
+  await bench('Backfill', () => backfillBench({ serverUrl: server.url, rows: 300_000, runs: 5 }))
   await bench('Orchestration overhead', () => orchestrationBench({ cli, serverUrl: server.url, runs: 5 }))
 })
 
