@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { emulatorWeightLog } from '../support/crash-walk.js'
+import { builtCliEnv, emulatorWeightLog } from '../support/crash-walk.js'
 import { bluegreen, productionPool, repoRoot, sql, startE2eStack, type E2eStack } from '../support/e2e.js'
 import { waitFor } from '../support/process.js'
 import { expectActionable } from './actionable.js'
@@ -65,7 +65,12 @@ describe('drill: a deploy command that hangs', () => {
 
       // When it runs into the deploy timeout
       const started = Date.now()
-      const run = await bluegreen(release, { ...stack.cliEnv, ...variant.env, DRILL_PIDS: pidFile })
+      const run = await bluegreen(release, {
+        ...stack.cliEnv,
+        ...builtCliEnv,
+        ...variant.env,
+        DRILL_PIDS: pidFile,
+      })
       const ms = Date.now() - started
       const recorded = recordedPids(pidFile)
       pids = [...recorded.values()]

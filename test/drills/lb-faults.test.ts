@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { FaultInput } from '../../src/local/alb/index.js'
-import { emulatorWeightLog, type WeightLog } from '../support/crash-walk.js'
+import { builtCliEnv, emulatorWeightLog, type WeightLog } from '../support/crash-walk.js'
 import { bluegreen, e2ePlan, productionPool, sql, startE2eStack, type E2eStack } from '../support/e2e.js'
 import { expectActionable } from './actionable.js'
 
@@ -24,6 +24,8 @@ async function startStack(): Promise<{ stack: E2eStack; weights: WeightLog }> {
   stack = await startE2eStack()
   return { stack, weights: emulatorWeightLog(stack) }
 }
+
+const env = (stack: E2eStack) => ({ ...stack.cliEnv, ...builtCliEnv })
 
 /** Green's share in each distinct state the listener went through. */
 const greenShares = (weights: WeightLog): number[] => weights.states().map((w) => w.green)
@@ -74,7 +76,7 @@ describe('drill: the load balancer API fails during a release', () => {
     ])
 
     // When 2.0.0 is released
-    const run = await bluegreen(release, stack.cliEnv)
+    const run = await bluegreen(release, env(stack))
 
     // Then the retries absorbed every fault, and each asked split was made exactly once
     expect(run.code, run.stderr).toBe(0)
@@ -91,7 +93,7 @@ describe('drill: the load balancer API fails during a release', () => {
     stack.emulator.injectFault({ mode: 'denied', count: 100, actions: ['ModifyListener'] })
 
     // When 2.0.0 is released
-    const run = await bluegreen(release, stack.cliEnv)
+    const run = await bluegreen(release, env(stack))
 
     // Then it fails at the first shift, saying which permission is missing, and no user saw 2.0.0
     expect(run.code, run.stderr).toBe(1)
@@ -108,7 +110,7 @@ describe('drill: the load balancer API fails during a release', () => {
     stack.emulator.injectFault({ mode: 'throttle', count: 1000, actions: ['ModifyListener'] })
 
     // When 2.0.0 is released
-    const run = await bluegreen(release, stack.cliEnv)
+    const run = await bluegreen(release, env(stack))
 
     // Then
     expect(run.code, run.stderr).toBe(1)
@@ -123,7 +125,7 @@ describe('drill: the load balancer API fails during a release', () => {
     whenGreenReaches(stack, 50, [{ mode: '5xx', count: 5, actions: ['ModifyListener'] }])
 
     // When 2.0.0 is released
-    const run = await bluegreen(release, stack.cliEnv)
+    const run = await bluegreen(release, env(stack))
 
     // Then traffic went back to blue in one write: 50% → blue 100, nothing in between
     expect(await queuedFaults(stack)).toEqual([])
@@ -140,7 +142,7 @@ describe('drill: the load balancer API fails during a release', () => {
     whenGreenReaches(stack, 50, [{ mode: '5xx', count: 1000, actions: ['ModifyListener'] }])
 
     // When 2.0.0 is released
-    const run = await bluegreen(release, stack.cliEnv)
+    const run = await bluegreen(release, env(stack))
 
     // Then it needs a human, names both failures, and the listener holds the last split it was given
     expect(run.code, run.stderr + run.stdout).toBe(5)
@@ -150,7 +152,7 @@ describe('drill: the load balancer API fails during a release', () => {
 
     // When the API recovers and the on-call engineer rolls back
     stack.emulator.clearFaults()
-    const rolledBack = await bluegreen(rollback, stack.cliEnv)
+    const rolledBack = await bluegreen(rollback, env(stack))
 
     // Then production is on the standby pool again, in one write
     expect(rolledBack.code, rolledBack.stderr).toBe(0)
@@ -163,7 +165,7 @@ describe('drill: the load balancer API fails during a rollback', () => {
   it('absorbs 5xx, throttling and slow answers and ends on the standby pool (exit 0)', async () => {
     // Given 2.0.0 released to green, and faults queued on every call a rollback makes
     const { stack, weights } = await startStack()
-    expect((await bluegreen(release, stack.cliEnv)).code).toBe(0)
+    expect((await bluegreen(release, env(stack))).code).toBe(0)
     const faults: FaultInput[] = [
       { mode: 'throttle', count: 2, actions: ['DescribeListeners'] },
       { mode: '5xx', count: 2, actions: ['ModifyListener'] },
@@ -174,7 +176,7 @@ describe('drill: the load balancer API fails during a rollback', () => {
     for (const fault of faults) stack.emulator.injectFault(fault)
 
     // When it is rolled back
-    const run = await bluegreen(rollback, stack.cliEnv)
+    const run = await bluegreen(rollback, env(stack))
 
     // Then blue is live again, switched once
     expect(run.code, run.stderr).toBe(0)
@@ -186,11 +188,11 @@ describe('drill: the load balancer API fails during a rollback', () => {
   it('a rollback whose writes keep failing needs a human (exit 5) and changes nothing', async () => {
     // Given 2.0.0 released to green, and every write failing
     const { stack, weights } = await startStack()
-    expect((await bluegreen(release, stack.cliEnv)).code).toBe(0)
+    expect((await bluegreen(release, env(stack))).code).toBe(0)
     stack.emulator.injectFault({ mode: '5xx', count: 1000, actions: ['ModifyListener'] })
 
     // When it is rolled back
-    const run = await bluegreen(rollback, stack.cliEnv)
+    const run = await bluegreen(rollback, env(stack))
 
     // Then: exit 5 ("a rollback could not complete"), an actionable error, production still on green
     expect(run.code, run.stderr).toBe(5)

@@ -10,6 +10,7 @@ import { parseServersState, runtimeCommand } from '../../src/lb/haproxy-runtime.
 import { startDemoApp, type DemoApp } from '../../src/local/demo-app.js'
 import { seedProfiles } from '../../src/local/stack.js'
 import {
+  builtCliEnv,
   distinctStates,
   percentages,
   sampleProduction,
@@ -69,6 +70,7 @@ export async function startHaproxyStack(options: { profiles?: number } = {}): Pr
       BLUEGREEN_DEMO_CONTROL: app.controlUrl,
       BLUEGREEN_STATE_DIR: stateDir,
       CI: 'true',
+      ...builtCliEnv,
     },
     async close() {
       await haproxy.stop()
