@@ -6,7 +6,7 @@
  * Once the server is back on the same data directory, `release --resume` completes it.
  */
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
@@ -61,6 +61,15 @@ let postgres: StoppablePostgres | undefined
 let stack: WalkStack | undefined
 let holdDir: string | undefined
 afterEach(async () => {
+  // A deploy script still held (the drill failed early) is stopped by its PID, with its group.
+  const held = holdDir && join(holdDir, 'started')
+  if (held && existsSync(held)) {
+    try {
+      process.kill(-Number(readFileSync(held, 'utf8')), 'SIGKILL')
+    } catch {
+      // It finished.
+    }
+  }
   await stack?.close()
   await postgres?.server.stop()
   if (holdDir) rmSync(holdDir, { recursive: true, force: true })

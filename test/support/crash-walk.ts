@@ -70,14 +70,20 @@ export interface Failpoint {
   weight?: number
 }
 
-/** Every failpoint of a plan, in the order a release passes them. */
+const whereItStops = {
+  before: 'before it is journaled',
+  started: 'journaled as started, before its work',
+  ran: 'after its work, before it is journaled as done',
+}
+
+/** Every failpoint of a plan, in the order a release passes them (src/engine/failpoint.ts). */
 export function failpointsOf(planFile: string): Failpoint[] {
   const plan = parse(readFileSync(planFile, 'utf8')) as { phases: Record<string, unknown>[] }
   return plan.phases.flatMap((entry, step): Failpoint[] => {
     const [kind] = Object.keys(entry)
-    const at = (point: 'before' | 'started' | 'ran'): Failpoint => ({
+    const at = (point: keyof typeof whereItStops): Failpoint => ({
       name: `step:${step}:${point}`,
-      label: `step ${step} (${kind}) ${point === 'before' ? 'before it is journaled' : point === 'started' ? 'journaled as started, before its work' : 'after its work, before it is journaled as done'}`,
+      label: `step ${step} (${kind}) ${whereItStops[point]}`,
       step,
       kind,
       at: point,
@@ -201,22 +207,18 @@ export interface CrashResult {
   stepsAfterCrash: { idx: number; status: string }[]
   /** Weights of the load balancer right after the kill. */
   weightsAfterCrash: Weights
-  /** `status --json` after the kill (with lookAround), and its result object. */
-  status: CliResult | undefined
+  /** `status --json` after the kill, and its result object. */
+  status: CliResult
   statusAfterCrash: { unfinished?: { version: string; status: string } } | undefined
-  /** A plain `release` (no --resume) after the kill (with lookAround). */
-  plainRelease: CliResult | undefined
+  /** A plain `release` (no --resume) after the kill. */
+  plainRelease: CliResult
   /** `release --resume`. */
   resumed: CliResult
   end: EndState
 }
 
 /** Crashes a release at `failpoint` on a fresh stack, looks around, resumes it, and reads the end state. */
-export async function crashAndResume(
-  target: CrashWalkTarget,
-  failpoint: Failpoint,
-  options: { lookAround: boolean },
-): Promise<CrashResult> {
+export async function crashAndResume(target: CrashWalkTarget, failpoint: Failpoint): Promise<CrashResult> {
   const stack = await target.start()
   try {
     const args = releaseArgs(target.plan)
@@ -227,19 +229,17 @@ export async function crashAndResume(
     )
     const weightsAfterCrash = await stack.weightLog.read()
     // Both look at the crashed release; neither may change it, so they can run side by side.
-    const [status, plainRelease] = options.lookAround
-      ? await Promise.all([
-          bluegreen(['status', target.plan, '--json'], stack.cliEnv),
-          bluegreen(args, stack.cliEnv),
-        ])
-      : []
+    const [status, plainRelease] = await Promise.all([
+      bluegreen(['status', target.plan, '--json'], stack.cliEnv),
+      bluegreen(args, stack.cliEnv),
+    ])
     const resumed = await bluegreen([...args, '--resume'], stack.cliEnv)
     return {
       crashed,
       stepsAfterCrash,
       weightsAfterCrash,
       status,
-      statusAfterCrash: status && lastJson(status.stdout),
+      statusAfterCrash: lastJson(status.stdout),
       plainRelease,
       resumed,
       end: await endState(stack),
@@ -413,9 +413,7 @@ export function describeCrashWalk(target: CrashWalkTarget, options: CrashWalkOpt
         `killed at ${failpoint.name}: ${failpoint.label}`,
         async ({ expect }) => {
           // Given a fresh stack, When the release is killed at the failpoint
-          // (the mid-step kills are the ones a pipeline meets; the boundaries behave the same)
-          const lookAround = failpoint.at !== 'before'
-          const result = await slot(() => crashAndResume(target, failpoint, { lookAround }))
+          const result = await slot(() => crashAndResume(target, failpoint))
           const { crashed } = result
           // Then the process died right there, by SIGKILL
           expect({ code: crashed.code, signal: crashed.signal }, crashed.stderr).toEqual({
@@ -429,24 +427,15 @@ export function describeCrashWalk(target: CrashWalkTarget, options: CrashWalkOpt
           ]
           expect(result.stepsAfterCrash).toEqual(expectedSteps)
           // And traffic is where the killed process left it
-          const switched =
-            switchStep === undefined
-              ? 0
-              : failpoint.step > switchStep || (failpoint.step === switchStep && failpoint.at === 'ran')
-                ? 100
-                : failpoint.at === 'switch'
-                  ? failpoint.weight!
-                  : 0
-          expect(result.weightsAfterCrash).toEqual({ blue: 100 - switched, green: switched })
-          if (lookAround) {
-            // And the release is reported unfinished, and a new one is refused (exit 4)
-            expect(result.statusAfterCrash?.unfinished, JSON.stringify(result.status)).toMatchObject({
-              version: '2.0.0',
-              status: 'running',
-            })
-            expect(result.plainRelease?.code, result.plainRelease?.stderr).toBe(4)
-            expect(result.plainRelease?.stderr).toContain('UNFINISHED_RELEASE')
-          }
+          const green = greenAfterKill(failpoint, switchStep)
+          expect(result.weightsAfterCrash).toEqual({ blue: 100 - green, green })
+          // And the release is reported unfinished, and a new one is refused (exit 4)
+          expect(result.statusAfterCrash?.unfinished, JSON.stringify(result.status)).toMatchObject({
+            version: '2.0.0',
+            status: 'running',
+          })
+          expect(result.plainRelease.code, result.plainRelease.stderr).toBe(4)
+          expect(result.plainRelease.stderr).toContain('UNFINISHED_RELEASE')
 
           // When it is resumed, Then it finishes
           expect(result.resumed.code, result.resumed.stderr + result.resumed.stdout).toBe(0)
@@ -460,6 +449,14 @@ export function describeCrashWalk(target: CrashWalkTarget, options: CrashWalkOpt
       )
     }
   })
+}
+
+/** Green's share of traffic when the process died at `failpoint`. */
+function greenAfterKill(failpoint: Failpoint, switchStep: number | undefined): number {
+  if (switchStep === undefined || failpoint.step < switchStep) return 0
+  if (failpoint.step > switchStep) return 100
+  if (failpoint.at === 'switch') return failpoint.weight!
+  return failpoint.at === 'ran' ? 100 : 0
 }
 
 /**
