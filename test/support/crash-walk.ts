@@ -299,7 +299,7 @@ export function limit(concurrency: number): <T>(task: () => Promise<T>) => Promi
 
 /** The local stack (ELBv2 emulator in front of the demo app) with test/fixtures/e2e/plan.yaml. */
 export const emulatorTarget: CrashWalkTarget = {
-  name: 'aws-elbv2 (emulator)',
+  name: 'ELBv2 emulator',
   plan: e2ePlan,
   switches: 'atomic',
   start: async () => emulatorWalkStack(await startE2eStack()),
