@@ -132,3 +132,27 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> 
     signal?.addEventListener('abort', onAbort, { once: true })
   })
 }
+
+/**
+ * Whether an error means the connection to PostgreSQL is gone (server stopped, network cut,
+ * backend terminated) rather than that a statement failed.
+ */
+export function isConnectionLost(error: unknown): boolean {
+  const state = sqlStateOf(error)
+  if (state && (state.startsWith('08') || ['57P01', '57P02', '57P03'].includes(state))) return true
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  if (code && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTCONN'].includes(code)) return true
+  const message = error instanceof Error ? error.message : ''
+  return /Connection terminated|not queryable|Client was closed|connection error/i.test(message)
+}
+
+/** Turns a lost connection into an error a user can act on; other errors pass through unchanged. */
+export function connectionLostError(error: unknown, what: string): unknown {
+  if (!isConnectionLost(error)) return error
+  return new BluegreenError({
+    code: 'DATABASE_UNREACHABLE',
+    message: `lost the connection to PostgreSQL while ${what}: ${(error as Error).message}`,
+    hint: 'check that the database is up; once it is, `bluegreen release PLAN --resume` continues an unfinished release',
+    cause: error,
+  })
+}

@@ -18,7 +18,7 @@ import type {
 } from '../engine/journal.js'
 import { lockedError } from '../engine/lock-error.js'
 import type { PoolName } from '../plan/schema.js'
-import { withClient, type Client } from './client.js'
+import { connectionLostError, withClient, type Client } from './client.js'
 import { STATE_SCHEMA_LOCK } from './state-schema.js'
 
 const journalSchema = `
@@ -147,8 +147,17 @@ export class PostgresJournal implements Journal {
     private readonly url: string,
   ) {}
 
+  /** Every journal query: a lost connection becomes DATABASE_UNREACHABLE, not a raw pg error. */
+  private async q<R extends object = Record<string, unknown>>(text: string, values?: unknown[]) {
+    try {
+      return await this.client.query<R>(text, values)
+    } catch (error) {
+      throw connectionLostError(error, 'writing the journal')
+    }
+  }
+
   async lockHolder(app: string): Promise<LockHolder | undefined> {
-    const { rows } = await this.client.query<{
+    const { rows } = await this.q<{
       holder: string
       pid: number
       host: string
@@ -170,7 +179,15 @@ export class PostgresJournal implements Journal {
         `SELECT pg_try_advisory_lock(${lockKey}) AS ok`,
         [app],
       )
-      if (!rows[0]?.ok) throw lockedError(app, await this.lockHolder(app))
+      if (!rows[0]?.ok) {
+        // The holder writes its row just after taking the lock: give it a moment to appear.
+        let holder = await this.lockHolder(app)
+        for (let i = 0; !holder && i < 5; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 50))
+          holder = await this.lockHolder(app)
+        }
+        throw lockedError(app, holder)
+      }
       await lockClient.query(
         `INSERT INTO bluegreen.locks (app, holder, pid, host, since, command, backend_pid)
          VALUES ($1, $2, $3, $4, $5, $6, pg_backend_pid())
@@ -193,18 +210,18 @@ export class PostgresJournal implements Journal {
     const holder = await this.lockHolder(app)
     // A stale lock is a session that still exists (a hung process, a pooled connection):
     // terminating that backend is what frees an advisory lock.
-    await this.client.query(
+    await this.q(
       `SELECT pg_terminate_backend(l.backend_pid) FROM bluegreen.locks l WHERE l.app = $1 AND l.backend_pid <> pg_backend_pid()`,
       [app],
     )
-    await this.client.query(`DELETE FROM bluegreen.locks WHERE app = $1`, [app])
+    await this.q(`DELETE FROM bluegreen.locks WHERE app = $1`, [app])
     return holder
   }
 
   async startRelease(
     release: Omit<ReleaseRecord, 'id' | 'seq' | 'status' | 'startedAt'>,
   ): Promise<ReleaseRecord> {
-    const { rows } = await this.client.query<ReleaseRow>(
+    const { rows } = await this.q<ReleaseRow>(
       `INSERT INTO bluegreen.releases (app, version, plan_hash, from_pool, to_pool) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
       [release.app, release.version, release.planHash, release.from, release.to],
     )
@@ -212,7 +229,7 @@ export class PostgresJournal implements Journal {
   }
 
   async unfinishedRelease(app: string): Promise<ReleaseRecord | undefined> {
-    const { rows } = await this.client.query<ReleaseRow>(
+    const { rows } = await this.q<ReleaseRow>(
       `SELECT * FROM bluegreen.releases WHERE app = $1 AND status = 'running'`,
       [app],
     )
@@ -220,14 +237,15 @@ export class PostgresJournal implements Journal {
   }
 
   async finishRelease(id: string, status: Exclude<ReleaseStatus, 'running'>, error?: string): Promise<void> {
-    await this.client.query(
-      `UPDATE bluegreen.releases SET status = $2, error = $3, finished_at = now() WHERE id = $1`,
-      [id, status, error ?? null],
-    )
+    await this.q(`UPDATE bluegreen.releases SET status = $2, error = $3, finished_at = now() WHERE id = $1`, [
+      id,
+      status,
+      error ?? null,
+    ])
   }
 
   async releases(app: string, limit: number): Promise<ReleaseRecord[]> {
-    const { rows } = await this.client.query<ReleaseRow>(
+    const { rows } = await this.q<ReleaseRow>(
       `SELECT * FROM bluegreen.releases WHERE app = $1 ORDER BY seq DESC LIMIT $2`,
       [app, limit],
     )
@@ -235,7 +253,7 @@ export class PostgresJournal implements Journal {
   }
 
   async stepStarted(releaseId: string, index: number, kind: string): Promise<void> {
-    await this.client.query(
+    await this.q(
       `INSERT INTO bluegreen.steps (release_id, idx, kind, status) VALUES ($1, $2, $3, 'started')
        ON CONFLICT (release_id, idx) DO UPDATE SET status = 'started', started_at = now(), finished_at = NULL, ms = NULL, summary = NULL`,
       [releaseId, index, kind],
@@ -249,14 +267,14 @@ export class PostgresJournal implements Journal {
     ms: number,
     summary: string,
   ): Promise<void> {
-    await this.client.query(
+    await this.q(
       `UPDATE bluegreen.steps SET status = $3, ms = $4, summary = $5, finished_at = now() WHERE release_id = $1 AND idx = $2`,
       [releaseId, index, status, Math.round(ms), summary],
     )
   }
 
   async steps(releaseId: string): Promise<StepRecord[]> {
-    const { rows } = await this.client.query<{
+    const { rows } = await this.q<{
       idx: number
       kind: string
       status: StepStatus
@@ -278,7 +296,7 @@ export class PostgresJournal implements Journal {
   }
 
   async setPool(app: string, record: PoolRecord): Promise<void> {
-    await this.client.query(
+    await this.q(
       `INSERT INTO bluegreen.pools (app, pool, version, release_seq, deployed_at) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (app, pool) DO UPDATE SET version = EXCLUDED.version, release_seq = EXCLUDED.release_seq, deployed_at = EXCLUDED.deployed_at`,
       [app, record.pool, record.version, record.releaseSeq, record.deployedAt],
@@ -286,7 +304,7 @@ export class PostgresJournal implements Journal {
   }
 
   async pools(app: string): Promise<Partial<Record<PoolName, PoolRecord>>> {
-    const { rows } = await this.client.query<{
+    const { rows } = await this.q<{
       pool: PoolName
       version: string
       release_seq: string
@@ -304,7 +322,7 @@ export class PostgresJournal implements Journal {
   }
 
   async setStandby(app: string, record: StandbyRecord): Promise<void> {
-    await this.client.query(
+    await this.q(
       `INSERT INTO bluegreen.standby (app, pool, version, release_seq, until, retired_at) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (app) DO UPDATE SET pool = EXCLUDED.pool, version = EXCLUDED.version, release_seq = EXCLUDED.release_seq,
          until = EXCLUDED.until, retired_at = EXCLUDED.retired_at`,
@@ -313,7 +331,7 @@ export class PostgresJournal implements Journal {
   }
 
   async standby(app: string): Promise<StandbyRecord | undefined> {
-    const { rows } = await this.client.query<{
+    const { rows } = await this.q<{
       pool: PoolName
       version: string | null
       release_seq: string
@@ -333,14 +351,14 @@ export class PostgresJournal implements Journal {
   }
 
   async audit(entry: Omit<AuditEntry, 'at'> & { at?: string }): Promise<void> {
-    await this.client.query(
+    await this.q(
       `INSERT INTO bluegreen.audit (at, app, action, actor, detail) VALUES (coalesce($1::timestamptz, now()), $2, $3, $4, $5)`,
       [entry.at ?? null, entry.app, entry.action, entry.actor, entry.detail],
     )
   }
 
   async auditLog(app: string, limit: number): Promise<AuditEntry[]> {
-    const { rows } = await this.client.query<{
+    const { rows } = await this.q<{
       at: Date
       app: string
       action: string

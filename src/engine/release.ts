@@ -3,6 +3,7 @@
  * the plan in order, journaling it before and after. A failure before traffic moved leaves
  * production untouched (exit 1); a failure after it switches back automatically (exit 3).
  */
+import { connectionLostError } from '../db/client.js'
 import { BluegreenError, ExitCode, isBluegreenError } from '../errors.js'
 import { otherPool, type Traffic } from '../lb/types.js'
 import { describeStep } from '../plan/describe.js'
@@ -79,13 +80,17 @@ export async function release(ctx: EngineContext, options: ReleaseOptions): Prom
       const summary = await runStep(ctx, record, step)
       results.push({ index: step.index, kind: step.kind, status: 'done', summary })
     }
-    await journal.finishRelease(record.id, 'done')
-    await journal.audit({
-      app: plan.app,
-      action: 'release',
-      actor: ctx.actor,
-      detail: `${record.version} released to ${record.to}`,
-    })
+    await recordInJournal(ctx, record, () => journal.finishRelease(record.id, 'done'))
+    await journal
+      .audit({
+        app: plan.app,
+        action: 'release',
+        actor: ctx.actor,
+        detail: `${record.version} released to ${record.to}`,
+      })
+      .catch((error: Error) =>
+        ctx.emit({ type: 'warning', message: `the audit entry could not be written: ${error.message}` }),
+      )
     return {
       ok: true,
       releaseId: record.id,
@@ -197,18 +202,14 @@ async function runStep(ctx: EngineContext, record: ReleaseRecord, step: StepInfo
     output: (stream, line) => emit({ type: 'step.output', index: step.index, kind, stream, line }),
   }
   failpoint(`step:${step.index}:before`)
-  await journal.stepStarted(record.id, step.index, kind)
+  await recordInJournal(ctx, record, () => journal.stepStarted(record.id, step.index, kind))
   failpoint(`step:${step.index}:started`)
   emit({ type: 'step.start', index: step.index, kind, summary: step.summary })
   const started = Date.now()
+  let summary: string
   try {
     ctx.signal.throwIfAborted()
-    const summary = await phase.run(runContext)
-    failpoint(`step:${step.index}:ran`)
-    const ms = Date.now() - started
-    await journal.stepFinished(record.id, step.index, 'done', ms, summary)
-    emit({ type: 'step.done', index: step.index, kind, ms, summary })
-    return summary
+    summary = await phase.run(runContext)
   } catch (caught) {
     const ms = Date.now() - started
     const error = asUserError(caught, ctx.signal)
@@ -223,9 +224,40 @@ async function runStep(ctx: EngineContext, record: ReleaseRecord, step: StepInfo
       details: error.details,
     })
     // The journal keeps the message and the first lines of detail (e.g. a deploy's last output).
-    const summary = [error.message, ...error.details.slice(0, 5)].join('\n')
-    await journal.stepFinished(record.id, step.index, 'failed', ms, summary).catch(() => {})
+    const failure = [error.message, ...error.details.slice(0, 5)].join('\n')
+    await journal.stepFinished(record.id, step.index, 'failed', ms, failure).catch(() => {})
     throw await afterFailure(ctx, record, phase, error)
+  }
+  failpoint(`step:${step.index}:ran`)
+  const ms = Date.now() - started
+  await recordInJournal(ctx, record, () => journal.stepFinished(record.id, step.index, 'done', ms, summary))
+  emit({ type: 'step.done', index: step.index, kind, ms, summary })
+  return summary
+}
+
+/**
+ * A journal write that fails (the database went away) is not a failure of the release: the
+ * step itself did its work or has not started. Stop, leave the release unfinished, and say how
+ * to continue; nothing is switched back for it.
+ */
+async function recordInJournal(
+  ctx: EngineContext,
+  record: ReleaseRecord,
+  write: () => Promise<void>,
+): Promise<void> {
+  try {
+    await write()
+  } catch (caught) {
+    const error = asUserError(caught, ctx.signal)
+    const traffic = await ctx.lb.traffic().catch(() => undefined)
+    const moved = traffic === undefined || traffic.weights[record.to] > 0
+    throw new BluegreenError({
+      code: error.code,
+      exitCode: moved ? ExitCode.needsHuman : ExitCode.failedBeforeSwitch,
+      message: `release ${record.version} stopped: the journal could not be written (${error.message})${traffic ? `; ${describeTraffic(traffic)}` : ''}`,
+      hint: 'once the database is back, `bluegreen release PLAN --resume` continues from the first step not recorded as done (steps are idempotent)',
+      cause: error,
+    })
   }
 }
 
@@ -261,7 +293,8 @@ async function afterFailure(
     })
   }
   if (traffic.weights[record.to] === 0) {
-    await journal.finishRelease(record.id, 'failed', error.message)
+    // With the database gone the release stays unfinished in the journal: --resume picks it up.
+    await journal.finishRelease(record.id, 'failed', error.message).catch(() => {})
     return error.exitCode === ExitCode.failedBeforeSwitch || error.exitCode === ExitCode.usage
       ? error
       : new BluegreenError({
@@ -272,7 +305,7 @@ async function afterFailure(
         })
   }
   if (!phase.rollbackOnFailure) {
-    await journal.finishRelease(record.id, 'failed', error.message)
+    await journal.finishRelease(record.id, 'failed', error.message).catch(() => {})
     return new BluegreenError({
       code: error.code === 'CONTRACT_FAILED' ? 'CONTRACT_FAILED' : error.code,
       exitCode: ExitCode.needsHuman,
@@ -312,6 +345,8 @@ async function afterFailure(
 
 function asUserError(caught: unknown, signal: AbortSignal): BluegreenError {
   if (isBluegreenError(caught)) return caught
+  const lost = connectionLostError(caught, 'running the step')
+  if (isBluegreenError(lost)) return lost
   if (signal.aborted)
     return new BluegreenError({
       code: 'INTERRUPTED',

@@ -4,7 +4,7 @@
  * switch, confirm that production answers from it, and journal it. It needs nothing but the
  * load balancer: with the database down, the journal entry is spooled and written later.
  */
-import { BluegreenError, isBluegreenError } from '../errors.js'
+import { BluegreenError, ExitCode, isBluegreenError } from '../errors.js'
 import { describeTarget } from '../lb/pool-health.js'
 import { otherPool, type PoolName } from '../lb/types.js'
 import { phaseOf, type PhaseConfig } from '../plan/schema.js'
@@ -34,11 +34,20 @@ export interface RollbackOptions {
 /** `bluegreen rollback`: takes the release lock when the journal can, then switches back. */
 export async function rollback(ctx: EngineContext, options: RollbackOptions): Promise<RollbackResult> {
   const run = () => rollbackLive(ctx, options)
-  // With the database down there is no lock to take; the load balancer is all that matters now.
-  if (ctx.journalOffline) return run()
   try {
+    // With the database down there is no lock to take; the load balancer is all that matters now.
+    if (ctx.journalOffline) return await run()
     return await ctx.journal.withLock(ctx.plan.app, currentHolderFor(ctx), run)
   } catch (error) {
+    // A rollback that could not finish needs a human (exit 5), whatever failed underneath.
+    if (isBluegreenError(error) && error.exitCode === ExitCode.failedBeforeSwitch) {
+      throw new BluegreenError({
+        ...error.toJSON(),
+        code: 'ROLLBACK_FAILED',
+        exitCode: ExitCode.needsHuman,
+        cause: error,
+      })
+    }
     if (!isBluegreenError(error) || error.code !== 'LOCKED') throw error
     // A release in flight would fight a rollback for the load balancer: stop it first.
     throw new BluegreenError({
@@ -147,10 +156,12 @@ export async function rollbackTo(
     try {
       await recordRollback(journal, plan.app, ctx.actor, entry)
     } catch (error) {
+      // Kept in the spool like an offline rollback, so the journal catches up later.
       journaled = false
+      await spoolRollback(plan.app, ctx.actor, entry)
       emit({
         type: 'warning',
-        message: `the rollback is done, but the journal could not be written: ${isBluegreenError(error) ? error.message : String(error)}`,
+        message: `the rollback is done, but the journal could not be written (${isBluegreenError(error) ? error.message : String(error)}); kept in ${spoolPath(plan.app)} for the next command that reaches the database`,
       })
     }
   }
