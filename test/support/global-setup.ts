@@ -15,6 +15,12 @@ export async function setup(): Promise<void> {
   }
   server = await startPostgres()
   process.env.BLUEGREEN_TEST_PG_URL = server.url
+  // An interrupted run (Ctrl-C, a timeout) never reaches teardown: stop the server here too.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      void teardown().finally(() => process.exit(130))
+    })
+  }
 }
 
 export async function teardown(): Promise<void> {
