@@ -18,6 +18,7 @@ import {
 import { hostname } from 'node:os'
 import { dirname } from 'node:path'
 import { BluegreenError } from '../errors.js'
+import { isProcessRunning } from '../process-alive.js'
 import type { PoolName } from '../plan/schema.js'
 import type {
   AuditEntry,
@@ -135,7 +136,7 @@ export class FileJournal implements Journal {
 
   async forceUnlock(app: string): Promise<LockHolder | undefined> {
     const holder = await this.lockHolder(app)
-    if (holder && holder.host === hostname() && isAlive(holder.pid)) {
+    if (holder && holder.host === hostname() && isProcessRunning(holder.pid)) {
       try {
         process.kill(holder.pid, 'SIGTERM')
       } catch {
@@ -245,15 +246,6 @@ export class FileJournal implements Journal {
   async close(): Promise<void> {}
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 function isStale(holder: LockHolder): boolean {
-  return holder.host === hostname() && !isAlive(holder.pid)
+  return holder.host === hostname() && !isProcessRunning(holder.pid)
 }

@@ -8,6 +8,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BluegreenError } from '../errors.js'
+import { isProcessRunning } from '../process-alive.js'
 import { freePort } from './ports.js'
 
 export interface LocalPostgres {
@@ -200,24 +201,9 @@ export async function exited(pid: number, ms: number): Promise<boolean> {
   if (pid <= 0) return true
   const deadline = Date.now() + ms
   for (;;) {
-    if (!running(pid)) return true
+    if (!isProcessRunning(pid)) return true
     if (Date.now() >= deadline) return false
     await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z'
-  } catch {
-    // No /proc (macOS): kill(pid, 0) succeeded, so it runs.
-    return true
   }
 }
 

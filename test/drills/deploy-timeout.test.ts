@@ -4,6 +4,7 @@
  * waits on a sleep of its own, and writes their PIDs to a file; after the timeout the release
  * fails before the switch (exit 1, DEPLOY_TIMEOUT) and none of them is alive.
  */
+import { isProcessRunning } from '../../src/process-alive.js'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -23,27 +24,12 @@ let dir: string | undefined
 let pids: number[] = []
 afterEach(async () => {
   // Whatever the drill found, it leaves no process behind.
-  for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL')
+  for (const pid of pids.filter(isProcessRunning)) process.kill(pid, 'SIGKILL')
   await stack?.close()
   if (dir) rmSync(dir, { recursive: true, force: true })
   stack = dir = undefined
   pids = []
 })
-
-/** Alive: the PID exists and is not a zombie waiting to be reaped. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
-  } catch {
-    return false
-  }
-}
 
 function recordedPids(file: string): Map<string, number> {
   const lines = readFileSync(file, 'utf8').trim().split('\n')
@@ -82,8 +68,12 @@ describe('drill: a deploy command that hangs', () => {
       expect(ms).toBeLessThan(30_000)
       // And the script, its child and its own sleep are all gone
       expect([...recorded.keys()].sort()).toEqual(['child', 'script', 'sleeper'])
-      await waitFor(() => pids.every((pid) => !alive(pid)), killGraceMs, 'the deploy processes to be reaped')
-      for (const [role, pid] of recorded) expect(alive(pid), `${role} ${pid} is alive`).toBe(false)
+      await waitFor(
+        () => pids.every((pid) => !isProcessRunning(pid)),
+        killGraceMs,
+        'the deploy processes to be reaped',
+      )
+      for (const [role, pid] of recorded) expect(isProcessRunning(pid), `${role} ${pid} is alive`).toBe(false)
       // And nothing moved
       expect(weights.states().map((w) => w.green)).toEqual([0])
       expect(await productionPool(stack)).toBe('blue')
