@@ -26,6 +26,7 @@ import {
   desiredWeights,
   pools as poolNames,
   sameTraffic,
+  trafficCloseTo as closeTo,
   trafficFrom,
   type LoadBalancer,
   type PoolName,
@@ -233,14 +234,6 @@ export function createHaproxy(config: HaproxyConfig, pools: Plan['pools']): Load
       // One connection per command: nothing stays open.
     },
   }
-}
-
-/** Equal up to the rounding of integer server weights (a share of 0 must stay exactly 0). */
-function closeTo(a: Traffic, b: Traffic): boolean {
-  return poolNames.every(
-    (pool) =>
-      (a.weights[pool] === 0) === (b.weights[pool] === 0) && Math.abs(a.weights[pool] - b.weights[pool]) <= 1,
-  )
 }
 
 function poolServers(pools: Plan['pools'], backend: string): Record<PoolName, string[]> {

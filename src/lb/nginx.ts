@@ -44,6 +44,7 @@ import {
   desiredWeights,
   pools as poolNames,
   sameTraffic,
+  trafficCloseTo as closeTo,
   trafficFrom,
   type LoadBalancer,
   type PoolName,
@@ -220,14 +221,6 @@ export function createNginx(config: NginxConfig, pools: Plan['pools']): LoadBala
       // Nothing stays open: the file is read per call and probes close their sockets.
     },
   }
-}
-
-/** Equal up to the rounding of integer weights (a share of 0 must stay exactly 0). */
-function closeTo(a: Traffic, b: Traffic): boolean {
-  return poolNames.every(
-    (pool) =>
-      (a.weights[pool] === 0) === (b.weights[pool] === 0) && Math.abs(a.weights[pool] - b.weights[pool]) <= 1,
-  )
 }
 
 function poolServers(pools: Plan['pools']): Record<PoolName, string[]> {

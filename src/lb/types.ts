@@ -90,6 +90,17 @@ export function desiredWeights(to: PoolName, weight = 100): Record<PoolName, num
   return to === 'blue' ? { blue: weight, green: 100 - weight } : { blue: 100 - weight, green: weight }
 }
 
+/**
+ * Equal up to rounding: weights that map percentages onto whole server weights (HAProxy 0–256,
+ * nginx ≥ 1) can come back 1 point off, but a pool at 0 must stay at 0.
+ */
+export function trafficCloseTo(a: Traffic, b: Traffic): boolean {
+  return pools.every(
+    (pool) =>
+      (a.weights[pool] === 0) === (b.weights[pool] === 0) && Math.abs(a.weights[pool] - b.weights[pool]) <= 1,
+  )
+}
+
 export function sameTraffic(a: Traffic, b: Traffic): boolean {
   return a.weights.blue === b.weights.blue && a.weights.green === b.weights.green
 }
