@@ -1,7 +1,7 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { withClient, type Client } from '../../src/db/client.js'
 import {
   appliedMigrations,
@@ -16,9 +16,14 @@ const fixtures = join(import.meta.dirname, '../fixtures/sql/migrations')
 
 const base = { app: 'shop', release: 'v1', lockTimeoutMs: 1000, statementTimeoutMs: 60_000 }
 
-/** A writable copy of a fixture directory, for tests that edit files. */
+const copies: string[] = []
+afterAll(() => copies.forEach((dir) => rmSync(dir, { recursive: true, force: true })))
+
+/** A writable copy of a fixture directory, for tests that edit files (removed after the file). */
 function copyOf(name: string): string {
-  const dir = join(mkdtempSync(join(tmpdir(), 'bluegreen-mig-')), name)
+  const root = mkdtempSync(join(tmpdir(), 'bluegreen-mig-'))
+  copies.push(root)
+  const dir = join(root, name)
   cpSync(join(fixtures, name), dir, { recursive: true })
   return dir
 }

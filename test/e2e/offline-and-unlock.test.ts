@@ -7,17 +7,20 @@ import { createDatabase, startSystemPostgres, type LocalPostgres } from '../../s
 import { startLocalStack, type LocalStack } from '../../src/local/stack.js'
 import { startProcess, waitFor } from '../support/process.js'
 import { bluegreen, e2ePlan, productionPool, repoRoot, sql } from '../support/e2e.js'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 let server: LocalPostgres | undefined
 let stack: LocalStack | undefined
+let stateDir: string | undefined
 afterEach(async () => {
   await stack?.close()
   await server?.stop()
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true })
   stack = undefined
   server = undefined
+  stateDir = undefined
 })
 
 async function ownStack() {
@@ -26,7 +29,7 @@ async function ownStack() {
   stack = await startLocalStack({ databaseUrl: url, healthInterval: '200ms', profiles: 500 })
   const env = {
     ...stack.env,
-    BLUEGREEN_STATE_DIR: mkdtempSync(join(tmpdir(), 'bluegreen-state-')),
+    BLUEGREEN_STATE_DIR: (stateDir = mkdtempSync(join(tmpdir(), 'bluegreen-state-'))),
     CI: 'true',
   }
   return { url, env, stack }

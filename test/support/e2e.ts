@@ -2,7 +2,7 @@
  * End-to-end fixtures: a fresh database in the shared PostgreSQL, the local stack (ELBv2
  * emulator + demo app servers) and the built CLI run as a child process, as a pipeline would.
  */
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startLocalStack, type LocalStack } from '../../src/local/stack.js'
@@ -34,13 +34,14 @@ export async function startE2eStack(
     healthInterval: '200ms',
     profiles: options.profiles ?? 1000,
   })
+  const stateDir = mkdtempSync(join(tmpdir(), 'bluegreen-state-'))
   return {
     ...stack,
     databaseUrl: url.toString(),
-    cliEnv: {
-      ...stack.env,
-      BLUEGREEN_STATE_DIR: mkdtempSync(join(tmpdir(), 'bluegreen-state-')),
-      CI: 'true',
+    cliEnv: { ...stack.env, BLUEGREEN_STATE_DIR: stateDir, CI: 'true' },
+    async close() {
+      await stack.close()
+      rmSync(stateDir, { recursive: true, force: true })
     },
   }
 }
