@@ -7,9 +7,10 @@ import { userInfo } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import type { EngineContext } from '../engine/context.js'
 import type { Journal } from '../engine/journal.js'
-import { BluegreenError, isBluegreenError } from '../errors.js'
+import { isBluegreenError } from '../errors.js'
 import type { Plan } from '../plan/schema.js'
 import { createRenderer, outputMode, type Renderer } from '../ui/index.js'
+import { withInterrupts } from './interrupt.js'
 
 export interface ContextOptions {
   planFile: string
@@ -44,47 +45,36 @@ export async function withEngine<T>(
   const ui = await createRenderer(outputMode(options.json))
   const { createLoadBalancer } = await import('../lb/index.js')
   const lb = await createLoadBalancer(plan.loadBalancer, plan.pools)
-  const controller = new AbortController()
-  let interrupts = 0
-  const onSignal = (signal: NodeJS.Signals) => {
-    interrupts++
-    if (interrupts > 1) process.exit(130)
-    ui.emit({
-      type: 'warning',
-      message: `${signal}: stopping after the current step's safe point (press Ctrl-C again to quit at once)`,
-    })
-    controller.abort(
-      new BluegreenError({
-        code: 'INTERRUPTED',
-        message: `interrupted by ${signal}`,
-        hint: 'resume with `bluegreen release PLAN --resume`',
+  const interrupts = {
+    hint: 'resume with `bluegreen release PLAN --resume`',
+    onFirst: (signal: NodeJS.Signals) =>
+      ui.emit({
+        type: 'warning',
+        message: `${signal}: stopping after the current step's safe point (press Ctrl-C again to quit at once)`,
       }),
-    )
   }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
   try {
-    return await withJournal(plan, planDir, options.allowOfflineJournal ?? false, ui, (journal, offline) =>
-      fn(
-        {
-          plan,
-          planFile: loaded.file,
-          planDir,
-          planHash: loaded.hash,
-          lb,
-          journal,
-          journalOffline: offline,
-          emit: ui.emit,
-          signal: controller.signal,
-          actor: actor(),
-          command: options.command,
-        },
-        ui,
+    return await withInterrupts(interrupts, (signal) =>
+      withJournal(plan, planDir, options.allowOfflineJournal ?? false, ui, (journal, offline) =>
+        fn(
+          {
+            plan,
+            planFile: loaded.file,
+            planDir,
+            planHash: loaded.hash,
+            lb,
+            journal,
+            journalOffline: offline,
+            emit: ui.emit,
+            signal,
+            actor: actor(),
+            command: options.command,
+          },
+          ui,
+        ),
       ),
     )
   } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
     await lb.close().catch(() => {})
     await ui.finish()
   }

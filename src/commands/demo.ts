@@ -1,7 +1,8 @@
 import { Flags } from '@oclif/core'
 import { join } from 'node:path'
 import { BluegreenCommand } from '../cli/base-command.js'
-import { BluegreenError, ExitCode } from '../errors.js'
+import { withInterrupts } from '../cli/interrupt.js'
+import { ExitCode } from '../errors.js'
 
 export default class Demo extends BluegreenCommand {
   static override description =
@@ -39,24 +40,12 @@ export default class Demo extends BluegreenCommand {
     const stamped = <T extends object>(event: T) => ({ ...event, at: new Date().toISOString() })
 
     // Ctrl-C stops the demo (and everything it started); under --keep it is the normal end.
-    const controller = new AbortController()
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (controller.signal.aborted) process.exit(130)
-      controller.abort(
-        new BluegreenError({
-          code: 'INTERRUPTED',
-          message: `interrupted by ${signal}`,
-          hint: 'the demo stopped everything it started; run it again with `bluegreen demo`',
-        }),
-      )
-    }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-    try {
+    const interrupts = { hint: 'the demo stopped everything it started; run it again with `bluegreen demo`' }
+    await withInterrupts(interrupts, async (signal) => {
       const result = await runDemo({
         planFile,
         postgres,
-        signal: controller.signal,
+        signal,
         narration: outputMode(flags.json) === 'tty' ? 'upfront' : 'inline',
         engine: ({ command, version }, fn) =>
           withEngine({ planFile, version, json: flags.json, command }, (ctx) => fn(ctx)),
@@ -70,8 +59,8 @@ export default class Demo extends BluegreenCommand {
               if (this.json) this.outJson(stamped({ type: 'demo.ready', ...ready }))
               else this.out(draw.drawDemoReady(ready))
               await new Promise<void>((resolve) => {
-                if (controller.signal.aborted) resolve()
-                controller.signal.addEventListener('abort', () => resolve(), { once: true })
+                if (signal.aborted) resolve()
+                signal.addEventListener('abort', () => resolve(), { once: true })
               })
             }
           : undefined,
@@ -80,9 +69,6 @@ export default class Demo extends BluegreenCommand {
       else this.out(draw.drawDemoSummary(result))
       // A process it could not stop is for a human to end (the summary names it).
       if (!result.stopped) process.exitCode = ExitCode.needsHuman
-    } finally {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
-    }
+    })
   }
 }

@@ -10,6 +10,7 @@ import { BluegreenError } from '../errors.js'
 import type { Client } from '../db/client.js'
 import { PostgresJournal } from '../db/journal-store.js'
 import { parseDuration } from '../plan/duration.js'
+import { databaseSettings } from '../phases/database.js'
 import { otherPool } from '../lb/types.js'
 import { phaseOf, type PhaseConfig } from '../plan/schema.js'
 import type { EngineContext } from './context.js'
@@ -23,12 +24,13 @@ export interface ContractDecision {
   reason?: string
 }
 
-function sqlOf(journal: Journal): Client | undefined {
+/** The journal's database connection, when the journal lives in PostgreSQL. */
+export function journalConnection(journal: Journal): Client | undefined {
   return journal instanceof PostgresJournal ? journal.connection : undefined
 }
 
 function requireSql(ctx: Pick<EngineContext, 'journal'>): Client {
-  const client = sqlOf(ctx.journal)
+  const client = journalConnection(ctx.journal)
   if (!client) {
     throw new BluegreenError({
       code: 'PLAN_INVALID',
@@ -37,15 +39,6 @@ function requireSql(ctx: Pick<EngineContext, 'journal'>): Client {
     })
   }
   return client
-}
-
-function timeouts(ctx: EngineContext) {
-  const db = ctx.plan.database
-  return {
-    lockTimeoutMs: parseDuration(db?.lockTimeout ?? '1s'),
-    statementTimeoutMs: parseDuration(db?.statementTimeout ?? '15m'),
-    attempts: db?.retries ?? 8,
-  }
 }
 
 /** Records this release's own contract migrations as pending (idempotent). */
@@ -139,7 +132,7 @@ export async function runDueContracts(
         expectedChecksums: Object.fromEntries(pending.files.map((f) => [f.file, f.checksum])),
         lint: true,
         signal: ctx.signal,
-        ...timeouts(ctx),
+        ...migrationTimeouts(ctx),
       })
     } catch (error) {
       throw new BluegreenError({
@@ -162,7 +155,7 @@ export async function cancelPendingContract(
   app: string,
   release: ReleaseRecord,
 ): Promise<void> {
-  const client = sqlOf(journal)
+  const client = journalConnection(journal)
   if (!client) return
   const { cancelPendingContract: cancel } = await import('../db/contract-ledger.js')
   await cancel(client, { app, release: release.id })
@@ -173,7 +166,7 @@ export async function appliedContractsAfter(
   ctx: Pick<EngineContext, 'journal' | 'plan'>,
   seq: number,
 ): Promise<{ version: string; files: string[] }[]> {
-  const client = sqlOf(ctx.journal)
+  const client = journalConnection(ctx.journal)
   if (!client) return []
   const { appliedContracts } = await import('../db/contract-ledger.js')
   return (await appliedContracts(client, ctx.plan.app))
@@ -185,4 +178,10 @@ export async function appliedContractsAfter(
 export function contractConfig(ctx: Pick<EngineContext, 'plan'>): PhaseConfig<'contract'> | undefined {
   return ctx.plan.phases.map(phaseOf).find((p) => p.kind === 'contract')?.config as
     PhaseConfig<'contract'> | undefined
+}
+
+/** The plan's lock and statement timeouts, as the expand phase uses them. */
+function migrationTimeouts(ctx: EngineContext) {
+  const { lockTimeoutMs, statementTimeoutMs, attempts } = databaseSettings(ctx.plan, 'contract')
+  return { lockTimeoutMs, statementTimeoutMs, attempts }
 }

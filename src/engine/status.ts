@@ -6,7 +6,7 @@ import { otherPool, pools as poolNames, type PoolName, type Target, type Traffic
 import type { EngineContext } from './context.js'
 import type { AuditEntry, ReleaseRecord, StandbyRecord } from './journal.js'
 import { flushSpool } from './spool.js'
-import { PostgresJournal } from '../db/journal-store.js'
+import { journalConnection } from './contract.js'
 
 export interface PoolStatus {
   pool: PoolName
@@ -59,9 +59,10 @@ export async function status(ctx: EngineContext): Promise<StatusReport> {
   const [lastRelease] = await journal.releases(plan.app, 1)
   const unfinished = await journal.unfinishedRelease(plan.app)
   let pendingContracts: StatusReport['pendingContracts'] = []
-  if (journal instanceof PostgresJournal) {
+  const connection = journalConnection(journal)
+  if (connection) {
     const { pendingContracts: pending } = await import('../db/contract-ledger.js')
-    pendingContracts = (await pending(journal.connection, plan.app)).map((p) => ({
+    pendingContracts = (await pending(connection, plan.app)).map((p) => ({
       version: p.version,
       files: p.files.map((f) => f.file),
       notBefore: p.notBefore.toISOString(),

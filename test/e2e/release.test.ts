@@ -3,6 +3,7 @@
  * servers on 127.0.0.1, and the CLI as a pipeline runs it.
  */
 import { afterEach, describe, expect, it } from 'vitest'
+import { forwardTargets } from '../../src/local/alb/state.js'
 import { runKeepAliveLoad } from '../support/load.js'
 import {
   bluegreen,
@@ -76,7 +77,13 @@ describe('a release, end to end', () => {
     expect(run.stderr).toContain('SMOKE_FAILED')
     expect(run.stderr).toMatch(/127\.0\.0\.1:\d+/)
     expect(await productionPool(stack)).toBe('blue')
-    expect(stack.emulator.state.listeners[0].defaultActions).toBeDefined()
+    // And the listener itself never moved: blue keeps every request's weight
+    const weights = stack.emulator.state.listeners[0].defaultActions.flatMap(forwardTargets)
+    const blueArn = stack.env.BLUEGREEN_BLUE_TG_ARN
+    expect(weights.map((w) => [w.arn === blueArn ? 'blue' : 'green', w.weight]).sort()).toEqual([
+      ['blue', 100],
+      ['green', 0],
+    ])
   })
 
   it('rolls back automatically when verify fails after the switch (exit 3)', async () => {
