@@ -288,14 +288,15 @@ function report(
     [
       'its first ELBv2 API call',
       fmtMs(firstCall),
-      `Node + oclif start-up (\`rollback --help\`: ${fmtMs(help.median)}), plan load, AWS SDK load ` +
-        `(a bare \`import\` of the ELBv2 client: ${fmtMs(sdk.median - base.median)} over \`node -e 0\`), ` +
-        'PostgreSQL journal connection and release lock',
+      `Node start-up (\`node -e 0\`: ${fmtMs(base.median)}; rollback skips oclif, whose start-up ` +
+        `\`rollback --help\` shows: ${fmtMs(help.median)}), plan load, then side by side the AWS SDK load ` +
+        `(a bare \`import\` of the ELBv2 client: ${fmtMs(sdk.median - base.median)} over \`node -e 0\`) and ` +
+        'the PostgreSQL journal and lock connections',
     ],
     [
       'its ModifyListener call',
       fmtMs(modify),
-      `${fmtMs(modify - firstCall)} of preflight: live pool, standby health (DescribeTargetHealth), journal reads`,
+      `${fmtMs(modify - firstCall)} of preflight: live pool, standby health (DescribeTargetHealth), with the journal read alongside`,
     ],
     [
       'production answering from the standby pool',
@@ -374,7 +375,8 @@ function report(
       `One more rollback, run under \`node --cpu-prof\` (which slows it a little; not part of the medians): ` +
         `ModifyListener at ${fmtMs(profiled.modifyAt)}, production on the standby pool at ` +
         `${fmtMs(profiled.productionAt)}, exit at ${fmtMs(profiled.exitAt)}. Each CPU sample is charged to the ` +
-        'package whose code was running (module loading included), and each package to the dependency of ' +
+        'package whose code was running (module loading included; the bundle mapped back through its source ' +
+        'maps), and each package to the dependency of ' +
         `bluegreen that brings it in (package-lock.json). Before the switch: ${fmtMs(summary.startAtMs)} of Node ` +
         `start-up, ${fmtMs(busyBefore)} on the CPU, the rest waiting.`,
       '',

@@ -1,8 +1,13 @@
 #!/usr/bin/env node
 // The AWS SDK warns about Node versions on every client construction; we pin its version instead.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
-const { execute, settings } = await import('@oclif/core')
-// Always run the built commands: with NODE_ENV=test or development oclif would otherwise try to
-// transpile src/ on the fly (slow, and not what users or the tests run). bin/dev.js is for that.
-settings.enableAutoTranspile = false
-await execute({ dir: import.meta.url })
+// A plain `bluegreen rollback …` runs without loading oclif: it is what runs during an incident
+// (src/cli/fast-path.ts). Everything else, and anything the fast path does not recognise, is oclif's.
+const { runFast } = await import('../dist/cli/fast-path.js')
+if (!(await runFast(process.argv.slice(2)))) {
+  const { execute, settings } = await import('@oclif/core')
+  // Always run the built commands: with NODE_ENV=test or development oclif would otherwise try to
+  // transpile src/ on the fly (slow, and not what users or the tests run). bin/dev.js is for that.
+  settings.enableAutoTranspile = false
+  await execute({ dir: import.meta.url })
+}

@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { z } from 'zod'
+import * as z from 'zod'
 import { lintRules } from '../src/db/lint/index.js'
 import { durationPattern } from '../src/plan/duration.js'
 import {

@@ -1,17 +1,17 @@
 /**
  * The CLI under test, as users run it: `node bin/run.js …` from a build of the current src/.
- * The benchmarks build their own copy in a temp directory (tsc to dist/, bin/run.js,
+ * The benchmarks build their own copy in a temp directory (scripts/build.ts's bundle, bin/run.js,
  * package.json, an oclif manifest, node_modules linked) instead of using the shared dist/:
  * `npm run build` empties dist/ first, and another engineer's build halfway through a timed run
  * would fail it. The copy is the same code and the same files, so it starts the same way.
  */
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { copyFile, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
+import { bundle, writeManifest } from '../../scripts/build.js'
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 
@@ -25,19 +25,14 @@ export interface BuiltCli {
 
 export async function buildCli(): Promise<BuiltCli> {
   const root = await mkdtemp(join(tmpdir(), 'bluegreen-bench-cli-'))
-  const run = promisify(execFile)
-  const bin = (name: string) => join(repoRoot, 'node_modules/.bin', name)
   try {
-    await run(bin('tsc'), ['-p', 'tsconfig.build.json', '--outDir', join(root, 'dist')], { cwd: repoRoot })
+    // The same build as `npm run build` (scripts/build.ts), into the copy.
+    await bundle(join(root, 'dist'))
     await mkdir(join(root, 'bin'))
     await copyFile(join(repoRoot, 'bin/run.js'), join(root, 'bin/run.js'))
     await copyFile(join(repoRoot, 'package.json'), join(root, 'package.json'))
     await symlink(join(repoRoot, 'node_modules'), join(root, 'node_modules'), 'dir')
-    await run(bin('oclif'), ['manifest', root], {
-      cwd: root,
-      // Otherwise the oclif tool asks the npm registry whether it has a newer version of itself.
-      env: { ...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true' },
-    })
+    await writeManifest(root)
   } catch (error) {
     await rm(root, { recursive: true, force: true })
     throw error

@@ -2,16 +2,19 @@
  * Where does a CLI run spend its time? A V8 CPU profile of one run (`node --cpu-prof`), each
  * sample charged to the package whose code was running (the nearest frame outside Node's own
  * code) and each package to the runtime dependency of bluegreen that brings it in, from
- * package-lock.json. The profile's clock is the monotonic clock that process.hrtime reads, so its
+ * package-lock.json. The CLI is a bundle (scripts/build.ts), so each frame is first mapped back
+ * through the bundle's source map to the file it came from. The profile's clock is the monotonic clock that process.hrtime reads, so its
  * samples line up with times taken in this process.
  */
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { SourceMaps } from '../../src/cli/source-map.js'
 import { repoRoot } from './cli.js'
 
 interface ProfileNode {
   id: number
-  callFrame: { functionName: string; url: string }
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number }
   children?: number[]
 }
 
@@ -54,6 +57,7 @@ export async function summarizeProfile(
   if (!file) throw new Error(`no CPU profile in ${dir}`)
   const profile = JSON.parse(await readFile(join(dir, file), 'utf8')) as CpuProfile
   const owners = await dependencyOwners()
+  const sources = new SourceFiles()
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const parent = new Map<number, number>()
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
@@ -67,9 +71,9 @@ export async function summarizeProfile(
     else if (own === '(garbage collector)') group = 'garbage collector'
     else {
       for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
-        const url = byId.get(cur)!.callFrame.url
-        if (!url || url.startsWith('node:')) continue
-        group = groupOfUrl(url, owners)
+        const frame = byId.get(cur)!.callFrame
+        if (!frame.url || frame.url.startsWith('node:')) continue
+        group = groupOfUrl(sources.originalOf(frame), owners)
         break
       }
     }
@@ -97,6 +101,18 @@ export async function summarizeProfile(
   }
 }
 
+/** The source file a frame's code came from: through the bundle's source map, when it has one. */
+class SourceFiles {
+  private readonly maps = new SourceMaps()
+
+  originalOf(frame: { url: string; lineNumber: number; columnNumber: number }): string {
+    if (!frame.url.startsWith('file:')) return frame.url
+    return (
+      this.maps.original(frame.url, frame.lineNumber, frame.columnNumber)?.file ?? fileURLToPath(frame.url)
+    )
+  }
+}
+
 const labels: Record<string, string> = {
   '@oclif/core': 'oclif (CLI framework)',
   '@aws-sdk/client-elastic-load-balancing-v2': 'AWS SDK (ELBv2 client)',
@@ -110,7 +126,7 @@ const labels: Record<string, string> = {
 
 function groupOfUrl(url: string, owners: Map<string, string[]>): string {
   const match = /.*\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)
-  if (!match) return 'bluegreen itself (dist/, bin/)'
+  if (!match) return 'bluegreen itself (src/, bin/)'
   const found = owners.get(match[1])
   if (!found || found.length === 0) return `other packages`
   if (found.length > 1) return `shared by ${found.map((o) => labels[o] ?? o).join(', ')}`

@@ -1,11 +1,11 @@
 /**
- * What every command shares: a `--json` flag, and one way to end. A BluegreenError prints its
- * message and hint (or a JSON error object under --json) and exits with the code the error
- * implies; a usage error from oclif exits 2; anything else is a bug and prints its stack.
+ * What every command shares: a `--json` flag, and one way to end (output.ts): a BluegreenError
+ * prints its message and hint and exits with the code the error implies; a usage error from
+ * oclif exits 2; anything else is a bug and prints its stack.
  */
 import { Command, Errors, Flags } from '@oclif/core'
-import { BluegreenError, ExitCode, formatError, isBluegreenError } from '../errors.js'
-import { redact } from '../redact.js'
+import { BluegreenError } from '../errors.js'
+import { printError, printJson, printLine, reportError, reportFailure } from './output.js'
 
 export abstract class BluegreenCommand extends Command {
   static override baseFlags = {
@@ -21,32 +21,27 @@ export abstract class BluegreenCommand extends Command {
 
   /** Writes one line to stdout, with secrets removed. */
   protected out(text: string): void {
-    process.stdout.write(redact(text) + '\n')
+    printLine(text)
   }
 
   /** Writes one line to stderr, with secrets removed. */
   protected err(text: string): void {
-    process.stderr.write(redact(text) + '\n')
+    printError(text)
   }
 
   /** Writes a JSON value as one line to stdout, with secrets removed. */
   protected outJson(value: unknown): void {
-    process.stdout.write(redact(JSON.stringify(value)) + '\n')
+    printJson(value)
   }
 
   protected override async catch(
     error: Error & { exitCode?: number; oclif?: { exit?: number } },
   ): Promise<void> {
     const json = this.json || this.argv.includes('--json') || process.env.BLUEGREEN_JSON === 'true'
-    if (isBluegreenError(error)) {
-      this.reportError(error, json)
-      process.exitCode = error.exitCode
-      return
-    }
     if (error instanceof Errors.ExitError) throw error
     // Parse errors (unknown flag, missing argument) are usage errors: exit 2 with oclif's message.
-    if (error instanceof Errors.CLIError && !(error instanceof Errors.ExitError) && isParseError(error)) {
-      this.reportError(
+    if (error instanceof Errors.CLIError && isParseError(error)) {
+      return reportError(
         new BluegreenError({
           code: 'USAGE',
           message: error.message,
@@ -54,19 +49,8 @@ export abstract class BluegreenCommand extends Command {
         }),
         json,
       )
-      process.exitCode = ExitCode.usage
-      return
     }
-    // A bug: show the stack so it can be reported.
-    process.stderr.write(
-      `bluegreen: unexpected error (this is a bug, please report it):\n${redact(error.stack ?? String(error))}\n`,
-    )
-    process.exitCode = 70
-  }
-
-  private reportError(error: BluegreenError, json: boolean): void {
-    if (json) this.outJson({ type: 'result', ok: false, error: error.toJSON() })
-    else this.err(formatError(error))
+    reportFailure(error, json)
   }
 }
 

@@ -7,6 +7,7 @@ import { userInfo } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import type { EngineContext } from '../engine/context.js'
 import type { Journal } from '../engine/journal.js'
+import type { LoadBalancer } from '../lb/types.js'
 import { isBluegreenError } from '../errors.js'
 import type { Plan } from '../plan/schema.js'
 import { createRenderer, outputMode, type Renderer } from '../ui/index.js'
@@ -23,6 +24,11 @@ export interface ContextOptions {
    * nothing, the rollback spools its entry) instead of the command failing.
    */
   allowOfflineJournal?: boolean
+  /**
+   * The command takes the release lock (release, rollback, contract, retire): the lock's
+   * database connection is opened alongside the journal's rather than after it.
+   */
+  locks?: boolean
 }
 
 export function actor(): string {
@@ -43,8 +49,19 @@ export async function withEngine<T>(
   const plan = loaded.plan
   const planDir = dirname(resolve(loaded.file))
   const ui = await createRenderer(outputMode(options.json))
-  const { createLoadBalancer } = await import('../lb/index.js')
-  const lb = await createLoadBalancer(plan.loadBalancer, plan.pools)
+  // The load balancer client (the AWS SDK is the slowest module to load) is made while the
+  // journal's connection is being opened: neither waits for the other.
+  const creating = import('../lb/index.js')
+    .then(({ createLoadBalancer }) => createLoadBalancer(plan.loadBalancer, plan.pools))
+    .then(
+      (lb) => ({ lb }),
+      (error: unknown) => ({ error }),
+    )
+  const loadBalancer = async (): Promise<LoadBalancer> => {
+    const created = await creating
+    if ('error' in created) throw created.error
+    return created.lb
+  }
   const interrupts = {
     hint: 'resume with `bluegreen release PLAN --resume`',
     onFirst: (signal: NodeJS.Signals) =>
@@ -53,16 +70,17 @@ export async function withEngine<T>(
         message: `${signal}: stopping after the current step's safe point (press Ctrl-C again to quit at once)`,
       }),
   }
+  const journalOptions = { allowOffline: options.allowOfflineJournal ?? false, locks: options.locks ?? false }
   try {
     return await withInterrupts(interrupts, (signal) =>
-      withJournal(plan, planDir, options.allowOfflineJournal ?? false, ui, (journal, offline) =>
+      withJournal(plan, planDir, journalOptions, ui, async (journal, offline) =>
         fn(
           {
             plan,
             planFile: loaded.file,
             planDir,
             planHash: loaded.hash,
-            lb,
+            lb: await loadBalancer(),
             journal,
             journalOffline: offline,
             emit: ui.emit,
@@ -74,8 +92,14 @@ export async function withEngine<T>(
         ),
       ),
     )
+  } catch (error) {
+    // A load balancer that cannot be made is a plan or credentials problem: it is reported
+    // first, as it was before the journal was opened alongside it.
+    await loadBalancer()
+    throw error
   } finally {
-    await lb.close().catch(() => {})
+    const created = await creating
+    if ('lb' in created) await created.lb.close().catch(() => {})
     await ui.finish()
   }
 }
@@ -83,7 +107,7 @@ export async function withEngine<T>(
 async function withJournal<T>(
   plan: Plan,
   planDir: string,
-  allowOffline: boolean,
+  options: { allowOffline: boolean; locks: boolean },
   ui: Renderer,
   fn: (journal: Journal, offline: boolean) => Promise<T>,
 ): Promise<T> {
@@ -95,12 +119,16 @@ async function withJournal<T>(
   const { withPostgresJournal } = await import('../db/journal-store.js')
   let entered = false
   try {
-    return await withPostgresJournal(plan.database.url, (journal) => {
-      entered = true
-      return fn(journal, false)
-    })
+    return await withPostgresJournal(
+      plan.database.url,
+      (journal) => {
+        entered = true
+        return fn(journal, false)
+      },
+      { lockConnection: options.locks },
+    )
   } catch (error) {
-    if (entered || !allowOffline || !isBluegreenError(error) || error.code !== 'DATABASE_UNREACHABLE')
+    if (entered || !options.allowOffline || !isBluegreenError(error) || error.code !== 'DATABASE_UNREACHABLE')
       throw error
     ui.emit({ type: 'warning', message: `${error.message}; continuing without the journal` })
     const { OfflineJournal } = await import('../engine/offline-journal.js')

@@ -21,7 +21,3 @@ export const dryRunFlag = Flags.boolean({
   env: 'BLUEGREEN_DRY_RUN',
   default: false,
 })
-
-export function commandLine(id: string | undefined, argv: string[]): string {
-  return ['bluegreen', ...(id ?? '').split(':'), ...argv].join(' ')
-}

@@ -1,7 +1,8 @@
 import { Args } from '@oclif/core'
 import { BluegreenCommand } from '../cli/base-command.js'
 import { withEngine } from '../cli/context.js'
-import { commandLine, dryRunFlag } from '../cli/flags.js'
+import { dryRunFlag } from '../cli/flags.js'
+import { commandLine } from '../cli/invocation.js'
 
 export default class Contract extends BluegreenCommand {
   static override description = 'Run the pending contract migrations that are safe and due'
@@ -12,7 +13,7 @@ export default class Contract extends BluegreenCommand {
     const { args, flags } = await this.parse(Contract)
     this.json = flags.json
     const decisions = await withEngine(
-      { planFile: args.plan, json: flags.json, command: commandLine(this.id, this.argv) },
+      { planFile: args.plan, json: flags.json, command: commandLine(this.id, this.argv), locks: true },
       async (ctx) => {
         const { runDueContracts } = await import('../engine/contract.js')
         const { currentHolderFor } = await import('../engine/holder.js')

@@ -48,7 +48,7 @@ export default class Demo extends BluegreenCommand {
         signal,
         narration: outputMode(flags.json) === 'tty' ? 'upfront' : 'inline',
         engine: ({ command, version }, fn) =>
-          withEngine({ planFile, version, json: flags.json, command }, (ctx) => fn(ctx)),
+          withEngine({ planFile, version, json: flags.json, command, locks: true }, (ctx) => fn(ctx)),
         emit: (event) => {
           if (this.json) return this.outJson(stamped(event))
           const text = draw.drawDemoEvent(event)

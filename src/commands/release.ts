@@ -2,7 +2,8 @@ import { Args, Flags } from '@oclif/core'
 import { BluegreenCommand } from '../cli/base-command.js'
 import { confirm } from '../cli/confirm.js'
 import { withEngine } from '../cli/context.js'
-import { commandLine, dryRunFlag, versionFlag, yesFlag } from '../cli/flags.js'
+import { dryRunFlag, versionFlag, yesFlag } from '../cli/flags.js'
+import { commandLine } from '../cli/invocation.js'
 
 export default class Release extends BluegreenCommand {
   static override description =
@@ -37,6 +38,7 @@ export default class Release extends BluegreenCommand {
         version: flags.version,
         json: flags.json,
         command: commandLine(this.id, this.argv),
+        locks: !flags['dry-run'],
       },
       async (ctx) => {
         if (!flags['dry-run'])

@@ -1,7 +1,7 @@
 import { Args } from '@oclif/core'
+import { commandLine } from '../cli/invocation.js'
 import { BluegreenCommand } from '../cli/base-command.js'
 import { withEngine } from '../cli/context.js'
-import { commandLine } from '../cli/flags.js'
 
 export default class Retire extends BluegreenCommand {
   static override description = 'Give up the standby pool as a rollback target (lets contract migrations run)'
@@ -11,7 +11,7 @@ export default class Retire extends BluegreenCommand {
     const { args, flags } = await this.parse(Retire)
     this.json = flags.json
     const result = await withEngine(
-      { planFile: args.plan, json: flags.json, command: commandLine(this.id, this.argv) },
+      { planFile: args.plan, json: flags.json, command: commandLine(this.id, this.argv), locks: true },
       async (ctx) => {
         const { retire } = await import('../engine/retire.js')
         return retire(ctx)

@@ -1,10 +1,14 @@
 import { Args, Flags } from '@oclif/core'
 import { BluegreenCommand } from '../cli/base-command.js'
-import { confirm } from '../cli/confirm.js'
-import { withEngine } from '../cli/context.js'
-import { commandLine, planFlag, yesFlag } from '../cli/flags.js'
-import { requirePlan } from '../cli/plan-file.js'
+import { planFlag, yesFlag } from '../cli/flags.js'
+import { commandLine, requirePlan } from '../cli/invocation.js'
+import { runRollback } from '../cli/run-rollback.js'
 
+/**
+ * A plain `bluegreen rollback …` usually never gets here: bin/run.js runs it through the fast
+ * path (src/cli/fast-path.ts), which reads these flags from the oclif manifest. This class is
+ * the source of those flags and of the help, and runs whatever the fast path hands back.
+ */
 export default class Rollback extends BluegreenCommand {
   static override description = 'Switch production back to the standby pool (works with the database down)'
   static override examples = ['<%= config.bin %> rollback --plan plans/shop.yaml --yes']
@@ -20,19 +24,12 @@ export default class Rollback extends BluegreenCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Rollback)
     this.json = flags.json
-    const planFile = requirePlan(args.plan, flags.plan, 'rollback')
-    const result = await withEngine(
-      { planFile, json: flags.json, command: commandLine(this.id, this.argv), allowOfflineJournal: true },
-      async (ctx) => {
-        await confirm(`Roll ${ctx.plan.app} back to the standby pool?`, flags)
-        const { rollback } = await import('../engine/rollback.js')
-        return rollback(ctx, { force: flags.force })
-      },
-    )
-    if (this.json) this.outJson({ type: 'result', ...result })
-    else
-      this.out(
-        `✓ rolled back: ${result.to}${result.version ? ` (${result.version})` : ''} is live, in ${result.ms} ms${result.journaled ? '' : ' (journal entry pending)'}`,
-      )
+    await runRollback({
+      planFile: requirePlan(args.plan, flags.plan, 'rollback'),
+      yes: flags.yes,
+      force: flags.force,
+      json: flags.json,
+      command: commandLine(this.id, this.argv),
+    })
   }
 }

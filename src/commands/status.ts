@@ -1,8 +1,8 @@
 import { Args } from '@oclif/core'
 import { BluegreenCommand } from '../cli/base-command.js'
 import { withEngine } from '../cli/context.js'
-import { commandLine, planFlag } from '../cli/flags.js'
-import { requirePlan } from '../cli/plan-file.js'
+import { planFlag } from '../cli/flags.js'
+import { commandLine, requirePlan } from '../cli/invocation.js'
 
 export default class Status extends BluegreenCommand {
   static override description =

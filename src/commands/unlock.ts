@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core'
+import { commandLine } from '../cli/invocation.js'
 import { BluegreenCommand } from '../cli/base-command.js'
 import { withEngine } from '../cli/context.js'
-import { commandLine } from '../cli/flags.js'
 import { BluegreenError } from '../errors.js'
 
 export default class Unlock extends BluegreenCommand {

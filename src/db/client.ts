@@ -11,8 +11,36 @@ export type Client = pg.Client
 
 /** Connects, runs `fn`, and always closes the connection. */
 export async function withClient<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
+  return withConnected(connect(url), fn)
+}
+
+/** Runs `fn` on a connection being opened (see `connect`), and always closes it. */
+export async function withConnected<T>(
+  connecting: Promise<Client>,
+  fn: (client: Client) => Promise<T>,
+): Promise<T> {
+  const client = await connecting
+  try {
+    return await fn(client)
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+/**
+ * Opens a connection; the caller must end it (withClient and withConnected do). Started early,
+ * it can connect while the process does other work.
+ */
+export async function connect(url: string): Promise<Client> {
   const { default: pgModule } = await import('pg')
-  const client = new pgModule.Client({ connectionString: url, application_name: 'bluegreen' })
+  const timeoutMs = connectTimeoutMs()
+  const client = new pgModule.Client({
+    connectionString: url,
+    application_name: 'bluegreen',
+    // pg waits forever by default: a black-holed database would hang a rollback for minutes
+    // before it could go on without the journal.
+    connectionTimeoutMillis: timeoutMs,
+  })
   // An idle connection that the server drops must not crash the process.
   client.on('error', () => {})
   try {
@@ -20,16 +48,18 @@ export async function withClient<T>(url: string, fn: (client: Client) => Promise
   } catch (error) {
     throw new BluegreenError({
       code: 'DATABASE_UNREACHABLE',
-      message: `cannot connect to PostgreSQL at ${redact(url)}: ${(error as Error).message}`,
+      message: `cannot connect to PostgreSQL at ${redact(url)}: ${(error as Error).message}${/timeout/i.test((error as Error).message) ? ` (no answer within ${timeoutMs / 1000} s)` : ''}`,
       hint: 'check that the database is up and that database.url (or DATABASE_URL) is right',
       cause: error,
     })
   }
-  try {
-    return await fn(client)
-  } finally {
-    await client.end().catch(() => {})
-  }
+  return client
+}
+
+/** How long a connection may take, from PGCONNECT_TIMEOUT (seconds, as for libpq); 10 s by default. */
+export function connectTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const seconds = Number(env.PGCONNECT_TIMEOUT)
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 10_000
 }
 
 /**

@@ -18,7 +18,7 @@ import type {
 } from '../engine/journal.js'
 import { lockedError } from '../engine/lock-error.js'
 import type { PoolName } from '../plan/schema.js'
-import { connectionLostError, withClient, type Client } from './client.js'
+import { connect, connectionLostError, withClient, withConnected, type Client } from './client.js'
 import { STATE_SCHEMA_LOCK } from './state-schema.js'
 
 const journalSchema = `
@@ -92,19 +92,26 @@ CREATE TABLE IF NOT EXISTS bluegreen.locks (
 
 /** Creates the journal tables once per database; concurrent callers serialize on an xact lock. */
 export async function ensureJournalSchema(client: Client): Promise<void> {
+  // Nearly always the tables exist: one round trip. They are created in one transaction, so
+  // seeing one of them means all of them are there.
+  if (await journalTablesExist(client)) return
   await client.query('BEGIN')
   try {
     // The same lock as the migration tables' creation (state-schema.ts), so the two never race.
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [STATE_SCHEMA_LOCK])
-    const { rows } = await client.query<{ ok: boolean }>(
-      `SELECT to_regclass('bluegreen.locks') IS NOT NULL AS ok`,
-    )
-    if (!rows[0]?.ok) await client.query(journalSchema)
+    if (!(await journalTablesExist(client))) await client.query(journalSchema)
     await client.query('COMMIT')
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {})
     throw error
   }
+}
+
+async function journalTablesExist(client: Client): Promise<boolean> {
+  const { rows } = await client.query<{ ok: boolean }>(
+    `SELECT to_regclass('bluegreen.locks') IS NOT NULL AS ok`,
+  )
+  return rows[0]?.ok === true
 }
 
 interface ReleaseRow {
@@ -145,7 +152,19 @@ export class PostgresJournal implements Journal {
   constructor(
     private readonly client: Client,
     private readonly url: string,
+    /** The lock's connection, opened early (withPostgresJournal's `lockConnection`). */
+    private lockConnection?: Promise<Client>,
   ) {}
+
+  /**
+   * The journal's connection is owned by `withPostgresJournal`, which closes it; this closes the
+   * early lock connection if withLock never took it.
+   */
+  async close(): Promise<void> {
+    const unused = this.lockConnection
+    this.lockConnection = undefined
+    await unused?.then((client) => client.end()).catch(() => {})
+  }
 
   /** Every journal query: a lost connection becomes DATABASE_UNREACHABLE, not a raw pg error. */
   private async q<R extends object = Record<string, unknown>>(text: string, values?: unknown[]) {
@@ -174,7 +193,9 @@ export class PostgresJournal implements Journal {
 
   async withLock<T>(app: string, holder: LockHolder, fn: () => Promise<T>): Promise<T> {
     // The lock lives on a connection of its own so that it is held exactly as long as `fn` runs.
-    return withClient(this.url, async (lockClient) => {
+    const connecting = this.lockConnection ?? connect(this.url)
+    this.lockConnection = undefined
+    return withConnected(connecting, async (lockClient) => {
       const { rows } = await lockClient.query<{ ok: boolean }>(
         `SELECT pg_try_advisory_lock(${lockKey}) AS ok`,
         [app],
@@ -375,18 +396,27 @@ export class PostgresJournal implements Journal {
   get connection(): Client {
     return this.client
   }
-
-  /** The connection is owned by `withPostgresJournal`, which closes it. */
-  async close(): Promise<void> {}
 }
 
 /** Opens a connection for the duration of `fn`, makes sure the journal tables exist, and closes it. */
 export async function withPostgresJournal<T>(
   url: string,
   fn: (journal: PostgresJournal) => Promise<T>,
+  options: { lockConnection?: boolean } = {},
 ): Promise<T> {
-  return withClient(url, async (client) => {
-    await ensureJournalSchema(client)
-    return fn(new PostgresJournal(client, url))
-  })
+  // A command that will take the release lock opens its connection now, alongside this one,
+  // instead of one round of connection set-up after the other.
+  const lockConnection = options.lockConnection ? connect(url) : undefined
+  // If this connection fails first, nobody awaits that one: it must not be an unhandled rejection.
+  lockConnection?.catch(() => {})
+  let journal: PostgresJournal | undefined
+  try {
+    return await withClient(url, async (client) => {
+      await ensureJournalSchema(client)
+      journal = new PostgresJournal(client, url, lockConnection)
+      return fn(journal)
+    })
+  } finally {
+    await (journal?.close() ?? lockConnection?.then((c) => c.end()).catch(() => {}))
+  }
 }

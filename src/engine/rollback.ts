@@ -60,9 +60,16 @@ export async function rollback(ctx: EngineContext, options: RollbackOptions): Pr
 
 async function rollbackLive(ctx: EngineContext, options: RollbackOptions): Promise<RollbackResult> {
   const { lb, journal, plan } = ctx
-  const traffic = await lb.traffic()
-  const unfinished = await journal.unfinishedRelease(plan.app).catch(() => undefined)
-  const last = unfinished ?? (await journal.releases(plan.app, 1).catch(() => []))[0]
+  // Independent reads, at once: every millisecond here is production on the broken pool.
+  const [traffic, unfinished, latest] = await Promise.all([
+    lb.traffic(),
+    journal.unfinishedRelease(plan.app).catch(() => undefined),
+    journal.releases(plan.app, 1).then(
+      (releases) => releases[0],
+      () => undefined,
+    ),
+  ])
+  const last = unfinished ?? latest
   // During a stepped switch both pools are live; the release being undone says which was stable.
   const target: PoolName = traffic.split && last ? last.from : otherPool(traffic.live)
   if (!options.force) await preflight(ctx, target)
@@ -76,6 +83,11 @@ async function rollbackLive(ctx: EngineContext, options: RollbackOptions): Promi
 
 async function preflight(ctx: EngineContext, target: PoolName): Promise<void> {
   const { lb, journal, plan } = ctx
+  // The journal is read while the load balancer answers; the health check still decides first.
+  const recorded = ctx.journalOffline
+    ? undefined
+    : Promise.all([journal.standby(plan.app), journal.pools(plan.app)])
+  recorded?.catch(() => {})
   const targets = await lb.targets(target)
   const sick = targets.filter((t) => t.health !== 'healthy')
   if (targets.length === 0 || sick.length > 0) {
@@ -86,7 +98,7 @@ async function preflight(ctx: EngineContext, target: PoolName): Promise<void> {
       hint: `bring ${target} back up (redeploy the previous version to it), or add --force if you are sure`,
     })
   }
-  if (ctx.journalOffline) {
+  if (!recorded) {
     ctx.emit({
       type: 'warning',
       message:
@@ -94,7 +106,7 @@ async function preflight(ctx: EngineContext, target: PoolName): Promise<void> {
     })
     return
   }
-  const standby = await journal.standby(plan.app)
+  const [standby, pools] = await recorded
   if (standby?.pool === target && standby.retiredAt) {
     throw new BluegreenError({
       code: 'NO_STANDBY',
@@ -102,7 +114,7 @@ async function preflight(ctx: EngineContext, target: PoolName): Promise<void> {
       hint: 'contract migrations may have run since; redeploy the previous version with a new release instead (or --force)',
     })
   }
-  const pool = (await journal.pools(plan.app))[target]
+  const pool = pools[target]
   const applied = await appliedContractsAfter(ctx, pool?.releaseSeq ?? 0)
   if (applied.length > 0) {
     throw new BluegreenError({

@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import type { Agent, Dispatcher } from 'undici'
+import { loadUndici } from './undici.js'
 import { BluegreenError, type ErrorCode } from '../errors.js'
 
 export interface OverrideOptions {
@@ -29,7 +30,7 @@ export interface OverrideOptions {
  */
 export async function createOverrideDispatcher(options: OverrideOptions): Promise<Agent> {
   const [{ Agent, buildConnector }, tls, net] = await Promise.all([
-    import('undici'),
+    loadUndici(),
     import('node:tls'),
     import('node:net'),
   ])

@@ -4,6 +4,7 @@
  * name). Interruption by the caller's signal is rethrown, never reported as a failed check.
  */
 import type { Dispatcher } from 'undici'
+import { loadUndici } from './undici.js'
 import { formatDuration } from '../plan/duration.js'
 import type { HttpAnswer } from './expect.js'
 
@@ -34,7 +35,7 @@ const maxBodyBytes = 1024 * 1024
 class RequestTimeout extends Error {}
 
 export async function send(dispatcher: Dispatcher, spec: RequestSpec): Promise<HttpAnswer> {
-  const { request } = await import('undici')
+  const { request } = await loadUndici()
   const timer = new AbortController()
   const timeout = setTimeout(() => timer.abort(new RequestTimeout()), spec.timeoutMs)
   const signal = spec.signal ? AbortSignal.any([timer.signal, spec.signal]) : timer.signal

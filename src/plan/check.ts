@@ -4,7 +4,7 @@
  * "did you mean", "missing required key", a duration hint. Phases are checked one entry at a
  * time against phaseSchemas[kind] so their errors are precise instead of zod's union summary.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { didYouMean } from './did-you-mean.js'
 import { durationPattern, formatDuration, parseDuration } from './duration.js'
 import { formatPath, type PlanPath, type RawIssue } from './issues.js'

@@ -3,7 +3,7 @@
  * can never disagree). plans/plan.schema.json is this output, checked in; a test fails when it
  * is stale. Input shape: keys with defaults are optional, as a plan author sees them.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { Plan } from './schema.js'
 
 export function planJsonSchema(): Record<string, unknown> {

@@ -22,4 +22,16 @@ describe('start-up stays light', () => {
     expect(packagesLoaded(modules, ['yaml', 'zod'])).toEqual(['yaml', 'zod'])
     expect(packagesLoaded(modules, heavy)).toEqual([])
   })
+
+  it('runs rollback without loading oclif, and its help through oclif', async () => {
+    const run = await runCli(['rollback', 'no-such-plan.yaml', '--yes'], { traceModules: true })
+    expect(run.code).toBe(2)
+    expect(run.stderr).toContain('PLAN_NOT_FOUND')
+    expect(packagesLoaded(run.modules, ['@oclif/core'])).toEqual([])
+
+    const help = await runCli(['rollback', '--help'], { traceModules: true })
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain('--force')
+    expect(packagesLoaded(help.modules, ['@oclif/core'])).toEqual(['@oclif/core'])
+  })
 })

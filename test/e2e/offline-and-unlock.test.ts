@@ -8,6 +8,7 @@ import { startLocalStack, type LocalStack } from '../../src/local/stack.js'
 import { startProcess, waitFor } from '../support/process.js'
 import { bluegreen, e2ePlan, productionPool, repoRoot, sql } from '../support/e2e.js'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -60,6 +61,40 @@ describe('rollback with the database down', () => {
       entry: { from: string; to: string }
     }
     expect(spooled.entry).toMatchObject({ from: 'green', to: 'blue' })
+  })
+})
+
+describe('rollback with a database that never answers (a network partition)', () => {
+  it('gives up on the database after PGCONNECT_TIMEOUT and switches back anyway', async () => {
+    // Given 2.0.0 released to green, and a "database" that accepts connections and stays silent
+    const { url, env, stack } = await ownStack()
+    expect((await bluegreen(['release', e2ePlan, '--version', '2.0.0', '--yes'], env)).code).toBe(0)
+    const sockets = new Set<Socket>()
+    const silent = createServer((socket) => sockets.add(socket))
+    await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done))
+    try {
+      const port = (silent.address() as AddressInfo).port
+      const partitioned = {
+        ...env,
+        DATABASE_URL: url.replace(/@[^/]+\//, `@127.0.0.1:${port}/`),
+        PGCONNECT_TIMEOUT: '1',
+      }
+
+      // When the on-call engineer rolls back
+      const started = Date.now()
+      const rollback = await bluegreen(['rollback', '--plan', e2ePlan, '--yes'], partitioned)
+
+      // Then it waited about a second for the database, not minutes, and production is on blue
+      expect(rollback.code).toBe(0)
+      expect(Date.now() - started).toBeLessThan(10_000)
+      expect(sockets.size).toBeGreaterThan(0)
+      expect(rollback.stdout).toContain('no answer within 1 s')
+      expect(rollback.stdout).toContain('journal entry pending')
+      expect(await productionPool(stack)).toBe('blue')
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      await new Promise((done) => silent.close(done))
+    }
   })
 })
 

@@ -4,7 +4,8 @@
  * dist/ must exist; a missing build is a clear error, a stale one a warning.
  *
  * `traceModules: true` also records every module the process loaded (ESM through a resolve
- * hook, CommonJS from require.cache at exit), so tests can assert that start-up stays light.
+ * hook, CommonJS from require.cache at exit, and for each bundled file of dist/ the sources its
+ * source map lists), so tests can assert that start-up stays light.
  */
 import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -145,5 +146,17 @@ function traceFiles(): TraceFiles {
 
 function readTrace(trace: TraceFiles): string[] {
   const lines = readFileSync(trace.output, 'utf8').split('\n').filter(Boolean)
-  return [...new Set(lines.map((line) => (line.startsWith('file:') ? fileURLToPath(line) : line)))]
+  const files = [...new Set(lines.map((line) => (line.startsWith('file:') ? fileURLToPath(line) : line)))]
+  return [...new Set(files.flatMap((file) => [file, ...bundledSources(file)]))]
+}
+
+/**
+ * The source files bundled into a file of dist/ (scripts/build.ts), from its source map: a
+ * chunk that is loaded brings every package in it, so those count as loaded.
+ */
+function bundledSources(file: string): string[] {
+  const map = `${file}.map`
+  if (!file.startsWith(join(repoRoot, 'dist')) || !existsSync(map)) return []
+  const { sources } = JSON.parse(readFileSync(map, 'utf8')) as { sources: string[] }
+  return sources.map((source) => resolve(dirname(map), source))
 }

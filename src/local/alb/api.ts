@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { z } from 'zod'
+import * as z from 'zod'
 import { parseQuery, QueryParseError, read, toXml, type QueryStruct, type XmlStruct } from './query.js'
 import {
   ApiError,

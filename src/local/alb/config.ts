@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { parse as parseYaml } from 'yaml'
-import { z } from 'zod'
+import * as z from 'zod'
 import { BluegreenError } from '../../errors.js'
 import { Duration } from '../../plan/schema.js'
 

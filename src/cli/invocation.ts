@@ -1,3 +1,4 @@
+/** What a command needs from how it was invoked, with or without oclif. */
 import { BluegreenError } from '../errors.js'
 
 /** The plan comes from the argument, --plan or BLUEGREEN_PLAN. */
@@ -11,4 +12,9 @@ export function requirePlan(arg: string | undefined, flag: string | undefined, c
     })
   }
   return plan
+}
+
+/** The command line as typed, recorded as the lock holder. */
+export function commandLine(id: string | undefined, argv: string[]): string {
+  return ['bluegreen', ...(id ?? '').split(':'), ...argv].join(' ')
 }

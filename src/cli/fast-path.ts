@@ -1,0 +1,135 @@
+/**
+ * The incident path. `bluegreen rollback` is what an on-call engineer runs while production is
+ * broken, so it starts without oclif: loading the framework, its config and the command class
+ * costs more than Node's own start-up (bench/RESULTS.md). This reads the command's flags from
+ * the oclif manifest that the build writes (the Rollback class stays their only definition),
+ * parses argv with node:util's parseArgs, fills unset flags from their environment variables
+ * as oclif does, and runs the same body as the oclif command (run-rollback.ts).
+ *
+ * Anything it does not recognise — `--help`, an unknown flag, a flag given twice, a missing
+ * manifest (a development checkout) — returns false, and bin/run.js hands argv to oclif, which
+ * prints help or the usage error as for every other command.
+ */
+import { readFileSync } from 'node:fs'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { commandLine, requirePlan } from './invocation.js'
+import { reportFailure } from './output.js'
+
+interface ManifestFlag {
+  name: string
+  type: 'boolean' | 'option'
+  char?: string
+  env?: string
+  multiple?: boolean
+  allowNo?: boolean
+  default?: unknown
+  options?: string[]
+}
+
+interface ManifestCommand {
+  id: string
+  strict?: boolean
+  args: Record<string, { name: string; required?: boolean }>
+  flags: Record<string, ManifestFlag>
+}
+
+export interface Invocation {
+  argv: string[]
+  args: Record<string, string | undefined>
+  flags: Record<string, string | boolean | undefined>
+}
+
+type Runner = (invocation: Invocation) => Promise<void>
+
+/** The commands that take the fast path, and how each one runs. */
+const runners: Record<string, Runner> = {
+  async rollback({ argv, args, flags }) {
+    const { runRollback } = await import('./run-rollback.js')
+    await runRollback({
+      planFile: requirePlan(args.plan, text(flags.plan), 'rollback'),
+      yes: flags.yes === true,
+      force: flags.force === true,
+      json: flags.json === true,
+      command: commandLine('rollback', argv),
+    })
+  },
+}
+
+const manifestUrl = new URL('../../oclif.manifest.json', import.meta.url)
+
+/** Runs `argv` (without node and the script) if it is a plain invocation of a fast command. */
+export async function runFast(argv: string[], manifest: URL = manifestUrl): Promise<boolean> {
+  const [id, ...rest] = argv
+  const run = id === undefined ? undefined : runners[id]
+  if (!run) return false
+  const command = readCommand(manifest, id)
+  const invocation = command && parseInvocation(command, rest)
+  if (!invocation) return false
+  try {
+    await run(invocation)
+  } catch (error) {
+    reportFailure(error, invocation.flags.json === true)
+  }
+  return true
+}
+
+function readCommand(manifest: URL, id: string): ManifestCommand | undefined {
+  try {
+    const parsed = JSON.parse(readFileSync(manifest, 'utf8')) as {
+      commands?: Record<string, ManifestCommand>
+    }
+    return parsed.commands?.[id]
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * argv parsed against the command's manifest entry, or undefined when oclif should see it:
+ * whatever parseArgs rejects, and what oclif would treat differently (repeated flags,
+ * `--no-` forms, option lists, more positionals than arguments).
+ */
+export function parseInvocation(command: ManifestCommand, argv: string[]): Invocation | undefined {
+  const flags = Object.values(command.flags)
+  if (command.strict === false || flags.some((f) => f.multiple || f.allowNo || f.options)) return undefined
+  const options: NonNullable<ParseArgsConfig['options']> = {}
+  for (const flag of flags) {
+    options[flag.name] = {
+      type: flag.type === 'boolean' ? 'boolean' : 'string',
+      ...(flag.char ? { short: flag.char } : {}),
+    }
+  }
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true, tokens: true })
+  } catch {
+    return undefined
+  }
+  const seen = new Set<string>()
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') continue
+    if (seen.has(token.name)) return undefined
+    seen.add(token.name)
+  }
+  const argNames = Object.keys(command.args)
+  if (parsed.positionals.length > argNames.length) return undefined
+  const args = Object.fromEntries(argNames.map((name, i) => [name, parsed.positionals[i]]))
+  if (Object.values(command.args).some((a) => a.required && args[a.name] === undefined)) return undefined
+  const values: Invocation['flags'] = {}
+  for (const flag of flags) {
+    const given = parsed.values[flag.name]
+    values[flag.name] = Array.isArray(given) ? undefined : (given ?? fromEnvironment(flag))
+  }
+  return { argv, args, flags: values }
+}
+
+/** oclif's rule: a set, non-empty variable; for a boolean, 1/true/y/yes (any case) is true. */
+function fromEnvironment(flag: ManifestFlag): string | boolean | undefined {
+  const value = flag.env ? process.env[flag.env] : undefined
+  if (!value) return flag.type === 'boolean' ? flag.default === true : (text(flag.default) ?? undefined)
+  return flag.type === 'boolean' ? ['1', 'true', 'y', 'yes'].includes(value.toLowerCase()) : value
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined
+}

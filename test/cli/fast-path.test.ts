@@ -1,0 +1,83 @@
+/**
+ * The rollback fast path parses argv from the oclif manifest the build writes, and must read a
+ * command line exactly as oclif would — or hand it to oclif. These run against the real
+ * manifest entry for rollback, so a flag added to the command is covered without editing here.
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { parseInvocation, runFast } from '../../src/cli/fast-path.js'
+import { ensureBuilt, repoRoot } from '../support/cli.js'
+
+type Command = Parameters<typeof parseInvocation>[0]
+
+function rollbackCommand(): Command {
+  ensureBuilt()
+  const manifest = JSON.parse(readFileSync(join(repoRoot, 'oclif.manifest.json'), 'utf8')) as {
+    commands: Record<string, Command>
+  }
+  return manifest.commands.rollback
+}
+
+const saved = { ...process.env }
+afterEach(() => {
+  for (const name of ['BLUEGREEN_PLAN', 'BLUEGREEN_YES', 'BLUEGREEN_JSON']) {
+    if (saved[name] === undefined) delete process.env[name]
+    else process.env[name] = saved[name]
+  }
+})
+
+describe('rollback fast path: argv', () => {
+  it('reads the plan from the argument or --plan, and the boolean flags', () => {
+    const command = rollbackCommand()
+    expect(parseInvocation(command, ['plans/shop.yaml', '--yes'])).toMatchObject({
+      args: { plan: 'plans/shop.yaml' },
+      flags: { yes: true, force: false, json: false, plan: undefined },
+    })
+    expect(parseInvocation(command, ['--plan=plans/a.yaml', '--force', '--json'])).toMatchObject({
+      args: { plan: undefined },
+      flags: { plan: 'plans/a.yaml', force: true, json: true, yes: false },
+    })
+    expect(parseInvocation(command, ['--plan', 'plans/b.yaml'])?.flags.plan).toBe('plans/b.yaml')
+  })
+
+  it('fills unset flags from their environment variables, with oclif’s truthy words', () => {
+    const command = rollbackCommand()
+    process.env.BLUEGREEN_PLAN = 'plans/env.yaml'
+    process.env.BLUEGREEN_JSON = 'YES'
+    process.env.BLUEGREEN_YES = '0'
+    expect(parseInvocation(command, [])?.flags).toMatchObject({
+      plan: 'plans/env.yaml',
+      json: true,
+      yes: false,
+    })
+    // A flag on the command line wins over its variable.
+    expect(parseInvocation(command, ['--plan', 'plans/cli.yaml'])?.flags.plan).toBe('plans/cli.yaml')
+    process.env.BLUEGREEN_YES = 'true'
+    expect(parseInvocation(command, [])?.flags.yes).toBe(true)
+  })
+
+  it('leaves to oclif whatever it would read differently or report', () => {
+    const command = rollbackCommand()
+    for (const argv of [
+      ['--help'],
+      ['-h'],
+      ['--bogus'],
+      ['plans/a.yaml', 'plans/b.yaml'],
+      ['--plan', 'a.yaml', '--plan', 'b.yaml'],
+      ['--yes=true'],
+      ['--plan'],
+    ]) {
+      expect(parseInvocation(command, argv), argv.join(' ')).toBeUndefined()
+    }
+  })
+})
+
+describe('rollback fast path: when it steps aside', () => {
+  it('runs nothing for other commands, or without a manifest (a development checkout)', async () => {
+    expect(await runFast(['status', 'plans/demo.yaml'])).toBe(false)
+    expect(await runFast([])).toBe(false)
+    const missing = new URL('file:///nonexistent/oclif.manifest.json')
+    expect(await runFast(['rollback', 'plans/demo.yaml', '--yes'], missing)).toBe(false)
+  })
+})
