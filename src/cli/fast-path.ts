@@ -8,12 +8,11 @@
  *
  * Anything it does not recognise — `--help`, an unknown flag, a flag given twice, a missing
  * manifest (a development checkout) — returns false, and bin/run.js hands argv to oclif, which
- * prints help or the usage error as for every other command.
+ * prints help or the usage error as for every other command. Every other command loads this
+ * file first, so it imports nothing but Node's own modules until it knows it will run.
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { commandLine, requirePlan } from './invocation.js'
-import { reportFailure } from './output.js'
 
 interface ManifestFlag {
   name: string
@@ -44,7 +43,10 @@ type Runner = (invocation: Invocation) => Promise<void>
 /** The commands that take the fast path, and how each one runs. */
 const runners: Record<string, Runner> = {
   async rollback({ argv, args, flags }) {
-    const { runRollback } = await import('./run-rollback.js')
+    const [{ runRollback }, { commandLine, requirePlan }] = await Promise.all([
+      import('./run-rollback.js'),
+      import('./invocation.js'),
+    ])
     await runRollback({
       planFile: requirePlan(args.plan, text(flags.plan), 'rollback'),
       yes: flags.yes === true,
@@ -68,6 +70,7 @@ export async function runFast(argv: string[], manifest: URL = manifestUrl): Prom
   try {
     await run(invocation)
   } catch (error) {
+    const { reportFailure } = await import('./output.js')
     reportFailure(error, invocation.flags.json === true)
   }
   return true
