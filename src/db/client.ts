@@ -11,15 +11,7 @@ export type Client = pg.Client
 
 /** Connects, runs `fn`, and always closes the connection. */
 export async function withClient<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
-  return withConnected(connect(url), fn)
-}
-
-/** Runs `fn` on a connection being opened (see `connect`), and always closes it. */
-export async function withConnected<T>(
-  connecting: Promise<Client>,
-  fn: (client: Client) => Promise<T>,
-): Promise<T> {
-  const client = await connecting
+  const client = await connect(url)
   try {
     return await fn(client)
   } finally {
@@ -28,8 +20,8 @@ export async function withConnected<T>(
 }
 
 /**
- * Opens a connection; the caller must end it (withClient and withConnected do). Started early,
- * it can connect while the process does other work.
+ * Opens a connection; the caller must end it (withClient does). Started early, it can connect
+ * while the process does other work (the release lock's connection, journal-store.ts).
  */
 export async function connect(url: string): Promise<Client> {
   const { default: pgModule } = await import('pg')

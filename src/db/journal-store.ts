@@ -17,8 +17,9 @@ import type {
   AuditEntry,
 } from '../engine/journal.js'
 import { lockedError } from '../engine/lock-error.js'
+import { isBluegreenError } from '../errors.js'
 import type { PoolName } from '../plan/schema.js'
-import { connect, connectionLostError, withClient, withConnected, type Client } from './client.js'
+import { connect, connectionLostError, isConnectionLost, withClient, type Client } from './client.js'
 import { STATE_SCHEMA_LOCK } from './state-schema.js'
 
 const journalSchema = `
@@ -114,6 +115,14 @@ async function journalTablesExist(client: Client): Promise<boolean> {
   return rows[0]?.ok === true
 }
 
+function isUnreachable(error: unknown): boolean {
+  return isBluegreenError(error) && error.code === 'DATABASE_UNREACHABLE'
+}
+
+function lockError(error: unknown): unknown {
+  return connectionLostError(error, 'taking the release lock')
+}
+
 interface ReleaseRow {
   id: string
   seq: string
@@ -193,21 +202,46 @@ export class PostgresJournal implements Journal {
 
   async withLock<T>(app: string, holder: LockHolder, fn: () => Promise<T>): Promise<T> {
     // The lock lives on a connection of its own so that it is held exactly as long as `fn` runs.
-    const connecting = this.lockConnection ?? connect(this.url)
+    const early = this.lockConnection
     this.lockConnection = undefined
-    return withConnected(connecting, async (lockClient) => {
+    let lockClient: Client
+    try {
+      lockClient = await this.lockOn(early ?? connect(this.url), app, holder)
+    } catch (error) {
+      // The early connection may have been dropped while a confirmation prompt waited: one
+      // fresh connection, then the error as it is.
+      if (!early || !(isConnectionLost(error) || isUnreachable(error))) throw lockError(error)
+      lockClient = await this.lockOn(connect(this.url), app, holder).catch((retry: unknown) => {
+        throw lockError(retry)
+      })
+    }
+    try {
+      return await fn()
+    } finally {
+      await lockClient
+        .query(`DELETE FROM bluegreen.locks WHERE app = $1 AND backend_pid = pg_backend_pid()`, [app])
+        .catch(() => {})
+      await lockClient.query(`SELECT pg_advisory_unlock(${lockKey})`, [app]).catch(() => {})
+      await lockClient.end().catch(() => {})
+    }
+  }
+
+  /** Takes the lock on a connection being opened and records its holder; or ends the connection. */
+  private async lockOn(connecting: Promise<Client>, app: string, holder: LockHolder): Promise<Client> {
+    const lockClient = await connecting
+    try {
       const { rows } = await lockClient.query<{ ok: boolean }>(
         `SELECT pg_try_advisory_lock(${lockKey}) AS ok`,
         [app],
       )
       if (!rows[0]?.ok) {
         // The holder writes its row just after taking the lock: give it a moment to appear.
-        let holder = await this.lockHolder(app)
-        for (let i = 0; !holder && i < 5; i++) {
+        let current = await this.lockHolder(app)
+        for (let i = 0; !current && i < 5; i++) {
           await new Promise((resolve) => setTimeout(resolve, 50))
-          holder = await this.lockHolder(app)
+          current = await this.lockHolder(app)
         }
-        throw lockedError(app, holder)
+        throw lockedError(app, current)
       }
       await lockClient.query(
         `INSERT INTO bluegreen.locks (app, holder, pid, host, since, command, backend_pid)
@@ -216,15 +250,11 @@ export class PostgresJournal implements Journal {
            since = EXCLUDED.since, command = EXCLUDED.command, backend_pid = EXCLUDED.backend_pid`,
         [app, holder.holder, holder.pid, holder.host, holder.since, holder.command],
       )
-      try {
-        return await fn()
-      } finally {
-        await lockClient
-          .query(`DELETE FROM bluegreen.locks WHERE app = $1 AND backend_pid = pg_backend_pid()`, [app])
-          .catch(() => {})
-        await lockClient.query(`SELECT pg_advisory_unlock(${lockKey})`, [app]).catch(() => {})
-      }
-    })
+      return lockClient
+    } catch (error) {
+      await lockClient.end().catch(() => {})
+      throw error
+    }
   }
 
   async forceUnlock(app: string): Promise<LockHolder | undefined> {

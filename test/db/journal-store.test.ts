@@ -1,0 +1,96 @@
+/**
+ * The PostgreSQL journal's release lock, on the shared test server: one holder at a time, its
+ * connection opened early for commands that lock, and that connection recovered when it was
+ * dropped meanwhile (a confirmation prompt left open, an idle connection cut by a proxy).
+ */
+import { describe, expect, it } from 'vitest'
+import { withClient } from '../../src/db/client.js'
+import { withPostgresJournal } from '../../src/db/journal-store.js'
+import type { LockHolder } from '../../src/engine/journal.js'
+import { createTestDatabase } from '../support/postgres.js'
+
+const holder = (command: string): LockHolder => ({
+  holder: 'tester',
+  pid: process.pid,
+  host: 'localhost',
+  since: new Date().toISOString(),
+  command,
+})
+
+/** Our connections to `url` other than the asking one, by backend pid. */
+async function otherBluegreenBackends(url: string): Promise<number[]> {
+  return withClient(url, async (client) => {
+    const { rows } = await client.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name = 'bluegreen' AND pid <> pg_backend_pid()`,
+    )
+    return rows.map((r) => r.pid)
+  })
+}
+
+describe('PostgreSQL journal: the release lock', () => {
+  it('lets one holder in at a time, naming it to the next, and frees it when done', async () => {
+    const url = await createTestDatabase('journal')
+    await withPostgresJournal(url, async (first) => {
+      await first.withLock('shop', holder('bluegreen release shop.yaml'), async () => {
+        await withPostgresJournal(url, async (second) => {
+          const refused = second.withLock('shop', holder('bluegreen rollback'), async () => 'ran')
+          await expect(refused).rejects.toMatchObject({ code: 'LOCKED' })
+          await expect(refused).rejects.toThrow(/bluegreen release shop\.yaml/)
+          // Another app is not blocked.
+          await expect(second.withLock('blog', holder('bluegreen release'), async () => 'ran')).resolves.toBe(
+            'ran',
+          )
+        })
+      })
+      // Released: the next holder gets in.
+      await expect(first.withLock('shop', holder('again'), async () => 'ran')).resolves.toBe('ran')
+    })
+  })
+
+  it('opens the lock connection early when asked, and closes it when the lock was never taken', async () => {
+    const url = await createTestDatabase('journal')
+    await withPostgresJournal(
+      url,
+      async () => {
+        // The journal's connection asks; the early lock connection is the other one.
+        expect(await otherBluegreenBackends(url)).toHaveLength(2)
+      },
+      { lockConnection: true },
+    )
+    expect(await otherBluegreenBackends(url)).toEqual([])
+  })
+
+  it('takes the lock on a fresh connection when the early one was dropped meanwhile', async () => {
+    const url = await createTestDatabase('journal')
+    await withPostgresJournal(
+      url,
+      async (journal) => {
+        // Given the early lock connection cut by the server (as an idle timeout or a proxy would)
+        await withClient(url, async (client) => {
+          await client.query(
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE datname = current_database() AND application_name = 'bluegreen'
+                AND pid <> pg_backend_pid() AND pid <> $1`,
+            [await journalBackend(journal.connection)],
+          )
+        })
+        // When the command takes the lock, then it holds it, on a new connection
+        const ran = await journal.withLock('shop', holder('bluegreen rollback'), async () => {
+          const { rows } = await journal.connection.query<{ holder: string }>(
+            `SELECT command AS holder FROM bluegreen.locks WHERE app = 'shop'`,
+          )
+          return rows.map((r) => r.holder)
+        })
+        expect(ran).toEqual(['bluegreen rollback'])
+      },
+      { lockConnection: true },
+    )
+    expect(await otherBluegreenBackends(url)).toEqual([])
+  })
+})
+
+async function journalBackend(client: { query: (text: string) => Promise<{ rows: unknown[] }> }) {
+  const { rows } = await client.query('SELECT pg_backend_pid() AS pid')
+  return (rows[0] as { pid: number }).pid
+}
