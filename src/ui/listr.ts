@@ -2,6 +2,9 @@
  * On a terminal: a listr2 task tree, one task per step, driven by engine events. The engine
  * knows nothing of listr2; this adapter turns each step's start/done/fail into a task that
  * resolves or rejects, and progress into the task's output line (with ETA for backfills).
+ * Events that belong to no step show under the running step, where the next progress line
+ * replaces them; warnings and rollbacks among them are printed again below the finished tree, so
+ * an operator never misses one.
  */
 import type { StampedEvent } from '../engine/events.js'
 import { formatDuration } from '../plan/duration.js'
@@ -26,6 +29,8 @@ export async function listrRenderer(): Promise<{
   /** The step being drawn as running, for events that belong to no step (switch, info, …). */
   let current: number | undefined
   const pending: StampedEvent[] = []
+  /** Lines shown only fleetingly under a running step, to repeat once the tree is done. */
+  const kept: string[] = []
 
   const emit = (event: StampedEvent): void => {
     if (event.type === 'release.start' && !event.dryRun && !run) {
@@ -77,8 +82,10 @@ export async function listrRenderer(): Promise<{
       if (!line) return
       // While the tree is drawn, listr2 owns the terminal: show the event under the running step.
       const running = current === undefined ? undefined : steps.get(current)
-      if (run && running?.setOutput && event.type !== 'release.start') running.setOutput(line.slice(9))
-      else process.stdout.write(redact(line) + '\n')
+      if (run && running?.setOutput && event.type !== 'release.start') {
+        running.setOutput(line.slice(9))
+        if (keptTypes.has(event.type)) kept.push(line)
+      } else process.stdout.write(redact(line) + '\n')
       return
     }
     if (event.type === 'step.start') current = event.index
@@ -113,9 +120,12 @@ export async function listrRenderer(): Promise<{
     emit,
     finish: async () => {
       await run
+      for (const line of kept.splice(0)) process.stdout.write(redact(line) + '\n')
     },
   }
 }
+
+const keptTypes = new Set<StampedEvent['type']>(['warning', 'rollback.start', 'rollback.done'])
 
 function progressBar(done: number | undefined, total: number | undefined): string {
   if (done === undefined || !total) return ''
