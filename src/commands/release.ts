@@ -10,6 +10,7 @@ export default class Release extends BluegreenCommand {
     'Run a release: expand, deploy to the inactive pool, smoke test, switch, verify, standby, contract'
   static override examples = [
     '<%= config.bin %> release plans/shop.yaml --version 2.4.0',
+    '<%= config.bin %> release plans/shop.yaml --version 1.1.0 --live-version 1.0.0   # the first release',
     '<%= config.bin %> release plans/shop.yaml --resume',
     '<%= config.bin %> release plans/shop.yaml --dry-run',
   ]
@@ -27,6 +28,11 @@ export default class Release extends BluegreenCommand {
       default: false,
     }),
     yes: yesFlag,
+    'live-version': Flags.string({
+      description:
+        'The version the live pool runs now, on a first release (the journal has not seen it released): lets a rollback to it confirm it by version',
+      env: 'BLUEGREEN_LIVE_VERSION',
+    }),
   }
 
   async run(): Promise<void> {
@@ -49,6 +55,7 @@ export default class Release extends BluegreenCommand {
           resume: flags.resume,
           force: flags.force,
           dryRun: flags['dry-run'],
+          liveVersion: flags['live-version'],
         })
       },
     )

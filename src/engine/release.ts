@@ -5,7 +5,7 @@
  */
 import { connectionLostError } from '../db/client.js'
 import { BluegreenError, ExitCode, isBluegreenError } from '../errors.js'
-import { otherPool, type Traffic } from '../lb/types.js'
+import { otherPool, type PoolName, type Traffic } from '../lb/types.js'
 import { describeStep } from '../plan/describe.js'
 import { phaseOf, type PhaseKind } from '../plan/schema.js'
 import { phases } from '../phases/index.js'
@@ -24,6 +24,11 @@ export interface ReleaseOptions {
   /** With resume: accept a plan that changed since the release started. */
   force: boolean
   dryRun: boolean
+  /**
+   * The version the live pool runs, for a journal that has never seen it released (the first
+   * release): recorded so that a rollback to it can confirm it by version, and status shows it.
+   */
+  liveVersion?: string
 }
 
 export interface ReleaseResult {
@@ -166,12 +171,44 @@ async function beginOrResume(ctx: EngineContext, options: ReleaseOptions): Promi
       hint: 'finish or undo that switch first (`bluegreen rollback --plan PLAN` sends all traffic to one pool)',
     })
   }
+  await recordLiveVersion(ctx, traffic.live, options.liveVersion)
   return journal.startRelease({
     app: plan.app,
     version,
     planHash: ctx.planHash,
     from: traffic.live,
     to: otherPool(traffic.live),
+  })
+}
+
+/**
+ * What the live pool runs, when the journal has not seen it released: the journal learns it
+ * from --live-version (as release 0), or the operator learns why a rollback to it will not be
+ * confirmed by version. A version the journal already has is not overwritten.
+ */
+async function recordLiveVersion(ctx: EngineContext, live: PoolName, liveVersion: string | undefined) {
+  const { journal, plan, emit } = ctx
+  const known = (await journal.pools(plan.app))[live]
+  if (known) {
+    if (liveVersion && liveVersion !== known.version)
+      emit({
+        type: 'warning',
+        message: `--live-version ${liveVersion} ignored: the journal records ${live} running ${known.version}, which bluegreen released`,
+      })
+    return
+  }
+  if (!liveVersion) {
+    emit({
+      type: 'info',
+      message: `the journal does not know which version ${live} runs (bluegreen did not release it): a rollback to ${live} will be confirmed by health, not by version; pass --live-version on this release to record it`,
+    })
+    return
+  }
+  await journal.setPool(plan.app, {
+    pool: live,
+    version: liveVersion,
+    releaseSeq: 0,
+    deployedAt: new Date().toISOString(),
   })
 }
 

@@ -317,7 +317,11 @@ async function releaseWithNotes(
     if (scene.narration === 'inline' && event.type === 'step.start') narrate(event.kind)
     ctx.emit(event)
   }
-  return release({ ...ctx, emit }, { version: demoVersions.to, resume: false, force: false, dryRun: false })
+  return release(
+    { ...ctx, emit },
+    // The demo's pools start on demoVersions.from, so the journal knows it from the first release.
+    { version: demoVersions.to, resume: false, force: false, dryRun: false, liveVersion: demoVersions.from },
+  )
 }
 
 /** What each phase of plans/demo.yaml does here, and why; read from the plan where it says. */

@@ -179,3 +179,53 @@ describe('a release, end to end', () => {
     expect(tty).toContain('✔')
   })
 })
+
+describe('the first release and the version the live pool already runs', () => {
+  it('records --live-version, so status shows it and a rollback confirms it by version', async () => {
+    // Given a fresh journal, and blue serving 1.0.0 that bluegreen never released
+    stack = await startE2eStack()
+    const env = stack.cliEnv
+
+    // When the first release says what blue runs
+    const released = await bluegreen(
+      ['release', e2ePlan, '--version', '2.0.0', '--live-version', '1.0.0', '--yes'],
+      env,
+    )
+    expect(released.code).toBe(0)
+    expect(released.stdout).not.toContain('does not know which version')
+
+    // Then status knows both pools' versions
+    const status = await bluegreen(['status', e2ePlan, '--json'], env)
+    const report = JSON.parse(status.stdout.trim().split('\n').at(-1)!) as {
+      pools: { pool: string; version?: string }[]
+    }
+    expect(Object.fromEntries(report.pools.map((p) => [p.pool, p.version]))).toEqual({
+      blue: '1.0.0',
+      green: '2.0.0',
+    })
+
+    // And a rollback names, and waits for, the version it went back to
+    const rolledBack = await bluegreen(['rollback', '--plan', e2ePlan, '--yes', '--json'], env)
+    expect(rolledBack.code).toBe(0)
+    expect(JSON.parse(rolledBack.stdout.trim().split('\n').at(-1)!)).toMatchObject({
+      to: 'blue',
+      version: '1.0.0',
+    })
+
+    // And a later --live-version that disagrees with what bluegreen released is refused, loudly
+    const again = await bluegreen(
+      ['release', e2ePlan, '--version', '3.0.0', '--live-version', '9.9.9', '--yes'],
+      env,
+    )
+    expect(again.code).toBe(0)
+    expect(again.stdout).toContain('--live-version 9.9.9 ignored: the journal records blue running 1.0.0')
+  })
+
+  it('says on a first release without --live-version why a rollback cannot check the version', async () => {
+    stack = await startE2eStack()
+    const released = await bluegreen(['release', e2ePlan, '--version', '2.0.0', '--yes'], stack.cliEnv)
+    expect(released.code).toBe(0)
+    expect(released.stdout).toContain('the journal does not know which version blue runs')
+    expect(released.stdout).toContain('--live-version')
+  })
+})
