@@ -3,7 +3,13 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 // A plain `bluegreen rollback …` runs without loading oclif: it is what runs during an incident
 // (src/cli/fast-path.ts). Everything else, and anything the fast path does not recognise, is oclif's.
-const { runFast } = await import('../dist/cli/fast-path.js')
+const { runFast } = await import('../dist/cli/fast-path.js').catch((error) => {
+  if (error?.code !== 'ERR_MODULE_NOT_FOUND') throw error
+  process.stderr.write(
+    'bluegreen is not built (no dist/): run `npm install`, or `npm run build` after a change\n',
+  )
+  process.exit(70)
+})
 if (!(await runFast(process.argv.slice(2)))) {
   const { execute, settings } = await import('@oclif/core')
   // Always run the built commands: with NODE_ENV=test or development oclif would otherwise try to

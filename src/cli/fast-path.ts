@@ -129,7 +129,7 @@ export function parseInvocation(command: ManifestCommand, argv: string[]): Invoc
 /** oclif's rule: a set, non-empty variable; for a boolean, 1/true/y/yes (any case) is true. */
 function fromEnvironment(flag: ManifestFlag): string | boolean | undefined {
   const value = flag.env ? process.env[flag.env] : undefined
-  if (!value) return flag.type === 'boolean' ? flag.default === true : (text(flag.default) ?? undefined)
+  if (!value) return flag.type === 'boolean' ? flag.default === true : text(flag.default)
   return flag.type === 'boolean' ? ['1', 'true', 'y', 'yes'].includes(value.toLowerCase()) : value
 }
 

@@ -3,7 +3,9 @@
  * command line exactly as oclif would — or hand it to oclif. These run against the real
  * manifest entry for rollback, so a flag added to the command is covered without editing here.
  */
-import { readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { parseInvocation, runFast } from '../../src/cli/fast-path.js'
@@ -79,5 +81,23 @@ describe('rollback fast path: when it steps aside', () => {
     expect(await runFast([])).toBe(false)
     const missing = new URL('file:///nonexistent/oclif.manifest.json')
     expect(await runFast(['rollback', 'plans/demo.yaml', '--yes'], missing)).toBe(false)
+  })
+})
+
+describe('bin/run.js without a build', () => {
+  it('says to build instead of failing with a module-not-found stack', () => {
+    const root = mkdtempSync(join(tmpdir(), 'bluegreen-unbuilt-'))
+    try {
+      mkdirSync(join(root, 'bin'))
+      copyFileSync(join(repoRoot, 'bin/run.js'), join(root, 'bin/run.js'))
+      const run = spawnSync(process.execPath, [join(root, 'bin/run.js'), 'rollback', 'plans/demo.yaml'], {
+        encoding: 'utf8',
+      })
+      expect(run.status).toBe(70)
+      expect(run.stderr).toContain('bluegreen is not built (no dist/): run `npm install`')
+      expect(run.stderr).not.toContain('ERR_MODULE_NOT_FOUND')
+    } finally {
+      rmSync(root, { recursive: true, force: true })
+    }
   })
 })
