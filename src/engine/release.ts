@@ -193,7 +193,7 @@ async function recordLiveVersion(ctx: EngineContext, live: PoolName, liveVersion
     if (liveVersion && liveVersion !== known.version)
       emit({
         type: 'warning',
-        message: `--live-version ${liveVersion} ignored: the journal records ${live} running ${known.version}, which bluegreen released`,
+        message: `--live-version ${liveVersion} ignored: the journal records ${live} running ${known.version}${known.releaseSeq > 0 ? ', which bluegreen released' : ', from an earlier --live-version'}`,
       })
     return
   }

@@ -4,7 +4,7 @@
  * dropped meanwhile (a confirmation prompt left open, an idle connection cut by a proxy).
  */
 import { describe, expect, it } from 'vitest'
-import { withClient } from '../../src/db/client.js'
+import { withClient, type Client } from '../../src/db/client.js'
 import { withPostgresJournal } from '../../src/db/journal-store.js'
 import type { LockHolder } from '../../src/engine/journal.js'
 import { createTestDatabase } from '../support/postgres.js'
@@ -16,6 +16,16 @@ const holder = (command: string): LockHolder => ({
   since: new Date().toISOString(),
   command,
 })
+
+/** Waits (up to 5 s) until `count` of our other connections to `url` are open; returns their pids. */
+async function waitForBackends(url: string, count: number): Promise<number[]> {
+  const deadline = Date.now() + 5000
+  for (;;) {
+    const pids = await otherBluegreenBackends(url)
+    if (pids.length >= count || Date.now() > deadline) return pids
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
 
 /** Our connections to `url` other than the asking one, by backend pid. */
 async function otherBluegreenBackends(url: string): Promise<number[]> {
@@ -53,8 +63,8 @@ describe('PostgreSQL journal: the release lock', () => {
     await withPostgresJournal(
       url,
       async () => {
-        // The journal's connection asks; the early lock connection is the other one.
-        expect(await otherBluegreenBackends(url)).toHaveLength(2)
+        // The journal's connection, and the early lock connection beside it.
+        expect(await waitForBackends(url, 2)).toHaveLength(2)
       },
       { lockConnection: true },
     )
@@ -67,14 +77,10 @@ describe('PostgreSQL journal: the release lock', () => {
       url,
       async (journal) => {
         // Given the early lock connection cut by the server (as an idle timeout or a proxy would)
-        await withClient(url, async (client) => {
-          await client.query(
-            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-              WHERE datname = current_database() AND application_name = 'bluegreen'
-                AND pid <> pg_backend_pid() AND pid <> $1`,
-            [await journalBackend(journal.connection)],
-          )
-        })
+        const journalPid = await backendPid(journal.connection)
+        const early = (await waitForBackends(url, 2)).filter((pid) => pid !== journalPid)
+        expect(early).toHaveLength(1)
+        await withClient(url, (client) => client.query('SELECT pg_terminate_backend($1)', [early[0]]))
         // When the command takes the lock, then it holds it, on a new connection
         const ran = await journal.withLock('shop', holder('bluegreen rollback'), async () => {
           const { rows } = await journal.connection.query<{ holder: string }>(
@@ -90,7 +96,7 @@ describe('PostgreSQL journal: the release lock', () => {
   })
 })
 
-async function journalBackend(client: { query: (text: string) => Promise<{ rows: unknown[] }> }) {
-  const { rows } = await client.query('SELECT pg_backend_pid() AS pid')
-  return (rows[0] as { pid: number }).pid
+async function backendPid(client: Client): Promise<number> {
+  const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+  return rows[0].pid
 }
