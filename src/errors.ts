@@ -46,6 +46,10 @@ const exitCodes = {
   VERIFY_FAILED: ExitCode.rolledBack,
   ROLLED_BACK: ExitCode.rolledBack,
   LOCKED: ExitCode.locked,
+  /** A release found its lock gone (its connection cut, or cleared): it stopped and touched nothing more. */
+  LOCK_LOST: ExitCode.locked,
+  /** Rollback found no known-good pool to switch to. */
+  NO_ROLLBACK_TARGET: ExitCode.needsHuman,
   UNFINISHED_RELEASE: ExitCode.locked,
   PLAN_CHANGED: ExitCode.locked,
   NOTHING_TO_RESUME: ExitCode.usage,

@@ -29,6 +29,8 @@ export interface ContextOptions {
    * database connection is opened alongside the journal's rather than after it.
    */
   locks?: boolean
+  /** How long the database may take to connect (rollback: a bounded wait before going offline). */
+  journalTimeoutMs?: number
 }
 
 export function actor(): string {
@@ -70,7 +72,11 @@ export async function withEngine<T>(
         message: `${signal}: stopping after the current step's safe point (press Ctrl-C again to quit at once)`,
       }),
   }
-  const journalOptions = { allowOffline: options.allowOfflineJournal ?? false, locks: options.locks ?? false }
+  const journalOptions = {
+    allowOffline: options.allowOfflineJournal ?? false,
+    locks: options.locks ?? false,
+    connectTimeoutMs: options.journalTimeoutMs,
+  }
   try {
     return await withInterrupts(interrupts, (signal) =>
       withJournal(plan, planDir, journalOptions, ui, async (journal, offline) =>
@@ -107,7 +113,7 @@ export async function withEngine<T>(
 async function withJournal<T>(
   plan: Plan,
   planDir: string,
-  options: { allowOffline: boolean; locks: boolean },
+  options: { allowOffline: boolean; locks: boolean; connectTimeoutMs?: number },
   ui: Renderer,
   fn: (journal: Journal, offline: boolean) => Promise<T>,
 ): Promise<T> {
@@ -125,7 +131,7 @@ async function withJournal<T>(
         entered = true
         return fn(journal, false)
       },
-      { lockConnection: options.locks },
+      { lockConnection: options.locks, connectTimeoutMs: options.connectTimeoutMs },
     )
   } catch (error) {
     if (entered || !options.allowOffline || !isBluegreenError(error) || error.code !== 'DATABASE_UNREACHABLE')

@@ -52,6 +52,7 @@ const runners: Record<string, Runner> = {
       yes: flags.yes === true,
       force: flags.force === true,
       json: flags.json === true,
+      journalTimeout: text(flags['journal-timeout']),
       command: commandLine('rollback', argv),
     })
   },

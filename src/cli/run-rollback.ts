@@ -2,6 +2,8 @@
  * The body of `bluegreen rollback`, shared by the oclif command and the fast path that starts
  * without oclif (fast-path.ts): same engine, same confirmation, same output.
  */
+import { BluegreenError } from '../errors.js'
+import { parseDuration } from '../plan/duration.js'
 import { confirm } from './confirm.js'
 import { withEngine } from './context.js'
 import { printJson, printLine } from './output.js'
@@ -11,11 +13,14 @@ export interface RollbackInput {
   yes: boolean
   force: boolean
   json: boolean
+  /** How long the journal may take before the rollback goes on without it, e.g. "1s". */
+  journalTimeout?: string
   /** The command line, recorded as the lock holder. */
   command: string
 }
 
 export async function runRollback(input: RollbackInput): Promise<void> {
+  const journalBudgetMs = budget(input.journalTimeout)
   const result = await withEngine(
     {
       planFile: input.planFile,
@@ -23,16 +28,38 @@ export async function runRollback(input: RollbackInput): Promise<void> {
       command: input.command,
       allowOfflineJournal: true,
       locks: true,
+      journalTimeoutMs: journalBudgetMs,
     },
     async (ctx) => {
-      await confirm(`Roll ${ctx.plan.app} back to the standby pool?`, input)
       const { rollback } = await import('../engine/rollback.js')
-      return rollback(ctx, { force: input.force })
+      return rollback(ctx, {
+        force: input.force,
+        journalBudgetMs,
+        // Asked once the target is known: the question names the switch.
+        confirm: (question) => confirm(question, input),
+      })
     },
   )
   if (input.json) printJson({ type: 'result', ...result })
+  else if (result.action !== 'switched' || !result.changed)
+    printLine(
+      `✓ ${result.message ?? `${result.to}${result.version ? ` (${result.version})` : ''} is live; nothing to switch`}`,
+    )
   else
     printLine(
       `✓ rolled back: ${result.to}${result.version ? ` (${result.version})` : ''} is live, in ${result.ms} ms${result.journaled ? '' : ' (journal entry pending)'}`,
     )
+}
+
+function budget(text: string | undefined): number {
+  if (text === undefined) return 1000
+  try {
+    return parseDuration(text)
+  } catch {
+    throw new BluegreenError({
+      code: 'USAGE',
+      message: `--journal-timeout ${text} is not a duration`,
+      hint: 'give it like 1s or 500ms (or set BLUEGREEN_JOURNAL_TIMEOUT)',
+    })
+  }
 }

@@ -24,7 +24,8 @@ export default class Release extends BluegreenCommand {
       default: false,
     }),
     force: Flags.boolean({
-      description: 'With --resume: accept a plan that changed since the release started',
+      description:
+        'With --resume: accept a plan that changed since the release started; without: release a version that is already live',
       default: false,
     }),
     yes: yesFlag,
@@ -60,6 +61,12 @@ export default class Release extends BluegreenCommand {
       },
     )
     if (this.json) this.outJson({ type: 'result', ...result })
+    else if (result.unchanged)
+      this.out(`✓ ${result.app} ${result.version} is already live on ${result.to}; nothing to release`)
+    else if (!result.switched && !result.dryRun)
+      this.out(
+        `✓ ${result.app} ${result.version} is deployed to ${result.to}; the plan has no switch phase, so ${result.from} still gets the traffic`,
+      )
     else if (!result.dryRun)
       this.out(
         `✓ ${result.app} ${result.version} is live on ${result.to}; ${result.from} is the rollback target (bluegreen rollback --plan ${args.plan})`,

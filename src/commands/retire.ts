@@ -18,6 +18,7 @@ export default class Retire extends BluegreenCommand {
       },
     )
     if (this.json) this.outJson({ type: 'result', ...result })
+    else if (!result.changed) this.out(`✓ ${result.message ?? 'nothing to retire'}`)
     else
       this.out(
         `✓ ${result.pool}${result.version ? ` (${result.version})` : ''} is no longer a rollback target; run \`bluegreen contract ${args.plan}\` to apply what is now safe`,

@@ -10,7 +10,8 @@ import { runRollback } from '../cli/run-rollback.js'
  * the source of those flags and of the help, and runs whatever the fast path hands back.
  */
 export default class Rollback extends BluegreenCommand {
-  static override description = 'Switch production back to the standby pool (works with the database down)'
+  static override description =
+    'Switch production back to the last known-good pool (works with the database down); never to a failed or rolled-back build'
   static override examples = ['<%= config.bin %> rollback --plan plans/shop.yaml --yes']
   static override args = {
     plan: Args.string({ description: 'Plan file (YAML); or --plan', required: false }),
@@ -18,7 +19,17 @@ export default class Rollback extends BluegreenCommand {
   static override flags = {
     plan: planFlag,
     yes: yesFlag,
-    force: Flags.boolean({ description: 'Skip the standby health and schema checks', default: false }),
+    force: Flags.boolean({
+      description:
+        'Switch to the other pool whatever it holds (a candidate, a rolled-back build), without the health and schema checks',
+      default: false,
+    }),
+    'journal-timeout': Flags.string({
+      description:
+        'How long the database may take before the rollback goes on without it (the journal entry is spooled)',
+      env: 'BLUEGREEN_JOURNAL_TIMEOUT',
+      default: '1s',
+    }),
   }
 
   async run(): Promise<void> {
@@ -29,6 +40,7 @@ export default class Rollback extends BluegreenCommand {
       yes: flags.yes,
       force: flags.force,
       json: flags.json,
+      journalTimeout: flags['journal-timeout'],
       command: commandLine(this.id, this.argv),
     })
   }

@@ -9,6 +9,10 @@ export default class Unlock extends BluegreenCommand {
   static override args = { plan: Args.string({ description: 'Plan file (YAML)', required: true }) }
   static override flags = {
     force: Flags.boolean({ description: 'Required: clearing a lock is deliberate', default: false }),
+    kill: Flags.boolean({
+      description: 'Also stop the holder when it still runs on this host (SIGTERM, then SIGKILL after 10 s)',
+      default: false,
+    }),
   }
 
   async run(): Promise<void> {
@@ -25,14 +29,14 @@ export default class Unlock extends BluegreenCommand {
       { planFile: args.plan, json: flags.json, command: commandLine(this.id, this.argv) },
       async (ctx) => {
         const { unlock } = await import('../engine/retire.js')
-        return unlock(ctx)
+        return unlock(ctx, { kill: flags.kill })
       },
     )
     if (this.json) this.outJson({ type: 'result', ...result })
     else
       this.out(
         result.cleared
-          ? `✓ cleared the lock of ${result.cleared.holder} (pid ${result.cleared.pid} on ${result.cleared.host}, since ${result.cleared.since})`
+          ? `✓ cleared the lock of ${result.cleared.holder} (pid ${result.cleared.pid} on ${result.cleared.host}, since ${result.cleared.since})${result.killed ? `; stopped pid ${result.killed}` : ''}`
           : 'no lock was held',
       )
   }

@@ -10,8 +10,12 @@ import { redact } from '../redact.js'
 export type Client = pg.Client
 
 /** Connects, runs `fn`, and always closes the connection. */
-export async function withClient<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = await connect(url)
+export async function withClient<T>(
+  url: string,
+  fn: (client: Client) => Promise<T>,
+  options: { timeoutMs?: number } = {},
+): Promise<T> {
+  const client = await connect(url, options)
   try {
     return await fn(client)
   } finally {
@@ -23,15 +27,21 @@ export async function withClient<T>(url: string, fn: (client: Client) => Promise
  * Opens a connection; the caller must end it (withClient does). Started early, it can connect
  * while the process does other work (the release lock's connection, journal-store.ts).
  */
-export async function connect(url: string): Promise<Client> {
+export async function connect(
+  url: string,
+  options: { timeoutMs?: number; keepAlive?: boolean } = {},
+): Promise<Client> {
   const { default: pgModule } = await import('pg')
-  const timeoutMs = connectTimeoutMs()
+  const timeoutMs = options.timeoutMs ?? connectTimeoutMs()
   const client = new pgModule.Client({
     connectionString: url,
     application_name: 'bluegreen',
     // pg waits forever by default: a black-holed database would hang a rollback for minutes
     // before it could go on without the journal.
     connectionTimeoutMillis: timeoutMs,
+    // The release lock's connection idles through long steps: TCP keepalive stops a NAT or a
+    // firewall from dropping it silently, and makes a dead peer show up as an error.
+    ...(options.keepAlive ? { keepAlive: true, keepAliveInitialDelayMillis: 10_000 } : {}),
   })
   // An idle connection that the server drops must not crash the process.
   client.on('error', () => {})

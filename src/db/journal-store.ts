@@ -6,19 +6,23 @@
  * try-lock, so the server frees it if the process dies.
  */
 import type {
+  AuditEntry,
   Journal,
+  Lease,
   LockHolder,
   PoolRecord,
+  ReleaseOutcome,
   ReleaseRecord,
   ReleaseStatus,
-  StandbyRecord,
+  RollbackRecord,
+  Standing,
   StepRecord,
   StepStatus,
-  AuditEntry,
 } from '../engine/journal.js'
-import { lockedError } from '../engine/lock-error.js'
+import { lockedError, lockLostError } from '../engine/lock-error.js'
 import { isBluegreenError } from '../errors.js'
 import type { PoolName } from '../plan/schema.js'
+import { holderStillRunning } from '../engine/holder.js'
 import { connect, connectionLostError, isConnectionLost, withClient, type Client } from './client.js'
 import { STATE_SCHEMA_LOCK } from './state-schema.js'
 
@@ -91,16 +95,68 @@ CREATE TABLE IF NOT EXISTS bluegreen.locks (
 );
 `
 
+/**
+ * Pools that know what they run (issue 12): each pool's standing, the outcome of each release,
+ * and rollbacks recorded before the switch. Applied to old journals in the same transaction as
+ * the tables above; journals from before it get standings from their standby row.
+ */
+const standingSchema = `
+ALTER TABLE bluegreen.releases
+  ADD COLUMN IF NOT EXISTS failed_index int,
+  ADD COLUMN IF NOT EXISTS failed_kind text,
+  ADD COLUMN IF NOT EXISTS rollback text CHECK (rollback IN ('automatic', 'manual')),
+  ADD COLUMN IF NOT EXISTS reached_users boolean;
+ALTER TABLE bluegreen.releases ADD CONSTRAINT rollback_only_when_rolled_back
+  CHECK (rollback IS NULL OR status = 'rolled_back');
+ALTER TABLE bluegreen.pools
+  ALTER COLUMN version DROP NOT NULL,
+  ADD COLUMN IF NOT EXISTS release_id uuid,
+  ADD COLUMN IF NOT EXISTS standing text NOT NULL DEFAULT 'live'
+    CHECK (standing IN ('live', 'standby', 'candidate', 'rolled_back', 'retired')),
+  ADD COLUMN IF NOT EXISTS since timestamptz NOT NULL DEFAULT now(),
+  ADD COLUMN IF NOT EXISTS until timestamptz;
+ALTER TABLE bluegreen.pools ADD CONSTRAINT window_only_for_standby CHECK (until IS NULL OR standing = 'standby');
+UPDATE bluegreen.pools p SET
+  standing = CASE WHEN s.retired_at IS NOT NULL THEN 'retired' ELSE 'standby' END,
+  until = CASE WHEN s.retired_at IS NULL THEN s.until END
+  FROM bluegreen.standby s WHERE s.app = p.app AND s.pool = p.pool;
+-- At most one live pool per app, checked at the end of the statement or transaction that
+-- moves the standing from one pool to the other.
+ALTER TABLE bluegreen.pools ADD CONSTRAINT one_live_pool_per_app
+  EXCLUDE USING btree (app WITH =) WHERE (standing = 'live') DEFERRABLE INITIALLY DEFERRED;
+CREATE TABLE IF NOT EXISTS bluegreen.rollbacks (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  app text NOT NULL,
+  from_pool text NOT NULL CHECK (from_pool IN ('blue', 'green')),
+  to_pool text NOT NULL CHECK (to_pool IN ('blue', 'green') AND to_pool <> from_pool),
+  release_id uuid REFERENCES bluegreen.releases (id),
+  version text,
+  reason text NOT NULL,
+  automatic boolean NOT NULL,
+  forced boolean NOT NULL,
+  actor text NOT NULL,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  ms int,
+  finished_at timestamptz CHECK (finished_at >= started_at - interval '1 minute'),
+  abandoned boolean NOT NULL DEFAULT false
+);
+-- One rollback in flight per app: a re-run completes it instead of starting another.
+CREATE UNIQUE INDEX IF NOT EXISTS one_unfinished_rollback_per_app ON bluegreen.rollbacks (app) WHERE finished_at IS NULL;
+`
+
 /** Creates the journal tables once per database; concurrent callers serialize on an xact lock. */
 export async function ensureJournalSchema(client: Client): Promise<void> {
   // Nearly always the tables exist: one round trip. They are created in one transaction, so
-  // seeing one of them means all of them are there.
+  // seeing the newest of them means all of them are there.
   if (await journalTablesExist(client)) return
   await client.query('BEGIN')
   try {
     // The same lock as the migration tables' creation (state-schema.ts), so the two never race.
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [STATE_SCHEMA_LOCK])
-    if (!(await journalTablesExist(client))) await client.query(journalSchema)
+    if (!(await journalTablesExist(client))) {
+      await client.query(journalSchema)
+      await client.query(standingSchema)
+    }
     await client.query('COMMIT')
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {})
@@ -110,7 +166,7 @@ export async function ensureJournalSchema(client: Client): Promise<void> {
 
 async function journalTablesExist(client: Client): Promise<boolean> {
   const { rows } = await client.query<{ ok: boolean }>(
-    `SELECT to_regclass('bluegreen.locks') IS NOT NULL AS ok`,
+    `SELECT to_regclass('bluegreen.rollbacks') IS NOT NULL AS ok`,
   )
   return rows[0]?.ok === true
 }
@@ -135,6 +191,10 @@ interface ReleaseRow {
   started_at: Date
   finished_at: Date | null
   error: string | null
+  failed_index: number | null
+  failed_kind: string | null
+  rollback: 'automatic' | 'manual' | null
+  reached_users: boolean | null
 }
 
 function toRelease(row: ReleaseRow): ReleaseRecord {
@@ -150,10 +210,52 @@ function toRelease(row: ReleaseRow): ReleaseRecord {
     startedAt: row.started_at.toISOString(),
     finishedAt: row.finished_at?.toISOString(),
     error: row.error ?? undefined,
+    failedStep:
+      row.failed_index === null ? undefined : { index: row.failed_index, kind: row.failed_kind ?? '' },
+    rollback: row.rollback ?? undefined,
+    reachedUsers: row.reached_users ?? undefined,
+  }
+}
+
+interface RollbackRow {
+  id: string
+  app: string
+  from_pool: PoolName
+  to_pool: PoolName
+  release_id: string | null
+  version: string | null
+  reason: string
+  automatic: boolean
+  forced: boolean
+  actor: string
+  started_at: Date
+  ms: number | null
+  finished_at: Date | null
+  abandoned: boolean
+}
+
+function toRollback(row: RollbackRow): RollbackRecord {
+  return {
+    id: row.id,
+    app: row.app,
+    from: row.from_pool,
+    to: row.to_pool,
+    releaseId: row.release_id ?? undefined,
+    version: row.version ?? undefined,
+    reason: row.reason,
+    automatic: row.automatic,
+    forced: row.forced,
+    actor: row.actor,
+    startedAt: row.started_at.toISOString(),
+    ms: row.ms ?? undefined,
+    finishedAt: row.finished_at?.toISOString(),
+    abandoned: row.abandoned || undefined,
   }
 }
 
 const lockKey = `hashtext('bluegreen.release'), hashtext($1)`
+/** How long a lease check may take before the lock counts as lost (a half-open connection hangs). */
+const verifyTimeoutMs = 5000
 
 export class PostgresJournal implements Journal {
   readonly kind = 'postgres' as const
@@ -163,6 +265,7 @@ export class PostgresJournal implements Journal {
     private readonly url: string,
     /** The lock's connection, opened early (withPostgresJournal's `lockConnection`). */
     private lockConnection?: Promise<Client>,
+    private readonly connectTimeoutMs?: number,
   ) {}
 
   /**
@@ -175,53 +278,91 @@ export class PostgresJournal implements Journal {
     await unused?.then((client) => client.end()).catch(() => {})
   }
 
+  /** Queries one at a time: pg 8 warns about (and pg 9 refuses) a query sent while one runs. */
+  private queue: Promise<unknown> = Promise.resolve()
+
   /** Every journal query: a lost connection becomes DATABASE_UNREACHABLE, not a raw pg error. */
   private async q<R extends object = Record<string, unknown>>(text: string, values?: unknown[]) {
+    const run = this.queue.then(() => this.client.query<R>(text, values))
+    this.queue = run.catch(() => {})
     try {
-      return await this.client.query<R>(text, values)
+      return await run
     } catch (error) {
       throw connectionLostError(error, 'writing the journal')
     }
   }
 
   async lockHolder(app: string): Promise<LockHolder | undefined> {
-    const { rows } = await this.q<{
-      holder: string
-      pid: number
-      host: string
-      since: Date
-      command: string
-    }>(
+    const { rows } = await this.q<HolderRow>(
       `SELECT l.holder, l.pid, l.host, l.since, l.command FROM bluegreen.locks l
         WHERE l.app = $1 AND EXISTS (SELECT 1 FROM pg_locks k WHERE k.pid = l.backend_pid AND k.locktype = 'advisory' AND k.granted)`,
       [app],
     )
-    const row = rows[0]
-    return row && { ...row, since: row.since.toISOString() }
+    return toHolder(rows[0])
   }
 
-  async withLock<T>(app: string, holder: LockHolder, fn: () => Promise<T>): Promise<T> {
+  async lastLockHolder(app: string): Promise<LockHolder | undefined> {
+    const { rows } = await this.q<HolderRow>(
+      `SELECT holder, pid, host, since, command FROM bluegreen.locks WHERE app = $1`,
+      [app],
+    )
+    return toHolder(rows[0])
+  }
+
+  async withLock<T>(app: string, holder: LockHolder, fn: (lease: Lease) => Promise<T>): Promise<T> {
     // The lock lives on a connection of its own so that it is held exactly as long as `fn` runs.
     const early = this.lockConnection
     this.lockConnection = undefined
+    const fresh = () => connect(this.url, { timeoutMs: this.connectTimeoutMs, keepAlive: true })
     let lockClient: Client
     try {
-      lockClient = await this.lockOn(early ?? connect(this.url), app, holder)
+      lockClient = await this.lockOn(early ?? fresh(), app, holder)
     } catch (error) {
       // The early connection may have been dropped while a confirmation prompt waited: one
       // fresh connection, then the error as it is.
       if (!early || !(isConnectionLost(error) || isUnreachable(error))) throw lockError(error)
-      lockClient = await this.lockOn(connect(this.url), app, holder).catch((retry: unknown) => {
+      lockClient = await this.lockOn(fresh(), app, holder).catch((retry: unknown) => {
         throw lockError(retry)
       })
     }
+    // A fenced lock: the session that holds it may be cut (idle_session_timeout, a restart,
+    // pg_terminate_backend, `unlock --force`), and the server then frees the lock for another
+    // command. The holder learns it from the connection's events, or at the latest from the
+    // round trip it makes before each step and each load-balancer write.
+    let lost: string | undefined
+    const onLost = (reason: string) => () => (lost ??= reason)
+    lockClient.on('error', (error: Error) => onLost(error.message)())
+    lockClient.on('end', onLost('the connection was closed'))
+    const lease: Lease = {
+      verify: async () => {
+        if (!lost) {
+          let timer: NodeJS.Timeout | undefined
+          const alive = await Promise.race([
+            lockClient.query('SELECT 1').then(
+              () => true,
+              (error: Error) => onLost(error.message)() && false,
+            ),
+            new Promise<false>((resolve) => {
+              timer = setTimeout(() => {
+                onLost(`no answer within ${verifyTimeoutMs / 1000} s`)()
+                resolve(false)
+              }, verifyTimeoutMs)
+            }),
+          ]).finally(() => clearTimeout(timer))
+          if (alive) return
+        }
+        throw lockLostError(app, lost ?? 'unknown', await this.lockHolder(app).catch(() => undefined))
+      },
+    }
     try {
-      return await fn()
+      return await fn(lease)
     } finally {
-      await lockClient
-        .query(`DELETE FROM bluegreen.locks WHERE app = $1 AND backend_pid = pg_backend_pid()`, [app])
-        .catch(() => {})
-      await lockClient.query(`SELECT pg_advisory_unlock(${lockKey})`, [app]).catch(() => {})
+      if (!lost) {
+        await lockClient
+          .query(`DELETE FROM bluegreen.locks WHERE app = $1 AND backend_pid = pg_backend_pid()`, [app])
+          .catch(() => {})
+        await lockClient.query(`SELECT pg_advisory_unlock(${lockKey})`, [app]).catch(() => {})
+      }
       await lockClient.end().catch(() => {})
     }
   }
@@ -230,6 +371,10 @@ export class PostgresJournal implements Journal {
   private async lockOn(connecting: Promise<Client>, app: string, holder: LockHolder): Promise<Client> {
     const lockClient = await connecting
     try {
+      // The lock's session must outlive any idle or statement limit set for the role or database.
+      await lockClient.query(
+        `SET idle_session_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0`,
+      )
       const { rows } = await lockClient.query<{ ok: boolean }>(
         `SELECT pg_try_advisory_lock(${lockKey}) AS ok`,
         [app],
@@ -242,6 +387,13 @@ export class PostgresJournal implements Journal {
           current = await this.lockHolder(app)
         }
         throw lockedError(app, current)
+      }
+      // A holder that lost its lock's session but still runs on this host (a release whose
+      // connection was cut) must not have a second command beside it, e.g. a `--resume`.
+      const previous = await this.lastLockHolder(app)
+      if (previous && holderStillRunning(previous, holder)) {
+        await lockClient.query(`SELECT pg_advisory_unlock(${lockKey})`, [app])
+        throw lockedError(app, previous, true)
       }
       await lockClient.query(
         `INSERT INTO bluegreen.locks (app, holder, pid, host, since, command, backend_pid)
@@ -258,7 +410,7 @@ export class PostgresJournal implements Journal {
   }
 
   async forceUnlock(app: string): Promise<LockHolder | undefined> {
-    const holder = await this.lockHolder(app)
+    const holder = await this.lastLockHolder(app)
     // A stale lock is a session that still exists (a hung process, a pooled connection):
     // terminating that backend is what frees an advisory lock.
     await this.q(
@@ -287,12 +439,20 @@ export class PostgresJournal implements Journal {
     return rows[0] && toRelease(rows[0])
   }
 
-  async finishRelease(id: string, status: Exclude<ReleaseStatus, 'running'>, error?: string): Promise<void> {
-    await this.q(`UPDATE bluegreen.releases SET status = $2, error = $3, finished_at = now() WHERE id = $1`, [
-      id,
-      status,
-      error ?? null,
-    ])
+  async finishRelease(id: string, outcome: ReleaseOutcome): Promise<void> {
+    await this.q(
+      `UPDATE bluegreen.releases SET status = $2, error = $3, finished_at = now(), failed_index = $4,
+         failed_kind = $5, rollback = $6, reached_users = $7 WHERE id = $1`,
+      [
+        id,
+        outcome.status,
+        outcome.error ?? null,
+        outcome.failedStep?.index ?? null,
+        outcome.failedStep?.kind ?? null,
+        outcome.rollback ?? null,
+        outcome.reachedUsers ?? null,
+      ],
+    )
   }
 
   async releases(app: string, limit: number): Promise<ReleaseRecord[]> {
@@ -301,6 +461,11 @@ export class PostgresJournal implements Journal {
       [app, limit],
     )
     return rows.map(toRelease)
+  }
+
+  async release(id: string): Promise<ReleaseRecord | undefined> {
+    const { rows } = await this.q<ReleaseRow>(`SELECT * FROM bluegreen.releases WHERE id = $1`, [id])
+    return rows[0] && toRelease(rows[0])
   }
 
   async stepStarted(releaseId: string, index: number, kind: string): Promise<void> {
@@ -346,59 +511,123 @@ export class PostgresJournal implements Journal {
     }))
   }
 
-  async setPool(app: string, record: PoolRecord): Promise<void> {
+  async setPools(app: string, records: PoolRecord[]): Promise<void> {
+    if (records.length === 0) return
+    // One statement: the one-live-pool rule is checked once both rows have their new standing.
+    const values: unknown[] = [app]
+    const tuples = records.map((r) => {
+      const at = values.length
+      values.push(
+        r.pool,
+        r.version ?? null,
+        r.releaseSeq,
+        r.releaseId ?? null,
+        r.standing,
+        r.since,
+        r.until ?? null,
+      )
+      return `($1, $${at + 1}, $${at + 2}, $${at + 3}, $${at + 4}::uuid, $${at + 5}, $${at + 6}::timestamptz, $${at + 7}::timestamptz, now())`
+    })
     await this.q(
-      `INSERT INTO bluegreen.pools (app, pool, version, release_seq, deployed_at) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (app, pool) DO UPDATE SET version = EXCLUDED.version, release_seq = EXCLUDED.release_seq, deployed_at = EXCLUDED.deployed_at`,
-      [app, record.pool, record.version, record.releaseSeq, record.deployedAt],
+      `INSERT INTO bluegreen.pools (app, pool, version, release_seq, release_id, standing, since, until, deployed_at)
+       VALUES ${tuples.join(', ')}
+       ON CONFLICT (app, pool) DO UPDATE SET version = EXCLUDED.version, release_seq = EXCLUDED.release_seq,
+         release_id = EXCLUDED.release_id, standing = EXCLUDED.standing, since = EXCLUDED.since, until = EXCLUDED.until,
+         deployed_at = CASE WHEN bluegreen.pools.release_seq IS DISTINCT FROM EXCLUDED.release_seq
+           THEN EXCLUDED.deployed_at ELSE bluegreen.pools.deployed_at END`,
+      values,
     )
   }
 
   async pools(app: string): Promise<Partial<Record<PoolName, PoolRecord>>> {
     const { rows } = await this.q<{
       pool: PoolName
-      version: string
+      version: string | null
       release_seq: string
-      deployed_at: Date
-    }>(`SELECT pool, version, release_seq, deployed_at FROM bluegreen.pools WHERE app = $1`, [app])
+      release_id: string | null
+      standing: Standing
+      since: Date
+      until: Date | null
+    }>(
+      `SELECT pool, version, release_seq, release_id, standing, since, until FROM bluegreen.pools WHERE app = $1`,
+      [app],
+    )
     const result: Partial<Record<PoolName, PoolRecord>> = {}
     for (const r of rows)
       result[r.pool] = {
         pool: r.pool,
-        version: r.version,
+        version: r.version ?? undefined,
         releaseSeq: Number(r.release_seq),
-        deployedAt: r.deployed_at.toISOString(),
+        releaseId: r.release_id ?? undefined,
+        standing: r.standing,
+        since: r.since.toISOString(),
+        until: r.until?.toISOString(),
       }
     return result
   }
 
-  async setStandby(app: string, record: StandbyRecord): Promise<void> {
+  async startRollback(
+    record: Omit<RollbackRecord, 'id' | 'startedAt'> & { startedAt?: string },
+  ): Promise<RollbackRecord> {
+    const { rows } = await this.q<RollbackRow>(
+      `INSERT INTO bluegreen.rollbacks (app, from_pool, to_pool, release_id, version, reason, automatic, forced, actor, started_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, coalesce($10::timestamptz, now())) RETURNING *`,
+      [
+        record.app,
+        record.from,
+        record.to,
+        record.releaseId ?? null,
+        record.version ?? null,
+        record.reason,
+        record.automatic,
+        record.forced,
+        record.actor,
+        record.startedAt ?? null,
+      ],
+    )
+    return toRollback(rows[0])
+  }
+
+  async finishRollback(
+    id: string,
+    result: { ms?: number; abandoned?: boolean; finishedAt?: string },
+    audit: Omit<AuditEntry, 'at'> & { at?: string },
+  ): Promise<void> {
+    // One statement: the rollback is finished exactly when its audit entry exists.
     await this.q(
-      `INSERT INTO bluegreen.standby (app, pool, version, release_seq, until, retired_at) VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (app) DO UPDATE SET pool = EXCLUDED.pool, version = EXCLUDED.version, release_seq = EXCLUDED.release_seq,
-         until = EXCLUDED.until, retired_at = EXCLUDED.retired_at`,
-      [app, record.pool, record.version ?? null, record.releaseSeq, record.until, record.retiredAt ?? null],
+      `WITH done AS (
+         UPDATE bluegreen.rollbacks SET finished_at = coalesce($2::timestamptz, now()), ms = $3, abandoned = $4
+          WHERE id = $1 AND finished_at IS NULL RETURNING id)
+       INSERT INTO bluegreen.audit (at, app, action, actor, detail)
+       SELECT coalesce($5::timestamptz, now()), $6, $7, $8, $9 FROM done`,
+      [
+        id,
+        result.finishedAt ?? null,
+        result.ms === undefined ? null : Math.round(result.ms),
+        result.abandoned ?? false,
+        audit.at ?? null,
+        audit.app,
+        audit.action,
+        audit.actor,
+        audit.detail,
+      ],
     )
   }
 
-  async standby(app: string): Promise<StandbyRecord | undefined> {
-    const { rows } = await this.q<{
-      pool: PoolName
-      version: string | null
-      release_seq: string
-      until: Date
-      retired_at: Date | null
-    }>(`SELECT pool, version, release_seq, until, retired_at FROM bluegreen.standby WHERE app = $1`, [app])
-    const r = rows[0]
-    return (
-      r && {
-        pool: r.pool,
-        version: r.version ?? undefined,
-        releaseSeq: Number(r.release_seq),
-        until: r.until.toISOString(),
-        retiredAt: r.retired_at?.toISOString(),
-      }
+  async unfinishedRollbacks(app: string): Promise<RollbackRecord[]> {
+    const { rows } = await this.q<RollbackRow>(
+      `SELECT * FROM bluegreen.rollbacks WHERE app = $1 AND finished_at IS NULL ORDER BY started_at`,
+      [app],
     )
+    return rows.map(toRollback)
+  }
+
+  async rollbacks(app: string, limit: number): Promise<RollbackRecord[]> {
+    const { rows } = await this.q<RollbackRow>(
+      `SELECT * FROM bluegreen.rollbacks WHERE app = $1 ORDER BY started_at DESC LIMIT $2`,
+      [app, limit],
+    )
+    return rows.map(toRollback)
   }
 
   async audit(entry: Omit<AuditEntry, 'at'> & { at?: string }): Promise<void> {
@@ -428,24 +657,41 @@ export class PostgresJournal implements Journal {
   }
 }
 
+interface HolderRow {
+  holder: string
+  pid: number
+  host: string
+  since: Date
+  command: string
+}
+
+function toHolder(row: HolderRow | undefined): LockHolder | undefined {
+  return row && { ...row, since: row.since.toISOString() }
+}
+
 /** Opens a connection for the duration of `fn`, makes sure the journal tables exist, and closes it. */
 export async function withPostgresJournal<T>(
   url: string,
   fn: (journal: PostgresJournal) => Promise<T>,
-  options: { lockConnection?: boolean } = {},
+  options: { lockConnection?: boolean; connectTimeoutMs?: number } = {},
 ): Promise<T> {
+  const timeoutMs = options.connectTimeoutMs
   // A command that will take the release lock opens its connection now, alongside this one,
   // instead of one round of connection set-up after the other.
-  const lockConnection = options.lockConnection ? connect(url) : undefined
+  const lockConnection = options.lockConnection ? connect(url, { timeoutMs, keepAlive: true }) : undefined
   // If this connection fails first, nobody awaits that one: it must not be an unhandled rejection.
   lockConnection?.catch(() => {})
   let journal: PostgresJournal | undefined
   try {
-    return await withClient(url, async (client) => {
-      await ensureJournalSchema(client)
-      journal = new PostgresJournal(client, url, lockConnection)
-      return fn(journal)
-    })
+    return await withClient(
+      url,
+      async (client) => {
+        await ensureJournalSchema(client)
+        journal = new PostgresJournal(client, url, lockConnection, timeoutMs)
+        return fn(journal)
+      },
+      { timeoutMs },
+    )
   } finally {
     await (journal?.close() ?? lockConnection?.then((c) => c.end()).catch(() => {}))
   }

@@ -11,7 +11,8 @@ import type { Client } from '../db/client.js'
 import { PostgresJournal } from '../db/journal-store.js'
 import { parseDuration } from '../plan/duration.js'
 import { databaseSettings } from '../phases/database.js'
-import { otherPool } from '../lb/types.js'
+import { pools as poolNames } from '../lb/types.js'
+import { isKnownGood } from './standing.js'
 import { phaseOf, type PhaseConfig } from '../plan/schema.js'
 import type { EngineContext } from './context.js'
 import type { Journal, ReleaseRecord } from './journal.js'
@@ -79,15 +80,10 @@ export async function runDueContracts(
   const { plan, journal, lb } = ctx
   const traffic = await lb.traffic()
   const pools = await journal.pools(plan.app)
-  const standby = await journal.standby(plan.app)
-  const live = traffic.live
-  const other = otherPool(live)
-  const liveSeq = traffic.split
-    ? Math.min(pools.blue?.releaseSeq ?? 0, pools.green?.releaseSeq ?? 0)
-    : (pools[live]?.releaseSeq ?? 0)
-  const standbyGone = standby?.pool === other && standby.retiredAt !== undefined
-  const standbySeq = pools[other]?.releaseSeq ?? 0
-
+  // What a possible rollback target or the live traffic still runs: pools that get traffic now,
+  // and the known-good ones (live, standby). Candidates, rolled-back and retired pools are no
+  // rollback target, so what only they need may go.
+  const needed = poolNames.filter((pool) => traffic.weights[pool] > 0 || isKnownGood(pools[pool]))
   const decisions: ContractDecision[] = []
   for (const pending of (await pendingContracts(client, plan.app)).sort(
     (a, b) => a.releaseSeq - b.releaseSeq,
@@ -101,15 +97,13 @@ export async function runDueContracts(
       decisions.push({ ...base, status: 'waiting', reason })
       ctx.emit({ type: 'contract.wait', release: pending.release, version: pending.version, reason })
     }
-    if (liveSeq < pending.releaseSeq) {
+    const older = needed.find((pool) => (pools[pool]?.releaseSeq ?? 0) < pending.releaseSeq)
+    if (older) {
+      const record = pools[older]
       wait(
-        `the live pool ${live} runs ${pools[live]?.version ?? 'an older version'}, which still needs what it removes`,
-      )
-      continue
-    }
-    if (!standbyGone && standbySeq < pending.releaseSeq) {
-      wait(
-        `the standby pool ${other} (${pools[other]?.version ?? 'the previous version'}) is a rollback target that still needs what it removes; it becomes safe after the next release's deploy or \`bluegreen retire\``,
+        traffic.weights[older] > 0
+          ? `${older} gets traffic and runs ${record?.version ?? 'an older version'}, which still needs what it removes`
+          : `the standby pool ${older} (${record?.version ?? 'the previous version'}) is a rollback target that still needs what it removes; it becomes safe after the next release's deploy or \`bluegreen retire\``,
       )
       continue
     }

@@ -20,26 +20,45 @@ import { dirname } from 'node:path'
 import { BluegreenError } from '../errors.js'
 import { isProcessRunning } from '../process-alive.js'
 import type { PoolName } from '../plan/schema.js'
+import { holderStillRunning } from './holder.js'
 import type {
   AuditEntry,
   Journal,
+  Lease,
   LockHolder,
   PoolRecord,
+  ReleaseOutcome,
   ReleaseRecord,
-  ReleaseStatus,
-  StandbyRecord,
+  RollbackRecord,
   StepRecord,
   StepStatus,
 } from './journal.js'
-import { lockedError } from './lock-error.js'
+import { lockedError, lockLostError } from './lock-error.js'
 
 interface AppState {
   seq: number
   releases: ReleaseRecord[]
   steps: StepRecord[]
   pools: Partial<Record<PoolName, PoolRecord>>
-  standby?: StandbyRecord
+  rollbacks?: RollbackRecord[]
+  /** The holder recorded last, kept after its lock file is gone (see lastLockHolder). */
+  lastHolder?: LockHolder
+  /** Journals written before pool standings: their standby record, read once. */
+  standby?: { pool: PoolName; until: string; retiredAt?: string }
   audit: AuditEntry[]
+}
+
+/** Journals from before pool standings: every recorded pool was live or the standby. */
+function upgrade(state: AppState): AppState {
+  for (const record of Object.values(state.pools)) {
+    if (!record || record.standing) continue
+    const standby = state.standby?.pool === record.pool ? state.standby : undefined
+    record.standing = standby ? (standby.retiredAt ? 'retired' : 'standby') : 'live'
+    record.since ??= (record as { deployedAt?: string }).deployedAt ?? new Date().toISOString()
+    if (standby && !standby.retiredAt) record.until = standby.until
+  }
+  delete state.standby
+  return state
 }
 interface FileState {
   format: 1
@@ -81,14 +100,15 @@ export class FileJournal implements Journal {
 
   private update<T>(app: string, fn: (state: AppState) => T): T {
     const state = this.read()
-    const appState = (state.apps[app] ??= { seq: 0, releases: [], steps: [], pools: {}, audit: [] })
+    const appState = upgrade((state.apps[app] ??= { seq: 0, releases: [], steps: [], pools: {}, audit: [] }))
     const result = fn(appState)
     writeFileAtomic(this.path, JSON.stringify(state, null, 2) + '\n')
     return result
   }
 
   private view(app: string): AppState {
-    return this.read().apps[app] ?? { seq: 0, releases: [], steps: [], pools: {}, audit: [] }
+    const state = this.read().apps[app]
+    return state ? upgrade(state) : { seq: 0, releases: [], steps: [], pools: {}, audit: [] }
   }
 
   private lockPath(app: string): string {
@@ -96,20 +116,29 @@ export class FileJournal implements Journal {
   }
 
   async lockHolder(app: string): Promise<LockHolder | undefined> {
-    try {
-      return JSON.parse(readFileSync(this.lockPath(app), 'utf8')) as LockHolder
-    } catch {
-      return undefined
-    }
+    const lock = this.readLock(app)
+    if (!lock) return undefined
+    const { token: _token, ...holder } = lock
+    return holder
   }
 
-  async withLock<T>(app: string, holder: LockHolder, fn: () => Promise<T>): Promise<T> {
+  async lastLockHolder(app: string): Promise<LockHolder | undefined> {
+    return (await this.lockHolder(app)) ?? this.view(app).lastHolder
+  }
+
+  async withLock<T>(app: string, holder: LockHolder, fn: (lease: Lease) => Promise<T>): Promise<T> {
     const path = this.lockPath(app)
     mkdirSync(dirname(path), { recursive: true })
+    const previous = this.view(app).lastHolder
+    if (previous && !(await this.lockHolder(app)) && holderStillRunning(previous, holder))
+      throw lockedError(app, previous, true)
+    // The lock file names its holder with a token of its own: the lease is the file still being ours.
+    const mine: LockHolder & { token: string } = { ...holder, token: randomUUID() }
     for (let attempt = 0; ; attempt++) {
       try {
         const fd = openSync(path, 'wx', 0o600)
-        writeSync(fd, JSON.stringify(holder))
+        writeSync(fd, JSON.stringify(mine))
+        fsyncSync(fd)
         closeSync(fd)
         break
       } catch (error) {
@@ -127,23 +156,36 @@ export class FileJournal implements Journal {
         })
       }
     }
+    this.update(app, (state) => void (state.lastHolder = holder))
+    const held = () => (this.readLock(app) as { token?: string } | undefined)?.token === mine.token
+    const lease: Lease = {
+      verify: async () => {
+        if (!held())
+          throw lockLostError(app, 'its lock file was removed or replaced', await this.lockHolder(app))
+      },
+    }
     try {
-      return await fn()
+      return await fn(lease)
     } finally {
-      rmSync(path, { force: true })
+      if (held()) {
+        rmSync(path, { force: true })
+        this.update(app, (state) => void delete state.lastHolder)
+      }
+    }
+  }
+
+  private readLock(app: string): (LockHolder & { token?: string }) | undefined {
+    try {
+      return JSON.parse(readFileSync(this.lockPath(app), 'utf8')) as LockHolder & { token?: string }
+    } catch {
+      return undefined
     }
   }
 
   async forceUnlock(app: string): Promise<LockHolder | undefined> {
-    const holder = await this.lockHolder(app)
-    if (holder && holder.host === hostname() && isProcessRunning(holder.pid)) {
-      try {
-        process.kill(holder.pid, 'SIGTERM')
-      } catch {
-        // Gone in the meantime.
-      }
-    }
+    const holder = await this.lastLockHolder(app)
     rmSync(this.lockPath(app), { force: true })
+    this.update(app, (state) => void delete state.lastHolder)
     return holder
   }
 
@@ -169,12 +211,20 @@ export class FileJournal implements Journal {
     return this.view(app).releases.find((r) => r.status === 'running')
   }
 
-  async finishRelease(id: string, status: Exclude<ReleaseStatus, 'running'>, error?: string): Promise<void> {
+  async finishRelease(id: string, outcome: ReleaseOutcome): Promise<void> {
     const app = this.appOf(id)
     this.update(app, (state) => {
       const release = state.releases.find((r) => r.id === id)
-      if (release) Object.assign(release, { status, error, finishedAt: new Date().toISOString() })
+      if (release) Object.assign(release, { ...outcome, finishedAt: new Date().toISOString() })
     })
+  }
+
+  async release(id: string): Promise<ReleaseRecord | undefined> {
+    for (const state of Object.values(this.read().apps)) {
+      const found = state.releases.find((r) => r.id === id)
+      if (found) return found
+    }
+    return undefined
   }
 
   private appOf(releaseId: string): string {
@@ -216,20 +266,62 @@ export class FileJournal implements Journal {
     return []
   }
 
-  async setPool(app: string, record: PoolRecord): Promise<void> {
-    this.update(app, (state) => void (state.pools[record.pool] = record))
+  async setPools(app: string, records: PoolRecord[]): Promise<void> {
+    const live = records.filter((r) => r.standing === 'live').map((r) => r.pool)
+    this.update(app, (state) => {
+      const next = { ...state.pools }
+      for (const record of records) next[record.pool] = { ...record }
+      // The rule PostgreSQL keeps with an exclusion constraint: at most one live pool.
+      if (Object.values(next).filter((r) => r?.standing === 'live').length > 1)
+        throw new Error(`two live pools after setting ${live.join(', ')}`)
+      state.pools = next
+    })
   }
 
   async pools(app: string): Promise<Partial<Record<PoolName, PoolRecord>>> {
     return this.view(app).pools
   }
 
-  async setStandby(app: string, record: StandbyRecord): Promise<void> {
-    this.update(app, (state) => void (state.standby = record))
+  async startRollback(
+    record: Omit<RollbackRecord, 'id' | 'startedAt'> & { startedAt?: string },
+  ): Promise<RollbackRecord> {
+    return this.update(record.app, (state) => {
+      const rollbacks = (state.rollbacks ??= [])
+      const open = rollbacks.find((r) => !r.finishedAt)
+      if (open) throw new Error(`rollback ${open.id} is still unfinished`)
+      const created: RollbackRecord = {
+        ...record,
+        id: randomUUID(),
+        startedAt: record.startedAt ?? new Date().toISOString(),
+      }
+      rollbacks.push(created)
+      return created
+    })
   }
 
-  async standby(app: string): Promise<StandbyRecord | undefined> {
-    return this.view(app).standby
+  async finishRollback(
+    id: string,
+    result: { ms?: number; abandoned?: boolean; finishedAt?: string },
+    audit: Omit<AuditEntry, 'at'> & { at?: string },
+  ): Promise<void> {
+    this.update(audit.app, (state) => {
+      const rollback = state.rollbacks?.find((r) => r.id === id)
+      if (!rollback || rollback.finishedAt) return
+      Object.assign(rollback, {
+        finishedAt: result.finishedAt ?? new Date().toISOString(),
+        ms: result.ms,
+        ...(result.abandoned ? { abandoned: true } : {}),
+      })
+      state.audit.push({ ...audit, at: audit.at ?? new Date().toISOString() })
+    })
+  }
+
+  async unfinishedRollbacks(app: string): Promise<RollbackRecord[]> {
+    return (this.view(app).rollbacks ?? []).filter((r) => !r.finishedAt)
+  }
+
+  async rollbacks(app: string, limit: number): Promise<RollbackRecord[]> {
+    return [...(this.view(app).rollbacks ?? [])].reverse().slice(0, limit)
   }
 
   async audit(entry: Omit<AuditEntry, 'at'> & { at?: string }): Promise<void> {

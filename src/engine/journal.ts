@@ -1,12 +1,14 @@
 /**
- * The journal records intent and history: releases, their steps, which version each pool
- * runs, the standby window and an append-only audit log. It never decides which pool is
- * live (the load balancer does). Two stores implement it: PostgreSQL (schema `bluegreen` in
+ * The journal records intent and history: releases and their outcomes, their steps, what each
+ * pool runs and its standing, rollbacks (intent first), and an append-only audit log. It never
+ * decides which pool gets traffic (the load balancer does); it is the only source of which pool
+ * holds a version known to be good. Two stores implement it: PostgreSQL (schema `bluegreen` in
  * the application database) and a JSON file for plans without a database.
  */
 import { hostname } from 'node:os'
 import type { PoolName } from '../plan/schema.js'
 
+/** `running` is an unfinished release: running while its holder has the lock, interrupted otherwise. */
 export type ReleaseStatus = 'running' | 'done' | 'failed' | 'rolled_back'
 export type StepStatus = 'started' | 'done' | 'failed'
 
@@ -23,6 +25,20 @@ export interface ReleaseRecord {
   startedAt: string
   finishedAt?: string
   error?: string
+  /** The step that failed (failed releases), or the step a rollback undid. */
+  failedStep?: { index: number; kind: string }
+  /** How a rolled-back release was undone. */
+  rollback?: 'automatic' | 'manual'
+  /** Whether traffic reached the release's pool before it ended (false: users never saw it). */
+  reachedUsers?: boolean
+}
+
+export interface ReleaseOutcome {
+  status: Exclude<ReleaseStatus, 'running'>
+  error?: string
+  failedStep?: { index: number; kind: string }
+  rollback?: 'automatic' | 'manual'
+  reachedUsers?: boolean
 }
 
 export interface StepRecord {
@@ -36,20 +52,46 @@ export interface StepRecord {
   summary?: string
 }
 
+/**
+ * A pool's standing (DESIGN.md): only `live` and `standby` hold a version known to be good, and
+ * only a `standby` pool is a rollback target.
+ */
+export type Standing = 'live' | 'standby' | 'candidate' | 'rolled_back' | 'retired'
+export const standings: readonly Standing[] = ['live', 'standby', 'candidate', 'rolled_back', 'retired']
+
 export interface PoolRecord {
   pool: PoolName
-  version: string
-  /** seq of the release that deployed it. */
+  /** Undefined when bluegreen did not release it and nobody said (`--live-version`). */
+  version?: string
+  /** seq of the release that deployed it (0: there before bluegreen's first release). */
   releaseSeq: number
-  deployedAt: string
+  releaseId?: string
+  standing: Standing
+  /** When it took this standing. */
+  since: string
+  /** Standby only: the end of the plan's standby window (none: kept until retired or replaced). */
+  until?: string
 }
 
-export interface StandbyRecord {
-  pool: PoolName
+/** A rollback, recorded before the load balancer is touched and finished once journaled. */
+export interface RollbackRecord {
+  id: string
+  app: string
+  from: PoolName
+  to: PoolName
+  /** The release it undoes, if any. */
+  releaseId?: string
   version?: string
-  releaseSeq: number
-  until: string
-  retiredAt?: string
+  reason: string
+  automatic: boolean
+  forced: boolean
+  actor: string
+  startedAt: string
+  /** Load-balancer time of the switch, ms. */
+  ms?: number
+  finishedAt?: string
+  /** Set when a re-run found that the interrupted rollback never switched. */
+  abandoned?: boolean
 }
 
 export interface AuditEntry {
@@ -68,18 +110,27 @@ export interface LockHolder {
   command: string
 }
 
+/** What a lock holder gets: a way to prove, before each step and load-balancer write, that it still holds it. */
+export interface Lease {
+  /** Throws LOCK_LOST (exit 4) when the lock is gone (its connection cut, or cleared by `unlock --force`). */
+  verify(): Promise<void>
+}
+
 export interface Journal {
   readonly kind: 'postgres' | 'file'
   /** Runs `fn` holding the app's release lock; throws LOCKED (exit 4) at once when another holds it. */
-  withLock<T>(app: string, holder: LockHolder, fn: () => Promise<T>): Promise<T>
-  /** Clears the lock (terminating a stale holder); returns who held it. */
+  withLock<T>(app: string, holder: LockHolder, fn: (lease: Lease) => Promise<T>): Promise<T>
+  /** Clears the lock (terminating a stale holder's session); returns who held it. */
   forceUnlock(app: string): Promise<LockHolder | undefined>
   lockHolder(app: string): Promise<LockHolder | undefined>
+  /** The holder recorded last, even if its lock is gone (to tell a lost lock from a free one). */
+  lastLockHolder(app: string): Promise<LockHolder | undefined>
 
   startRelease(release: Omit<ReleaseRecord, 'id' | 'seq' | 'status' | 'startedAt'>): Promise<ReleaseRecord>
   unfinishedRelease(app: string): Promise<ReleaseRecord | undefined>
-  finishRelease(id: string, status: Exclude<ReleaseStatus, 'running'>, error?: string): Promise<void>
+  finishRelease(id: string, outcome: ReleaseOutcome): Promise<void>
   releases(app: string, limit: number): Promise<ReleaseRecord[]>
+  release(id: string): Promise<ReleaseRecord | undefined>
 
   stepStarted(releaseId: string, index: number, kind: string): Promise<void>
   stepFinished(
@@ -91,10 +142,21 @@ export interface Journal {
   ): Promise<void>
   steps(releaseId: string): Promise<StepRecord[]>
 
-  setPool(app: string, record: PoolRecord): Promise<void>
+  /** Writes the given pools' records together (one statement or one file write): never half of a change. */
+  setPools(app: string, records: PoolRecord[]): Promise<void>
   pools(app: string): Promise<Partial<Record<PoolName, PoolRecord>>>
-  setStandby(app: string, record: StandbyRecord): Promise<void>
-  standby(app: string): Promise<StandbyRecord | undefined>
+
+  startRollback(
+    record: Omit<RollbackRecord, 'id' | 'startedAt'> & { startedAt?: string },
+  ): Promise<RollbackRecord>
+  /** Marks it finished (or abandoned) and writes its audit entry, at once; a second call does nothing. */
+  finishRollback(
+    id: string,
+    result: { ms?: number; abandoned?: boolean; finishedAt?: string },
+    audit: Omit<AuditEntry, 'at'> & { at?: string },
+  ): Promise<void>
+  unfinishedRollbacks(app: string): Promise<RollbackRecord[]>
+  rollbacks(app: string, limit: number): Promise<RollbackRecord[]>
 
   audit(entry: Omit<AuditEntry, 'at'> & { at?: string }): Promise<void>
   auditLog(app: string, limit: number): Promise<AuditEntry[]>

@@ -1,27 +1,31 @@
 /**
- * A release, top-down: take the lock, decide (or recover) the pools, then run each step of
- * the plan in order, journaling it before and after. A failure before traffic moved leaves
- * production untouched (exit 1); a failure after it switches back automatically (exit 3).
+ * A release, top-down: take the lock, settle what an earlier crash left, decide (or recover) the
+ * pools, then run each step of the plan in order, journaling it before and after. The lock is
+ * verified before every step and every load-balancer write. What a failure means is decided by
+ * the outcome table (outcome.ts).
  */
-import { connectionLostError } from '../db/client.js'
 import { BluegreenError, ExitCode, isBluegreenError } from '../errors.js'
-import { otherPool, type PoolName, type Traffic } from '../lb/types.js'
+import { describeTraffic, otherPool, type LoadBalancer, type PoolName } from '../lb/types.js'
 import { describeStep } from '../plan/describe.js'
-import { phaseOf, type PhaseKind } from '../plan/schema.js'
+import { parseDuration } from '../plan/duration.js'
+import { phaseOf, type PhaseConfig, type PhaseKind } from '../plan/schema.js'
 import { phases } from '../phases/index.js'
 import type { Phase, PhaseRunContext } from '../phases/types.js'
 import type { EngineContext } from './context.js'
 import type { StepInfo } from './events.js'
-import { currentHolderFor } from './holder.js'
-import type { ReleaseRecord } from './journal.js'
-import { rollbackTo } from './rollback.js'
 import { failpoint } from './failpoint.js'
-import { flushSpool } from './spool.js'
+import { currentHolderFor } from './holder.js'
+import type { Lease, ReleaseRecord } from './journal.js'
+import { decideFailure, type Moved } from './outcome.js'
+import { rollbackTo, settleInterrupted } from './rollback.js'
+import { asCandidate, promoted, recordedLive } from './standing.js'
+import { rememberChanges } from './spool.js'
+import { connectionLostError } from '../db/client.js'
 
 export interface ReleaseOptions {
   version?: string
   resume: boolean
-  /** With resume: accept a plan that changed since the release started. */
+  /** With resume: accept a plan that changed since the release started. Without: release a version that is already live. */
   force: boolean
   dryRun: boolean
   /**
@@ -40,15 +44,40 @@ export interface ReleaseResult {
   to: string
   resumed: boolean
   dryRun: boolean
+  /** True when the version was already live: nothing was done. */
+  unchanged?: boolean
+  /** Whether the plan moves traffic (has a switch phase): only then is the version "live". */
+  switched: boolean
   steps: { index: number; kind: PhaseKind; status: 'done' | 'skipped' | 'planned'; summary: string }[]
+}
+
+/** The load balancer as a release uses it: every write first proves the lock is still ours. */
+function fenced(lb: LoadBalancer, lease: Lease): LoadBalancer {
+  return new Proxy(lb, {
+    get(target, property, receiver) {
+      if (property === 'shift')
+        return async (...args: Parameters<LoadBalancer['shift']>) => {
+          await lease.verify()
+          return target.shift(...args)
+        }
+      return Reflect.get(target, property, receiver) as unknown
+    },
+  })
+}
+
+function hasSwitch(ctx: EngineContext): boolean {
+  return ctx.plan.phases.some((entry) => phaseOf(entry).kind === 'switch')
 }
 
 export async function release(ctx: EngineContext, options: ReleaseOptions): Promise<ReleaseResult> {
   if (options.dryRun) return dryRun(ctx, options)
   const { plan, journal } = ctx
-  return journal.withLock(plan.app, currentHolderFor(ctx), async () => {
-    await flushSpool(ctx)
-    const record = await beginOrResume(ctx, options)
+  return journal.withLock(plan.app, currentHolderFor(ctx), async (lease) => {
+    const locked: EngineContext = { ...ctx, lb: fenced(ctx.lb, lease) }
+    await settleInterrupted(locked)
+    const begun = await beginOrResume(locked, options)
+    if ('unchanged' in begun) return begun.unchanged
+    const record = begun.record
     const done = new Set(
       (await journal.steps(record.id)).filter((s) => s.status === 'done').map((s) => s.index),
     )
@@ -82,16 +111,23 @@ export async function release(ctx: EngineContext, options: ReleaseOptions): Prom
         })
         continue
       }
-      const summary = await runStep(ctx, record, step)
+      const summary = await runStep(locked, lease, record, step)
       results.push({ index: step.index, kind: step.kind, status: 'done', summary })
     }
-    await recordInJournal(ctx, record, () => journal.finishRelease(record.id, 'done'))
+    await lease.verify()
+    // Verified and not switched back: the new pool is live, the old one the standby.
+    if (hasSwitch(ctx)) await promote(locked, record, standbyWindow(ctx))
+    await recordInJournal(locked, record, () =>
+      journal.finishRelease(record.id, { status: 'done', reachedUsers: hasSwitch(ctx) }),
+    )
     await journal
       .audit({
         app: plan.app,
         action: 'release',
         actor: ctx.actor,
-        detail: `${record.version} released to ${record.to}`,
+        detail: hasSwitch(ctx)
+          ? `${record.version} released to ${record.to}`
+          : `${record.version} deployed to ${record.to} (the plan has no switch phase)`,
       })
       .catch((error: Error) =>
         ctx.emit({ type: 'warning', message: `the audit entry could not be written: ${error.message}` }),
@@ -105,12 +141,36 @@ export async function release(ctx: EngineContext, options: ReleaseOptions): Prom
       to: record.to,
       resumed: options.resume,
       dryRun: false,
+      switched: hasSwitch(ctx),
       steps: results,
     }
   })
 }
 
-async function beginOrResume(ctx: EngineContext, options: ReleaseOptions): Promise<ReleaseRecord> {
+/** The plan's standby window (its standby phase), or none: kept until retired or replaced. */
+function standbyWindow(ctx: EngineContext): number | undefined {
+  const standby = ctx.plan.phases.map(phaseOf).find((p) => p.kind === 'standby')?.config as
+    PhaseConfig<'standby'> | undefined
+  return standby ? parseDuration(standby.for) : undefined
+}
+
+/** The new pool is live, the one it replaced is the standby: once, idempotently. */
+async function promote(
+  ctx: EngineContext,
+  record: ReleaseRecord,
+  windowMs: number | undefined,
+): Promise<void> {
+  const pools = await ctx.journal.pools(ctx.plan.app)
+  const changes = promoted(pools, record, windowMs)
+  if (changes.length === 0) return
+  await ctx.journal.setPools(ctx.plan.app, changes)
+  rememberChanges(ctx.plan.app, changes)
+}
+
+async function beginOrResume(
+  ctx: EngineContext,
+  options: ReleaseOptions,
+): Promise<{ record: ReleaseRecord } | { unchanged: ReleaseResult }> {
   const { plan, journal, lb } = ctx
   const unfinished = await journal.unfinishedRelease(plan.app)
   if (options.resume) {
@@ -133,7 +193,7 @@ async function beginOrResume(ctx: EngineContext, options: ReleaseOptions): Promi
       throw new BluegreenError({
         code: 'UNFINISHED_RELEASE',
         message: `the unfinished release is ${unfinished.version}, not ${requested}`,
-        hint: `resume ${unfinished.version} first (or roll it back with \`bluegreen rollback\`), then release ${requested}`,
+        hint: `resume ${unfinished.version} first (or close it with \`bluegreen rollback\`), then release ${requested}`,
       })
     }
     // Reconcile with the load balancer: it, not the journal, says where traffic is.
@@ -145,13 +205,13 @@ async function beginOrResume(ctx: EngineContext, options: ReleaseOptions): Promi
       actor: ctx.actor,
       detail: `${unfinished.version} (${describeTraffic(traffic)})`,
     })
-    return unfinished
+    return { record: unfinished }
   }
   if (unfinished) {
     throw new BluegreenError({
       code: 'UNFINISHED_RELEASE',
       message: `release ${unfinished.version} of ${plan.app} (started ${unfinished.startedAt}) did not finish`,
-      hint: 'continue it with `bluegreen release PLAN --resume`, or undo it with `bluegreen rollback --plan PLAN`',
+      hint: 'continue it with `bluegreen release PLAN --resume`, or undo it with `bluegreen rollback --plan PLAN` (it switches back only if traffic had moved)',
     })
   }
   const version = options.version ?? plan.version
@@ -171,45 +231,73 @@ async function beginOrResume(ctx: EngineContext, options: ReleaseOptions): Promi
       hint: 'finish or undo that switch first (`bluegreen rollback --plan PLAN` sends all traffic to one pool)',
     })
   }
-  await recordLiveVersion(ctx, traffic.live, options.liveVersion)
-  return journal.startRelease({
-    app: plan.app,
-    version,
-    planHash: ctx.planHash,
-    from: traffic.live,
-    to: otherPool(traffic.live),
-  })
+  const pools = await recordLiveVersion(ctx, traffic.live, options.liveVersion)
+  const live = pools[traffic.live]
+  // Releasing what already serves production would deploy it over the rollback target.
+  if (live?.standing === 'live' && live.version === version && !options.force) {
+    const message = `${version} is already live on ${traffic.live}; nothing to release (\`--force\` releases it again, over ${otherPool(traffic.live)})`
+    ctx.emit({ type: 'info', message })
+    return {
+      unchanged: {
+        ok: true,
+        releaseId: live.releaseId ?? '',
+        app: plan.app,
+        version,
+        from: traffic.live,
+        to: traffic.live,
+        resumed: false,
+        dryRun: false,
+        unchanged: true,
+        switched: false,
+        steps: [],
+      },
+    }
+  }
+  return {
+    record: await journal.startRelease({
+      app: plan.app,
+      version,
+      planHash: ctx.planHash,
+      from: traffic.live,
+      to: otherPool(traffic.live),
+    }),
+  }
 }
 
 /**
- * What the live pool runs, when the journal has not seen it released: the journal learns it
- * from --live-version (as release 0), or the operator learns why a rollback to it will not be
- * confirmed by version. A version the journal already has is not overwritten.
+ * What the live pool runs, when the journal has no record of it: the journal learns it from
+ * --live-version (as release 0), or records the pool as live with its version unknown. A
+ * journal that disagrees with the load balancer is said so. Returns the pools as they stand.
  */
 async function recordLiveVersion(ctx: EngineContext, live: PoolName, liveVersion: string | undefined) {
   const { journal, plan, emit } = ctx
-  const known = (await journal.pools(plan.app))[live]
+  const pools = await journal.pools(plan.app)
+  const known = pools[live]
   if (known) {
     if (liveVersion && liveVersion !== known.version)
       emit({
         type: 'warning',
-        message: `--live-version ${liveVersion} ignored: the journal records ${live} running ${known.version}${known.releaseSeq > 0 ? ', which bluegreen released' : ', from an earlier --live-version'}`,
+        message: `--live-version ${liveVersion} ignored: the journal records ${live} running ${known.version ?? 'an unrecorded version'}${known.releaseSeq > 0 ? ', which bluegreen released' : ', from an earlier --live-version'}`,
       })
-    return
+    if (known.standing !== 'live')
+      emit({
+        type: 'warning',
+        message: `the load balancer sends traffic to ${live}, but the journal has it as ${known.standing.replace('_', ' ')} (${known.version ?? 'unknown version'}): was it switched by hand? It will not become the rollback target`,
+      })
+    return pools
   }
-  if (!liveVersion) {
+  if (!liveVersion)
     emit({
       type: 'info',
       message: `the journal does not know which version ${live} runs (bluegreen did not release it): a rollback to ${live} will be confirmed by health, not by version; pass --live-version on this release to record it`,
     })
-    return
-  }
-  await journal.setPool(plan.app, {
-    pool: live,
-    version: liveVersion,
-    releaseSeq: 0,
-    deployedAt: new Date().toISOString(),
-  })
+  const record = recordedLive(live, liveVersion)
+  const other = pools[otherPool(live)]
+  // A journal whose live pool is the other one (switched by hand since): that one is not live.
+  const changes = other?.standing === 'live' ? [record, { ...other, standing: 'standby' as const }] : [record]
+  await journal.setPools(plan.app, changes)
+  rememberChanges(plan.app, changes)
+  return { ...pools, [live]: record }
 }
 
 function stepInfos(ctx: EngineContext, record: { version: string; to: string }): StepInfo[] {
@@ -221,7 +309,12 @@ function stepInfos(ctx: EngineContext, record: { version: string; to: string }):
   })
 }
 
-async function runStep(ctx: EngineContext, record: ReleaseRecord, step: StepInfo): Promise<string> {
+async function runStep(
+  ctx: EngineContext,
+  lease: Lease,
+  record: ReleaseRecord,
+  step: StepInfo,
+): Promise<string> {
   const { journal, emit } = ctx
   const entry = ctx.plan.phases[step.index]
   const { kind, config } = phaseOf(entry)
@@ -237,14 +330,19 @@ async function runStep(ctx: EngineContext, record: ReleaseRecord, step: StepInfo
     progress: (message, numbers) =>
       emit({ type: 'step.progress', index: step.index, kind, message, ...numbers }),
     output: (stream, line) => emit({ type: 'step.output', index: step.index, kind, stream, line }),
+    promote: (windowMs) => promote(ctx, record, windowMs),
   }
   failpoint(`step:${step.index}:before`)
+  await lease.verify()
   await recordInJournal(ctx, record, () => journal.stepStarted(record.id, step.index, kind))
   failpoint(`step:${step.index}:started`)
   emit({ type: 'step.start', index: step.index, kind, summary: step.summary })
   const started = Date.now()
   let summary: string
   try {
+    // Before the pool is touched, it stops being a rollback target: a crash mid-deploy must
+    // not leave a half-replaced pool recorded as the known-good standby.
+    if (phase.replacesPool) await markCandidate(ctx, record)
     ctx.signal.throwIfAborted()
     summary = await phase.run(runContext)
   } catch (caught) {
@@ -260,16 +358,21 @@ async function runStep(ctx: EngineContext, record: ReleaseRecord, step: StepInfo
       hint: error.hint,
       details: error.details,
     })
-    // The journal keeps the message and the first lines of detail (e.g. a deploy's last output).
-    const failure = [error.message, ...error.details.slice(0, 5)].join('\n')
-    await journal.stepFinished(record.id, step.index, 'failed', ms, failure).catch(() => {})
-    throw await afterFailure(ctx, record, phase, error)
+    throw await afterFailure(ctx, lease, record, step, phase, error, ms)
   }
   failpoint(`step:${step.index}:ran`)
   const ms = Date.now() - started
   await recordInJournal(ctx, record, () => journal.stepFinished(record.id, step.index, 'done', ms, summary))
   emit({ type: 'step.done', index: step.index, kind, ms, summary })
   return summary
+}
+
+async function markCandidate(ctx: EngineContext, record: ReleaseRecord): Promise<void> {
+  const current = (await ctx.journal.pools(ctx.plan.app))[record.to]
+  if (current?.releaseId === record.id) return
+  const change = asCandidate(record)
+  await ctx.journal.setPools(ctx.plan.app, [change])
+  rememberChanges(ctx.plan.app, [change])
 }
 
 /**
@@ -286,72 +389,71 @@ async function recordInJournal(
     await write()
   } catch (caught) {
     const error = asUserError(caught, ctx.signal)
-    const traffic = await ctx.lb.traffic().catch(() => undefined)
-    const moved = traffic === undefined || traffic.weights[record.to] > 0
-    throw new BluegreenError({
-      code: error.code,
-      exitCode: moved ? ExitCode.needsHuman : ExitCode.failedBeforeSwitch,
-      message: `release ${record.version} stopped: the journal could not be written (${error.message})${traffic ? `; ${describeTraffic(traffic)}` : ''}`,
-      hint: 'once the database is back, `bluegreen release PLAN --resume` continues from the first step not recorded as done (steps are idempotent)',
-      cause: error,
+    const { moved, traffic } = await trafficMoved(ctx, record)
+    const plan = decideFailure({
+      error,
+      moved,
+      rollbackOnFailure: false,
+      version: record.version,
+      from: record.from,
+      to: record.to,
+      traffic,
     })
+    throw 'error' in plan ? plan.error : error
   }
 }
 
-/** Decides what a failed step means for production, and returns the error to exit with. */
-async function afterFailure(
+/** Whether traffic had reached the release's pool: read once, for the whole decision. */
+async function trafficMoved(
   ctx: EngineContext,
   record: ReleaseRecord,
+): Promise<{ moved: Moved; traffic?: string }> {
+  try {
+    const traffic = await ctx.lb.traffic()
+    return { moved: traffic.weights[record.to] > 0 ? 'after' : 'before', traffic: describeTraffic(traffic) }
+  } catch {
+    return { moved: 'unknown' }
+  }
+}
+
+/** Carries out what the outcome table decides for a failed step, and returns the error to exit with. */
+async function afterFailure(
+  ctx: EngineContext,
+  lease: Lease,
+  record: ReleaseRecord,
+  step: StepInfo,
   phase: Phase<PhaseKind>,
   error: BluegreenError,
+  ms: number,
 ): Promise<BluegreenError> {
-  const { journal, lb } = ctx
-  if (error.code === 'INTERRUPTED') {
-    // Left unfinished on purpose, so that --resume can carry on.
-    const traffic = await lb.traffic().catch(() => undefined)
-    const moved = traffic !== undefined && traffic.weights[record.to] > 0
-    return new BluegreenError({
-      code: 'INTERRUPTED',
-      exitCode: moved ? ExitCode.needsHuman : ExitCode.failedBeforeSwitch,
-      message: `release ${record.version} was interrupted${traffic ? ` (${describeTraffic(traffic)})` : ''}`,
-      hint: 'continue it with `bluegreen release PLAN --resume`, or undo it with `bluegreen rollback --plan PLAN`',
-    })
+  const { journal } = ctx
+  // A holder that lost its lock writes nothing more: another command may be acting now.
+  if (error.code === 'LOCK_LOST') return error
+  const { moved, traffic } = await trafficMoved(ctx, record)
+  const plan = decideFailure({
+    error,
+    moved,
+    rollbackOnFailure: phase.rollbackOnFailure,
+    version: record.version,
+    from: record.from,
+    to: record.to,
+    traffic,
+  })
+  // The journal keeps the message and the first lines of detail (e.g. a deploy's last output).
+  const failure = [error.message, ...error.details.slice(0, 5)].join('\n')
+  if (plan.action === 'stop') {
+    if (plan.journal) await journal.stepFinished(record.id, step.index, 'failed', ms, failure).catch(() => {})
+    return plan.error
   }
-  let traffic: Traffic
-  try {
-    traffic = await lb.traffic()
-  } catch (lbError) {
-    await journal.finishRelease(record.id, 'failed', error.message).catch(() => {})
-    return new BluegreenError({
-      code: 'ROLLBACK_FAILED',
-      message: `${error.message}; and the load balancer cannot be read to check where traffic goes: ${(lbError as Error).message}`,
-      details: error.details,
-      hint: 'check the load balancer by hand; `bluegreen rollback --plan PLAN` switches back once it answers',
-    })
-  }
-  if (traffic.weights[record.to] === 0) {
-    // With the database gone the release stays unfinished in the journal: --resume picks it up.
-    await journal.finishRelease(record.id, 'failed', error.message).catch(() => {})
-    return error.exitCode === ExitCode.failedBeforeSwitch || error.exitCode === ExitCode.usage
-      ? error
-      : new BluegreenError({
-          ...error.toJSON(),
-          code: error.code,
-          exitCode: ExitCode.failedBeforeSwitch,
-          cause: error,
-        })
-  }
-  if (!phase.rollbackOnFailure) {
-    await journal.finishRelease(record.id, 'failed', error.message).catch(() => {})
-    return new BluegreenError({
-      code: error.code === 'CONTRACT_FAILED' ? 'CONTRACT_FAILED' : error.code,
-      exitCode: ExitCode.needsHuman,
-      message: `${error.message} (after the switch; ${record.to} stays live)`,
-      details: error.details,
-      hint:
-        error.hint ??
-        'production runs the new version; fix the cause, then finish with `bluegreen contract PLAN`',
-    })
+  await journal.stepFinished(record.id, step.index, 'failed', ms, failure).catch(() => {})
+  const failedStep = { index: step.index, kind: step.kind }
+  const reachedUsers = moved !== 'before'
+  await journal
+    .finishRelease(record.id, { status: 'failed', error: error.message, failedStep, reachedUsers })
+    .catch(() => {})
+  if (plan.action === 'fail') {
+    if (plan.promote) await promote(ctx, record, standbyWindow(ctx)).catch(() => {})
+    return plan.error
   }
   // Traffic already reached the new pool: switch back, automatically.
   try {
@@ -359,25 +461,16 @@ async function afterFailure(
       to: record.from,
       reason: `${error.code}: ${error.message}`,
       automatic: true,
-      release: record,
+      releaseId: record.id,
+      lease,
     })
   } catch (rollbackError) {
-    await journal.finishRelease(record.id, 'failed', error.message).catch(() => {})
-    const why = isBluegreenError(rollbackError) ? rollbackError.message : String(rollbackError)
-    return new BluegreenError({
-      code: 'ROLLBACK_FAILED',
-      message: `${error.message}; then the automatic rollback to ${record.from} failed too: ${why}`,
-      details: error.details,
-      hint: `production may still send traffic to ${record.to}; run \`bluegreen rollback --plan PLAN\` or switch the load balancer by hand`,
-    })
+    if (isBluegreenError(rollbackError) && rollbackError.code === 'LOCK_LOST') return rollbackError
+    return plan.rollbackFailed(
+      isBluegreenError(rollbackError) ? rollbackError.message : String(rollbackError),
+    )
   }
-  return new BluegreenError({
-    code: error.code === 'VERIFY_FAILED' ? 'VERIFY_FAILED' : 'ROLLED_BACK',
-    exitCode: ExitCode.rolledBack,
-    message: `${error.message}; traffic was switched back to ${record.from}`,
-    details: error.details,
-    hint: `production runs the previous version again; ${record.version} stays deployed on ${record.to} for inspection`,
-  })
+  return plan.rolledBack()
 }
 
 function asUserError(caught: unknown, signal: AbortSignal): BluegreenError {
@@ -391,12 +484,6 @@ function asUserError(caught: unknown, signal: AbortSignal): BluegreenError {
       hint: 'resume with `bluegreen release PLAN --resume`',
     })
   throw caught
-}
-
-export function describeTraffic(traffic: Traffic): string {
-  return traffic.split
-    ? `blue ${traffic.weights.blue}% / green ${traffic.weights.green}%`
-    : `${traffic.live} is live`
 }
 
 async function dryRun(ctx: EngineContext, options: ReleaseOptions): Promise<ReleaseResult> {
@@ -434,6 +521,7 @@ async function dryRun(ctx: EngineContext, options: ReleaseOptions): Promise<Rele
     to,
     resumed: false,
     dryRun: true,
+    switched: false,
     steps: steps.map((s) => ({ index: s.index, kind: s.kind, status: 'planned', summary: s.summary })),
   }
 }

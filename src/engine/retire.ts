@@ -1,15 +1,27 @@
 /** `retire` gives up the standby pool as a rollback target; `unlock --force` clears a stale lock. Both audited. */
 import { BluegreenError } from '../errors.js'
 import { otherPool } from '../lb/types.js'
+import { isProcessRunning } from '../process-alive.js'
 import type { EngineContext } from './context.js'
-import { currentHolderFor } from './holder.js'
-import type { LockHolder, StandbyRecord } from './journal.js'
-import { flushSpool } from './spool.js'
+import { currentHolderFor, holderStillRunning } from './holder.js'
+import type { LockHolder } from './journal.js'
+import { settleInterrupted } from './rollback.js'
+import { rememberChanges } from './spool.js'
+import { retiredRecord } from './standing.js'
 
-export async function retire(ctx: EngineContext): Promise<{ ok: true; pool: string; version?: string }> {
+export interface RetireResult {
+  ok: true
+  pool: string
+  version?: string
+  /** False when the pool was no rollback target anyway. */
+  changed: boolean
+  message?: string
+}
+
+export async function retire(ctx: EngineContext): Promise<RetireResult> {
   const { plan, journal, lb } = ctx
   return journal.withLock(plan.app, currentHolderFor(ctx), async () => {
-    await flushSpool(ctx)
+    await settleInterrupted(ctx)
     const traffic = await lb.traffic()
     if (traffic.split) {
       throw new BluegreenError({
@@ -19,35 +31,59 @@ export async function retire(ctx: EngineContext): Promise<{ ok: true; pool: stri
       })
     }
     const pool = otherPool(traffic.live)
-    const previous = await journal.standby(plan.app)
-    const version = (await journal.pools(plan.app))[pool]?.version
-    const record: StandbyRecord = {
-      pool,
-      version,
-      releaseSeq: previous?.pool === pool ? previous.releaseSeq : 0,
-      until: new Date().toISOString(),
-      retiredAt: new Date().toISOString(),
+    const record = (await journal.pools(plan.app))[pool]
+    if (record?.standing !== 'standby') {
+      const message = `${pool} is not a rollback target (${record ? `${record.standing.replace('_', ' ')}${record.version ? `, ${record.version}` : ''}` : 'no record'}); nothing to retire`
+      ctx.emit({ type: 'info', message })
+      return { ok: true, pool, version: record?.version, changed: false, message }
     }
-    await journal.setStandby(plan.app, record)
+    const change = retiredRecord(record)
+    await journal.setPools(plan.app, [change])
+    rememberChanges(plan.app, [change])
     await journal.audit({
       app: plan.app,
       action: 'retire',
       actor: ctx.actor,
-      detail: `${pool}${version ? ` (${version})` : ''} is no longer a rollback target`,
+      detail: `${pool}${record.version ? ` (${record.version})` : ''} is no longer a rollback target`,
     })
-    return { ok: true, pool, version }
+    return { ok: true, pool, version: record.version, changed: true }
   })
 }
 
-export async function unlock(ctx: EngineContext): Promise<{ ok: true; cleared: LockHolder | undefined }> {
-  const cleared = await ctx.journal.forceUnlock(ctx.plan.app)
+export async function unlock(
+  ctx: EngineContext,
+  options: { kill: boolean } = { kill: false },
+): Promise<{ ok: true; cleared: LockHolder | undefined; killed?: number }> {
+  const holder =
+    (await ctx.journal.lockHolder(ctx.plan.app)) ?? (await ctx.journal.lastLockHolder(ctx.plan.app))
+  let killed: number | undefined
+  // A live holder on this host is a release at work, not a stale lock: clearing it would let a
+  // second command act beside it. --kill stops it first (it stops at its next safe point).
+  if (holder && holderStillRunning(holder, currentHolderFor(ctx))) {
+    if (!options.kill) {
+      throw new BluegreenError({
+        code: 'LOCKED',
+        message: `the lock of ${ctx.plan.app} is held by a running process: ${holder.holder} (pid ${holder.pid} on ${holder.host}, \`${holder.command}\`) since ${holder.since}`,
+        hint: `let it finish, or stop it and clear its lock with \`bluegreen unlock PLAN --force --kill\``,
+      })
+    }
+    process.kill(holder.pid, 'SIGTERM')
+    // A stopped (hung, SIGSTOPped) holder must run to handle SIGTERM.
+    process.kill(holder.pid, 'SIGCONT')
+    killed = holder.pid
+    const deadline = Date.now() + 10_000
+    while (isProcessRunning(holder.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    if (isProcessRunning(holder.pid)) process.kill(holder.pid, 'SIGKILL')
+  }
+  // A holder stopped by --kill may have released its lock itself on the way out.
+  const cleared = (await ctx.journal.forceUnlock(ctx.plan.app)) ?? (killed ? holder : undefined)
   await ctx.journal.audit({
     app: ctx.plan.app,
     action: 'unlock.force',
     actor: ctx.actor,
     detail: cleared
-      ? `cleared the lock of ${cleared.holder} (pid ${cleared.pid} on ${cleared.host}, since ${cleared.since})`
+      ? `cleared the lock of ${cleared.holder} (pid ${cleared.pid} on ${cleared.host}, since ${cleared.since})${killed ? `, after stopping pid ${killed}` : ''}`
       : 'no lock was held',
   })
-  return { ok: true, cleared }
+  return { ok: true, cleared, killed }
 }

@@ -1,43 +1,74 @@
 /**
- * Rollback means "point at the recorded stable pool", not a script: read the live pool from
- * the load balancer, check that the standby pool is healthy and still fits the schema,
- * switch, confirm that production answers from it, and journal it. It needs nothing but the
- * load balancer: with the database down, the journal entry is spooled and written later.
+ * Rollback means "point at the recorded known-good pool", not a toggle: read the live pool from
+ * the load balancer and the pools' standing from the journal, decide (decideRollback), check
+ * that the target is healthy and still fits the schema, record the intent, switch, journal it,
+ * and confirm that production answers from it.
+ *
+ * It needs nothing but the load balancer: the journal gets a bounded time (journalBudgetMs,
+ * 1 s by default) before the rollback goes on without it, spooling its records locally.
  */
+import { randomUUID } from 'node:crypto'
 import { BluegreenError, ExitCode, isBluegreenError } from '../errors.js'
 import { describeTarget } from '../lb/pool-health.js'
-import { otherPool, type PoolName } from '../lb/types.js'
+import { describeTraffic, otherPool, type PoolName } from '../lb/types.js'
 import { phaseOf, type PhaseConfig } from '../plan/schema.js'
 import { verifyWith } from '../phases/verify.js'
 import type { EngineContext } from './context.js'
+import { appliedContractsAfter, cancelPendingContract } from './contract.js'
 import { currentHolderFor } from './holder.js'
-import type { PoolRecord, ReleaseRecord } from './journal.js'
-import { appliedContractsAfter } from './contract.js'
-import { describeTraffic } from './release.js'
-import { recordRollback, spoolPath, spoolRollback, type RollbackEntry } from './spool.js'
+import type { Journal, Lease, ReleaseRecord } from './journal.js'
+import { decideRollback, rolledBack, type Pools, type RollbackDecision } from './standing.js'
+import {
+  readSpool,
+  rememberChanges,
+  rememberedPools,
+  rememberPools,
+  spoolDone,
+  spoolIntent,
+  spoolPath,
+  takeSpool,
+  type SpooledRollback,
+} from './spool.js'
 
 export interface RollbackResult {
   ok: true
-  from: PoolName
+  /** switched: traffic moved (or a rollback cut short was completed); none: nothing to do; closed: an unfinished release that never reached users was closed. */
+  action: 'switched' | 'none' | 'closed'
+  from?: PoolName
+  /** The pool live afterwards. */
   to: PoolName
   version?: string
   ms: number
   changed: boolean
   journaled: boolean
+  message?: string
 }
 
 export interface RollbackOptions {
-  /** Skip the health and schema preflight (the on-call engineer knows better). */
+  /** Switch to the other pool whatever its standing, and skip the health and schema checks. */
   force: boolean
+  /** Asked once the target is known and before anything is written; throws to cancel. */
+  confirm?: (question: string) => Promise<void>
+  /** How long the journal may take before the rollback goes on without it (default 1 s). */
+  journalBudgetMs?: number
 }
 
-/** `bluegreen rollback`: takes the release lock when the journal can, then switches back. */
+export const defaultJournalBudgetMs = 1000
+
+/** `bluegreen rollback`: takes the release lock when the journal can, then decides and switches. */
 export async function rollback(ctx: EngineContext, options: RollbackOptions): Promise<RollbackResult> {
-  const run = () => rollbackLive(ctx, options)
   try {
-    // With the database down there is no lock to take; the load balancer is all that matters now.
-    if (ctx.journalOffline) return await run()
-    return await ctx.journal.withLock(ctx.plan.app, currentHolderFor(ctx), run)
+    if (ctx.journalOffline) return await offlineRollback(ctx, options)
+    try {
+      return await ctx.journal.withLock(ctx.plan.app, currentHolderFor(ctx), (lease) =>
+        onlineRollback(ctx, lease, options),
+      )
+    } catch (error) {
+      // The database answered the connection but not in time for the decision: go on without it.
+      if (!(error instanceof JournalTooSlow)) throw error
+      ctx.emit({ type: 'warning', message: `${error.message}; continuing without the journal` })
+      return await offlineRollback({ ...ctx, journalOffline: true }, options)
+    }
   } catch (error) {
     // A rollback that could not finish needs a human (exit 5), whatever failed underneath.
     if (isBluegreenError(error) && error.exitCode === ExitCode.failedBeforeSwitch) {
@@ -58,37 +89,202 @@ export async function rollback(ctx: EngineContext, options: RollbackOptions): Pr
   }
 }
 
-async function rollbackLive(ctx: EngineContext, options: RollbackOptions): Promise<RollbackResult> {
+class JournalTooSlow extends Error {}
+
+/** Rejects with JournalTooSlow when the journal takes longer than the budget. */
+function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    work.finally(() => clearTimeout(timer)),
+    new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new JournalTooSlow(`the journal did not answer within ${ms} ms`)), ms)
+    }),
+  ])
+}
+
+interface Facts {
+  pools: Pools
+  unfinished?: ReleaseRecord
+  releases: Map<string, ReleaseRecord>
+}
+
+/** What the decision needs from the journal, read at once. */
+export async function readFacts(journal: Journal, app: string): Promise<Facts> {
+  const [pools, unfinished, recent] = await Promise.all([
+    journal.pools(app),
+    journal.unfinishedRelease(app),
+    journal.releases(app, 20),
+  ])
+  const releases = new Map(recent.map((r) => [r.id, r]))
+  await Promise.all(
+    Object.values(pools).map(async (p) => {
+      if (p?.releaseId && !releases.has(p.releaseId)) {
+        const found = await journal.release(p.releaseId)
+        if (found) releases.set(found.id, found)
+      }
+    }),
+  )
+  rememberPools(app, pools)
+  return { pools, unfinished, releases }
+}
+
+async function onlineRollback(
+  ctx: EngineContext,
+  lease: Lease,
+  options: RollbackOptions,
+): Promise<RollbackResult> {
   const { lb, journal, plan } = ctx
+  const budget = options.journalBudgetMs ?? defaultJournalBudgetMs
   // Independent reads, at once: every millisecond here is production on the broken pool.
-  const [traffic, unfinished, latest] = await Promise.all([
+  const [traffic, facts] = await Promise.all([
     lb.traffic(),
-    journal.unfinishedRelease(plan.app).catch(() => undefined),
-    journal.releases(plan.app, 1).then(
-      (releases) => releases[0],
-      () => undefined,
+    within(
+      budget,
+      (async () => {
+        await settleInterrupted(ctx)
+        return readFacts(journal, plan.app)
+      })(),
     ),
   ])
-  const last = unfinished ?? latest
-  // During a stepped switch both pools are live; the release being undone says which was stable.
-  const target: PoolName = traffic.split && last ? last.from : otherPool(traffic.live)
-  if (!options.force) await preflight(ctx, target)
-  return rollbackTo(ctx, {
-    to: target,
-    reason: 'requested',
-    automatic: false,
-    release: unfinished ?? (last && last.to !== target ? last : undefined),
+  const decision = decideRollback({ traffic, ...facts, force: options.force })
+  return act(ctx, decision, {
+    ...options,
+    lease,
+    pools: facts.pools,
+    releases: facts.releases,
+    journaled: true,
   })
 }
 
-async function preflight(ctx: EngineContext, target: PoolName): Promise<void> {
-  const { lb, journal, plan } = ctx
-  // The journal is read while the load balancer answers; the health check still decides first.
-  const recorded = ctx.journalOffline
-    ? undefined
-    : Promise.all([journal.standby(plan.app), journal.pools(plan.app)])
-  recorded?.catch(() => {})
-  const targets = await lb.targets(target)
+async function offlineRollback(ctx: EngineContext, options: RollbackOptions): Promise<RollbackResult> {
+  const { lb, plan } = ctx
+  const traffic = await lb.traffic()
+  // A rollback cut short on this machine: complete it instead of deciding again.
+  const open = readSpool(plan.app)
+    .filter((e) => !e.done)
+    .at(-1)?.rollback
+  if (open) {
+    if (!traffic.split && traffic.live === open.to) {
+      spoolDone(plan.app, open.id, 0)
+      rememberChanges(plan.app, rolledBack(rememberedPools(plan.app)?.pools ?? {}, open.from, open.to))
+      return {
+        ok: true,
+        action: 'switched',
+        from: open.from,
+        to: open.to,
+        version: open.version,
+        ms: 0,
+        changed: false,
+        journaled: false,
+        message: `completed the rollback to ${open.to} that was interrupted after its switch (recorded in ${spoolPath(plan.app)})`,
+      }
+    }
+    return act(
+      ctx,
+      { action: 'switch', from: open.from, to: open.to, undoes: open.releaseId, warnings: [] },
+      { ...options, pools: rememberedPools(plan.app)?.pools ?? {}, releases: new Map(), journaled: false },
+    )
+  }
+  const cached = rememberedPools(plan.app)
+  let decision: RollbackDecision
+  if (cached) {
+    decision = decideRollback({ traffic, pools: cached.pools, releases: new Map(), force: options.force })
+    ctx.emit({
+      type: 'warning',
+      message: `the journal is unreachable: deciding from the pools' standing as this machine last read it (${cached.at})`,
+    })
+  } else {
+    const to = otherPool(traffic.live)
+    decision = {
+      action: 'switch',
+      from: traffic.live,
+      to,
+      warnings: [
+        `the journal is unreachable and this machine has no record of the pools' standing: cannot check that ${to} holds a known-good version`,
+      ],
+    }
+  }
+  return act(ctx, decision, { ...options, pools: cached?.pools ?? {}, releases: new Map(), journaled: false })
+}
+
+async function act(
+  ctx: EngineContext,
+  decision: RollbackDecision,
+  options: RollbackOptions & {
+    lease?: Lease
+    pools: Pools
+    releases: Map<string, ReleaseRecord>
+    journaled: boolean
+  },
+): Promise<RollbackResult> {
+  const { plan, journal } = ctx
+  switch (decision.action) {
+    case 'refuse':
+      throw new BluegreenError({
+        code: 'NO_ROLLBACK_TARGET',
+        message: decision.message,
+        details: decision.details,
+        hint: 'fix forward with a new release (`bluegreen release PLAN --version V`); `bluegreen rollback --force` switches to the other pool anyway',
+      })
+    case 'none':
+      ctx.emit({ type: 'info', message: decision.message })
+      return {
+        ok: true,
+        action: 'none',
+        to: decision.live,
+        version: options.pools[decision.live]?.version,
+        ms: 0,
+        changed: false,
+        journaled: options.journaled,
+        message: decision.message,
+      }
+    case 'close': {
+      const release = decision.release
+      await journal.finishRelease(release.id, {
+        status: 'rolled_back',
+        rollback: 'manual',
+        reachedUsers: false,
+        error: 'closed by `bluegreen rollback` before it reached users',
+      })
+      await cancelPendingContract(journal, plan.app, release)
+      await journal.audit({
+        app: plan.app,
+        action: 'rollback',
+        actor: ctx.actor,
+        detail: `closed release ${release.version}: it never reached users; ${decision.live} stays live`,
+      })
+      ctx.emit({ type: 'info', message: decision.message })
+      return {
+        ok: true,
+        action: 'closed',
+        to: decision.live,
+        version: options.pools[decision.live]?.version,
+        ms: 0,
+        changed: false,
+        journaled: true,
+        message: decision.message,
+      }
+    }
+    case 'switch':
+      break
+  }
+  for (const message of decision.warnings) ctx.emit({ type: 'warning', message })
+  if (!options.force) await preflight(ctx, decision.to, options.pools)
+  const name = (pool: PoolName) =>
+    `${pool}${options.pools[pool]?.version ? ` (${options.pools[pool]?.version})` : ''}`
+  await options.confirm?.(`Switch ${plan.app} from ${name(decision.from)} to ${name(decision.to)}?`)
+  return rollbackTo(ctx, {
+    to: decision.to,
+    reason: options.force ? 'requested (--force)' : 'requested',
+    automatic: false,
+    forced: options.force,
+    releaseId: decision.undoes,
+    lease: options.lease,
+  })
+}
+
+async function preflight(ctx: EngineContext, target: PoolName, pools: Pools): Promise<void> {
+  const targets = await ctx.lb.targets(target)
   const sick = targets.filter((t) => t.health !== 'healthy')
   if (targets.length === 0 || sick.length > 0) {
     throw new BluegreenError({
@@ -98,21 +294,13 @@ async function preflight(ctx: EngineContext, target: PoolName): Promise<void> {
       hint: `bring ${target} back up (redeploy the previous version to it), or add --force if you are sure`,
     })
   }
-  if (!recorded) {
+  if (ctx.journalOffline) {
     ctx.emit({
       type: 'warning',
       message:
         'the database is unreachable: the schema compatibility of the standby pool could not be checked',
     })
     return
-  }
-  const [standby, pools] = await recorded
-  if (standby?.pool === target && standby.retiredAt) {
-    throw new BluegreenError({
-      code: 'NO_STANDBY',
-      message: `the standby pool ${target} was retired at ${standby.retiredAt}; it is no longer a rollback target`,
-      hint: 'contract migrations may have run since; redeploy the previous version with a new release instead (or --force)',
-    })
   }
   const pool = pools[target]
   const applied = await appliedContractsAfter(ctx, pool?.releaseSeq ?? 0)
@@ -126,15 +314,56 @@ async function preflight(ctx: EngineContext, target: PoolName): Promise<void> {
   }
 }
 
-/** Switches all traffic to `to`, confirms production answers from it, and journals it. */
-export async function rollbackTo(
-  ctx: EngineContext,
-  options: { to: PoolName; reason: string; automatic: boolean; release?: ReleaseRecord },
-): Promise<RollbackResult> {
+export interface RollbackToOptions {
+  to: PoolName
+  reason: string
+  automatic: boolean
+  forced?: boolean
+  /** The release this undoes (its outcome becomes "rolled back"). */
+  releaseId?: string
+  /** The release lock, verified right before the load balancer is written. */
+  lease?: Lease
+}
+
+/**
+ * Records the intent, switches all traffic to `to`, journals it (or spools it), and confirms
+ * that production answers from it. Shared by `bluegreen rollback` and the automatic rollback.
+ */
+export async function rollbackTo(ctx: EngineContext, options: RollbackToOptions): Promise<RollbackResult> {
   const { lb, journal, plan, emit } = ctx
   const started = Date.now()
   const from = otherPool(options.to)
   emit({ type: 'rollback.start', from, to: options.to, reason: options.reason, automatic: options.automatic })
+  const pools: Pools = ctx.journalOffline
+    ? (rememberedPools(plan.app)?.pools ?? {})
+    : await journal.pools(plan.app).catch(() => ({}))
+  const version = pools[options.to]?.version
+  const intent: Omit<SpooledRollback, 'id'> = {
+    from,
+    to: options.to,
+    version,
+    reason: options.reason,
+    automatic: options.automatic,
+    forced: options.forced ?? false,
+    actor: ctx.actor,
+    startedAt: new Date(started).toISOString(),
+    releaseId: options.releaseId,
+  }
+  // The intent exists before the load balancer is touched: a crash after the switch leaves a
+  // record that the next command completes.
+  let journalId: string | undefined
+  let spoolId: string | undefined
+  if (!ctx.journalOffline) {
+    journalId = await journal
+      .startRollback({ app: plan.app, ...intent })
+      .then((r) => r.id)
+      .catch(() => undefined)
+  }
+  if (!journalId) {
+    spoolId = randomUUID()
+    spoolIntent(plan.app, { ...intent, id: spoolId })
+  }
+  await options.lease?.verify()
   const result = await lb.shift(options.to, 100)
   emit({ type: 'switch', from, to: options.to, weights: result.after.weights, changed: result.changed })
   if (!result.changed)
@@ -142,46 +371,144 @@ export async function rollbackTo(
       type: 'info',
       message: `${options.to} was already live (${describeTraffic(result.before)}); nothing to switch`,
     })
-
-  const pools: Partial<Record<PoolName, PoolRecord>> = await journal.pools(plan.app).catch(() => ({}))
-  const version = pools[options.to]?.version
   const ms = Date.now() - started
 
-  const entry: RollbackEntry = {
-    from,
-    to: options.to,
-    version,
-    ms,
-    reason: options.reason,
-    automatic: options.automatic,
-    at: new Date().toISOString(),
-    releaseId: options.release?.id,
-  }
-  let journaled = !ctx.journalOffline
-  if (ctx.journalOffline) {
-    await spoolRollback(plan.app, ctx.actor, entry)
-    emit({
-      type: 'warning',
-      message: `the database is unreachable: the rollback was recorded in ${spoolPath(plan.app)} and will be written to the journal by the next command that reaches it`,
-    })
-  } else {
+  let journaled = journalId !== undefined
+  if (journalId) {
     try {
-      await recordRollback(journal, plan.app, ctx.actor, entry)
+      await completeRollback(journal, plan.app, { ...intent, id: journalId, ms })
     } catch (error) {
       // Kept in the spool like an offline rollback, so the journal catches up later.
       journaled = false
-      await spoolRollback(plan.app, ctx.actor, entry)
+      spoolId = randomUUID()
+      spoolIntent(plan.app, { ...intent, id: spoolId })
       emit({
         type: 'warning',
         message: `the rollback is done, but the journal could not be written (${isBluegreenError(error) ? error.message : String(error)}); kept in ${spoolPath(plan.app)} for the next command that reaches the database`,
       })
     }
   }
+  if (spoolId) {
+    spoolDone(plan.app, spoolId, ms)
+    rememberChanges(plan.app, rolledBack(pools, from, options.to))
+    if (ctx.journalOffline)
+      emit({
+        type: 'warning',
+        message: `the database is unreachable: the rollback was recorded in ${spoolPath(plan.app)} and will be written to the journal by the next command that reaches it`,
+      })
+  }
   // Journaled before the confirmation: the switch happened, whatever production answers now.
   await confirmProduction(ctx, options.to, version)
   const total = Date.now() - started
   emit({ type: 'rollback.done', from, to: options.to, ms: total })
-  return { ok: true, from, to: options.to, version, ms: total, changed: result.changed, journaled }
+  return {
+    ok: true,
+    action: 'switched',
+    from,
+    to: options.to,
+    version,
+    ms: total,
+    changed: result.changed,
+    journaled,
+  }
+}
+
+/**
+ * The journal side of a rollback that switched: standings, the undone release's outcome, its
+ * pending contract cancelled, then the rollback finished with its audit entry. Idempotent, so
+ * a record cut short by a crash can be completed by the next command.
+ */
+async function completeRollback(
+  journal: Journal,
+  app: string,
+  rollback: Omit<SpooledRollback, 'id'> & { id: string; ms?: number; finishedAt?: string },
+): Promise<void> {
+  const pools = await journal.pools(app)
+  const changes = rolledBack(pools, rollback.from, rollback.to)
+  await journal.setPools(app, changes)
+  rememberChanges(app, changes)
+  const undone = rollback.releaseId ? await journal.release(rollback.releaseId) : undefined
+  if (undone && undone.status !== 'rolled_back') {
+    await journal.finishRelease(undone.id, {
+      status: 'rolled_back',
+      rollback: rollback.automatic ? 'automatic' : 'manual',
+      error: undone.error ?? rollback.reason,
+      failedStep: undone.failedStep,
+      reachedUsers: true,
+    })
+    await cancelPendingContract(journal, app, undone)
+  }
+  await journal.finishRollback(
+    rollback.id,
+    { ms: rollback.ms, finishedAt: rollback.finishedAt },
+    {
+      app,
+      at: rollback.finishedAt,
+      action: rollback.automatic ? 'rollback.automatic' : 'rollback',
+      actor: rollback.actor,
+      detail: `${rollback.from} → ${rollback.to}${rollback.version ? ` (${rollback.version})` : ''}${rollback.forced ? ', forced' : ''}${rollback.ms === undefined ? '' : `, load balancer switched in ${rollback.ms} ms`}: ${rollback.reason}`,
+    },
+  )
+}
+
+/**
+ * Before any command decides: rollbacks that were cut short (a kill between the intent and
+ * the record) are completed when the load balancer shows they switched, or closed as never
+ * switched; then rollbacks spooled while the database was down are written. Both ways, the
+ * journal ends up saying what the load balancer did.
+ */
+export async function settleInterrupted(
+  ctx: Pick<EngineContext, 'journal' | 'journalOffline' | 'plan' | 'emit' | 'lb'>,
+): Promise<void> {
+  if (ctx.journalOffline) return
+  const { journal, plan, emit } = ctx
+  const open = await journal.unfinishedRollbacks(plan.app)
+  for (const rollback of open) await settleOne(ctx, rollback, undefined)
+  const spool = takeSpool(plan.app)
+  if (!spool) return
+  try {
+    for (const { rollback, done } of spool.entries) {
+      const recorded = await journal.startRollback({ app: plan.app, ...rollback })
+      await settleOne(ctx, { ...rollback, id: recorded.id }, done)
+    }
+  } catch (error) {
+    spool.restore()
+    throw error
+  }
+  spool.commit()
+  if (spool.entries.length > 0)
+    emit({
+      type: 'info',
+      message: `wrote ${spool.entries.length} rollback${spool.entries.length === 1 ? '' : 's'} kept while the database was unreachable to the journal`,
+    })
+}
+
+async function settleOne(
+  ctx: Pick<EngineContext, 'journal' | 'plan' | 'emit' | 'lb'>,
+  rollback: Omit<SpooledRollback, 'id'> & { id: string },
+  done: { ms: number; at: string } | undefined,
+): Promise<void> {
+  const { journal, plan, emit } = ctx
+  if (done) return completeRollback(journal, plan.app, { ...rollback, ms: done.ms, finishedAt: done.at })
+  const traffic = await ctx.lb.traffic()
+  if (!traffic.split && traffic.live === rollback.to) {
+    await completeRollback(journal, plan.app, rollback)
+    emit({
+      type: 'info',
+      message: `completed the record of the rollback to ${rollback.to} started at ${rollback.startedAt}: it had switched before it was interrupted`,
+    })
+    return
+  }
+  await journal.finishRollback(
+    rollback.id,
+    { abandoned: true },
+    {
+      app: plan.app,
+      action: 'rollback.abandoned',
+      actor: rollback.actor,
+      detail: `the rollback to ${rollback.to} started at ${rollback.startedAt} was interrupted before it switched (${describeTraffic(traffic)})`,
+    },
+  )
 }
 
 /**

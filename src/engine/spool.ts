@@ -1,97 +1,186 @@
 /**
- * When the database is down, a rollback still happens (it needs only the load balancer), and
- * its journal entry is kept in a local spool file. The next command that reaches the database
- * writes it, with its original time, before doing anything else.
+ * When the database does not answer, a rollback still happens (it needs only the load
+ * balancer). Its intent is appended to a local spool file and fsynced before the switch, and
+ * its completion after it; the next command that reaches the database writes both to the
+ * journal, with their original times, before doing anything else.
+ *
+ * Beside the spool, a small cache of the pools' standings as this machine last read them from
+ * the journal, so that an offline rollback still refuses a pool known to hold a failed build.
  */
-import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs'
 import { homedir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { PoolName } from '../plan/schema.js'
-import type { EngineContext } from './context.js'
-import type { Journal } from './journal.js'
+import type { PoolRecord } from './journal.js'
+import type { Pools } from './standing.js'
 
-export interface RollbackEntry {
+/** A rollback as the spool keeps it (the journal's RollbackRecord, less what the journal assigns). */
+export interface SpooledRollback {
+  id: string
   from: PoolName
   to: PoolName
   version?: string
-  ms: number
   reason: string
   automatic: boolean
-  at: string
+  forced: boolean
+  actor: string
+  startedAt: string
   releaseId?: string
 }
 
-export function spoolPath(app: string): string {
-  const dir =
+type SpoolLine =
+  | { kind: 'rollback.intent'; rollback: SpooledRollback }
+  | { kind: 'rollback.done'; id: string; ms: number; at: string }
+
+function stateDir(): string {
+  return (
     process.env.BLUEGREEN_STATE_DIR ??
     join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'bluegreen')
-  return join(dir, `${app}.spool.jsonl`)
+  )
 }
 
-export async function spoolRollback(app: string, actor: string, entry: RollbackEntry): Promise<void> {
+export function spoolPath(app: string): string {
+  return join(stateDir(), `${app}.spool.jsonl`)
+}
+
+function cachePath(app: string): string {
+  return join(stateDir(), `${app}.pools.json`)
+}
+
+/** Appends a line and fsyncs it: the record exists before the load balancer is touched. */
+function appendDurably(path: string, line: SpoolLine): void {
+  mkdirSync(dirname(path), { recursive: true })
+  const fd = openSync(path, 'a', 0o600)
+  try {
+    writeSync(fd, JSON.stringify(line) + '\n')
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+export function spoolIntent(app: string, rollback: SpooledRollback): void {
+  appendDurably(spoolPath(app), { kind: 'rollback.intent', rollback })
+}
+
+export function spoolDone(app: string, id: string, ms: number): void {
+  appendDurably(spoolPath(app), { kind: 'rollback.done', id, ms, at: new Date().toISOString() })
+}
+
+export interface SpoolEntry {
+  rollback: SpooledRollback
+  done?: { ms: number; at: string }
+}
+
+function parse(text: string): SpoolEntry[] {
+  const entries = new Map<string, SpoolEntry>()
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue
+    let parsed: SpoolLine
+    try {
+      parsed = JSON.parse(line) as SpoolLine
+    } catch {
+      // A line cut short by a crash: everything before it stands.
+      continue
+    }
+    if (parsed.kind === 'rollback.intent') entries.set(parsed.rollback.id, { rollback: parsed.rollback })
+    else if (parsed.kind === 'rollback.done') {
+      const entry = entries.get(parsed.id)
+      if (entry) entry.done = { ms: parsed.ms, at: parsed.at }
+    }
+  }
+  return [...entries.values()]
+}
+
+export function readSpool(app: string): SpoolEntry[] {
+  try {
+    return parse(readFileSync(spoolPath(app), 'utf8'))
+  } catch {
+    return []
+  }
+}
+
+/**
+ * Takes the spool for writing to the journal: renamed first, so that a concurrent flush cannot
+ * write the same entries twice. `commit` removes it once written; if writing fails, `restore`
+ * puts it back for the next command.
+ */
+export function takeSpool(
+  app: string,
+): { entries: SpoolEntry[]; commit(): void; restore(): void } | undefined {
   const path = spoolPath(app)
-  mkdirSync(join(path, '..'), { recursive: true })
-  appendFileSync(path, JSON.stringify({ kind: 'rollback', actor, entry }) + '\n', { mode: 0o600 })
-}
-
-/** Writes spooled entries to the real journal; called by every command that reaches the database. */
-export async function flushSpool(
-  ctx: Pick<EngineContext, 'journal' | 'journalOffline' | 'plan' | 'emit'>,
-): Promise<number> {
-  if (ctx.journalOffline) return 0
-  const path = spoolPath(ctx.plan.app)
+  const taken = `${path}.flushing`
+  try {
+    renameSync(path, taken)
+  } catch {
+    // Nothing spooled (or a flush in progress elsewhere): maybe one left by a flush that died.
+  }
   let text: string
   try {
-    // Renamed first, so that a concurrent flush cannot write the same entries twice.
-    renameSync(path, `${path}.flushing`)
-    text = readFileSync(`${path}.flushing`, 'utf8')
+    text = readFileSync(taken, 'utf8')
   } catch {
-    return 0
+    return undefined
   }
-  const lines = text.split('\n').filter(Boolean)
-  for (const line of lines) {
-    const { actor, entry } = JSON.parse(line) as { actor: string; entry: RollbackEntry }
-    await recordRollback(ctx.journal, ctx.plan.app, actor, entry)
+  return {
+    entries: parse(text),
+    commit: () => rmSync(taken, { force: true }),
+    restore: () => {
+      const rest = (() => {
+        try {
+          return readFileSync(path, 'utf8')
+        } catch {
+          return ''
+        }
+      })()
+      writeAtomic(path, text + rest)
+      rmSync(taken, { force: true })
+    },
   }
-  rmSync(`${path}.flushing`, { force: true })
-  if (lines.length > 0)
-    ctx.emit({
-      type: 'info',
-      message: `wrote ${lines.length} journal entr${lines.length === 1 ? 'y' : 'ies'} kept while the database was unreachable`,
-    })
-  return lines.length
 }
 
-/** The journal side of a rollback: the undone release, the new standby, its contract, the audit log. */
-export async function recordRollback(
-  journal: Journal,
-  app: string,
-  actor: string,
-  entry: RollbackEntry,
-): Promise<void> {
-  const unfinished = await journal.unfinishedRelease(app)
-  const last = unfinished ?? (await journal.releases(app, 1))[0]
-  const undone = entry.releaseId
-    ? (await journal.releases(app, 50)).find((r) => r.id === entry.releaseId)
-    : last
-  if (undone && undone.to === entry.from && undone.status !== 'rolled_back') {
-    await journal.finishRelease(undone.id, 'rolled_back', entry.reason)
-    const { cancelPendingContract } = await import('./contract.js')
-    await cancelPendingContract(journal, app, undone)
+function writeAtomic(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true })
+  const temp = `${path}.${process.pid}.tmp`
+  const fd = openSync(temp, 'w', 0o600)
+  try {
+    writeSync(fd, text)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
   }
-  // The pool just left keeps the newer version: it becomes the standby (a roll-forward target).
-  const left = (await journal.pools(app))[entry.from]
-  await journal.setStandby(app, {
-    pool: entry.from,
-    version: left?.version,
-    releaseSeq: left?.releaseSeq ?? 0,
-    until: new Date(Date.parse(entry.at) + 24 * 3_600_000).toISOString(),
-  })
-  await journal.audit({
-    app,
-    at: entry.at,
-    action: entry.automatic ? 'rollback.automatic' : 'rollback',
-    actor,
-    detail: `${entry.from} → ${entry.to}${entry.version ? ` (${entry.version})` : ''}, load balancer switched in ${entry.ms} ms: ${entry.reason}`,
-  })
+  renameSync(temp, path)
+}
+
+/** Remembers the standings read from (or written to) the journal; never fails a command. */
+export function rememberPools(app: string, pools: Pools): void {
+  try {
+    writeAtomic(cachePath(app), JSON.stringify({ at: new Date().toISOString(), pools }) + '\n')
+  } catch {
+    // A read-only home directory: the offline rollback will say it could not check.
+  }
+}
+
+export function rememberedPools(app: string): { at: string; pools: Pools } | undefined {
+  try {
+    const parsed = JSON.parse(readFileSync(cachePath(app), 'utf8')) as { at: string; pools: Pools }
+    return parsed.pools ? parsed : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Applies standing changes to the cached view (the offline rollback's own changes). */
+export function rememberChanges(app: string, changes: PoolRecord[]): void {
+  const cached = rememberedPools(app)?.pools ?? {}
+  for (const change of changes) cached[change.pool] = change
+  rememberPools(app, cached)
 }

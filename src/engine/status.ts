@@ -2,19 +2,49 @@
  * `status` and `history`: the two pools as the load balancer sees them (live, weight, health),
  * what the journal knows of them (version, standby window), pending contracts, the last release.
  */
-import { otherPool, pools as poolNames, type PoolName, type Target, type Traffic } from '../lb/types.js'
+import { pools as poolNames, type PoolName, type Target, type Traffic } from '../lb/types.js'
 import type { EngineContext } from './context.js'
-import type { AuditEntry, ReleaseRecord, StandbyRecord } from './journal.js'
-import { flushSpool } from './spool.js'
+import type {
+  AuditEntry,
+  LockHolder,
+  ReleaseRecord,
+  RollbackRecord,
+  Standing,
+  StepRecord,
+} from './journal.js'
+import { readFacts, settleInterrupted } from './rollback.js'
+import { decideRollback, describePool } from './standing.js'
 import { journalConnection } from './contract.js'
+import { rememberedPools } from './spool.js'
 
 export interface PoolStatus {
   pool: PoolName
-  role: 'live' | 'standby' | 'split' | 'idle'
+  /** Where traffic goes, as the load balancer says. */
+  role: 'live' | 'split' | 'idle'
   weight: number
+  /** What the journal says it holds (undefined: no record). */
+  standing?: Standing
   version?: string
+  releaseId?: string
+  since?: string
+  /** Standby only: the end of its window, and whether it has passed. */
+  until?: string
+  expired?: boolean
+  /** Whether a plain `bluegreen rollback` would switch to it now. */
+  rollbackTarget: boolean
+  /** The standing in words: "candidate: runs 5.0.0-bad, which failed smoke at 12:03 UTC". */
+  words: string
   targets: Target[]
   healthy: number
+}
+
+export interface RunningRelease {
+  release: ReleaseRecord
+  /** running: its holder has the lock; interrupted: nobody does. */
+  state: 'running' | 'interrupted'
+  holder?: LockHolder
+  /** The step it is at (or stopped at), 1-based for people. */
+  step?: { index: number; kind: string; of: number; status: StepRecord['status'] }
 }
 
 export interface StatusReport {
@@ -22,42 +52,78 @@ export interface StatusReport {
   loadBalancer: string
   traffic: Traffic
   pools: PoolStatus[]
-  standby?: StandbyRecord & { remainingMs: number }
   pendingContracts: { version: string; files: string[]; notBefore: string }[]
   lastRelease?: ReleaseRecord
-  unfinished?: ReleaseRecord
+  unfinished?: RunningRelease
+  /** Where the journal and the load balancer disagree, in words. */
+  disagreements: string[]
   journal: 'postgres' | 'file' | 'offline'
 }
 
 export async function status(ctx: EngineContext): Promise<StatusReport> {
   const { lb, journal, plan } = ctx
-  await flushSpool(ctx)
-  const traffic = await lb.traffic()
-  const journalPools = await journal.pools(plan.app)
-  const standby = await journal.standby(plan.app)
-  const pools = await Promise.all(
-    poolNames.map(async (pool): Promise<PoolStatus> => {
-      const targets = await lb.targets(pool).catch(() => [])
-      const weight = traffic.weights[pool]
-      const role = traffic.split
-        ? 'split'
-        : weight === 100
-          ? 'live'
-          : standby?.pool === pool && !standby.retiredAt
-            ? 'standby'
-            : 'idle'
-      return {
-        pool,
-        role,
-        weight,
-        version: journalPools[pool]?.version,
-        targets,
-        healthy: targets.filter((t) => t.health === 'healthy').length,
-      }
-    }),
+  // Writing what a crash or an outage left is safe without the lock: each entry is written once.
+  await settleInterrupted(ctx).catch((error: Error) =>
+    ctx.emit({ type: 'warning', message: `could not settle interrupted rollbacks: ${error.message}` }),
   )
-  const [lastRelease] = await journal.releases(plan.app, 1)
-  const unfinished = await journal.unfinishedRelease(plan.app)
+  const [traffic, facts, holder] = await Promise.all([
+    lb.traffic(),
+    ctx.journalOffline
+      ? Promise.resolve({
+          pools: rememberedPools(plan.app)?.pools ?? {},
+          unfinished: undefined,
+          releases: new Map<string, ReleaseRecord>(),
+        })
+      : readFacts(journal, plan.app),
+    journal.lockHolder(plan.app),
+  ])
+  const now = new Date()
+  const targetsOf = await Promise.all(poolNames.map((pool) => lb.targets(pool).catch(() => [])))
+  const decision = decideRollback({ traffic, ...facts, force: false, now })
+  const pools = poolNames.map((pool, i): PoolStatus => {
+    const record = facts.pools[pool]
+    const weight = traffic.weights[pool]
+    const targets = targetsOf[i]
+    return {
+      pool,
+      role: traffic.split ? 'split' : weight === 100 ? 'live' : 'idle',
+      weight,
+      standing: record?.standing,
+      version: record?.version,
+      releaseId: record?.releaseId,
+      since: record?.since,
+      until: record?.until,
+      expired: record?.until ? Date.parse(record.until) <= now.getTime() : undefined,
+      rollbackTarget: decision.action === 'switch' && decision.to === pool,
+      words: describePool(pool, record, facts.releases, now),
+      targets,
+      healthy: targets.filter((t) => t.health === 'healthy').length,
+    }
+  })
+  const disagreements: string[] = []
+  for (const pool of pools) {
+    const record = facts.pools[pool.pool]
+    if (pool.weight === 100 && record && record.standing !== 'live' && !facts.unfinished)
+      disagreements.push(
+        `the load balancer sends all traffic to ${pool.pool}, but the journal has it as ${record.standing.replace('_', ' ')}${record.version ? ` (${record.version})` : ''}: switched by hand?`,
+      )
+    if (pool.weight === 0 && record?.standing === 'live' && !facts.unfinished)
+      disagreements.push(
+        `the journal has ${pool.pool} as live, but the load balancer sends it no traffic: switched by hand, or a rollback that was not recorded?`,
+      )
+  }
+  let unfinished: RunningRelease | undefined
+  if (facts.unfinished) {
+    const steps = await journal.steps(facts.unfinished.id)
+    const last = steps.at(-1)
+    unfinished = {
+      release: facts.unfinished,
+      state: holder ? 'running' : 'interrupted',
+      holder,
+      step: last && { index: last.index, kind: last.kind, of: plan.phases.length, status: last.status },
+    }
+  }
+  const [lastRelease] = ctx.journalOffline ? [] : await journal.releases(plan.app, 1)
   let pendingContracts: StatusReport['pendingContracts'] = []
   const connection = journalConnection(journal)
   if (connection) {
@@ -68,20 +134,15 @@ export async function status(ctx: EngineContext): Promise<StatusReport> {
       notBefore: p.notBefore.toISOString(),
     }))
   }
-  const activeStandby =
-    standby && standby.pool === otherPool(traffic.live) && !traffic.split ? standby : undefined
   return {
     app: plan.app,
     loadBalancer: lb.describe(),
     traffic,
     pools,
-    standby: activeStandby && {
-      ...activeStandby,
-      remainingMs: Math.max(0, Date.parse(activeStandby.until) - Date.now()),
-    },
     pendingContracts,
     lastRelease,
     unfinished,
+    disagreements,
     journal: ctx.journalOffline ? 'offline' : journal.kind,
   }
 }
@@ -89,14 +150,16 @@ export async function status(ctx: EngineContext): Promise<StatusReport> {
 export interface HistoryReport {
   app: string
   releases: ReleaseRecord[]
+  rollbacks: RollbackRecord[]
   events: AuditEntry[]
 }
 
 export async function history(ctx: EngineContext, limit = 20): Promise<HistoryReport> {
-  await flushSpool(ctx)
+  await settleInterrupted(ctx)
   return {
     app: ctx.plan.app,
     releases: await ctx.journal.releases(ctx.plan.app, limit),
+    rollbacks: await ctx.journal.rollbacks(ctx.plan.app, limit),
     events: await ctx.journal.auditLog(ctx.plan.app, limit * 3),
   }
 }

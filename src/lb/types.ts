@@ -123,3 +123,10 @@ export async function pollUntilHealthy(
     await new Promise((resolve) => setTimeout(resolve, interval))
   }
 }
+
+/** "blue 90% / green 10%", or "green is live": how commands name a traffic state. */
+export function describeTraffic(traffic: Traffic): string {
+  return traffic.split
+    ? `blue ${traffic.weights.blue}% / green ${traffic.weights.green}%`
+    : `${traffic.live} is live`
+}

@@ -5,6 +5,7 @@ import type { Phase } from './types.js'
 export const deployPhase = {
   kind: 'deploy',
   rollbackOnFailure: true,
+  replacesPool: true,
   async run(ctx) {
     const { config, lb, to } = ctx
     const ms = await runPlanCommand(ctx, config, `deploy of ${ctx.release.version} to ${to}`, {
@@ -19,13 +20,6 @@ export const deployPhase = {
       signal: ctx.signal,
       onPoll: (ts) =>
         ctx.progress(`${ts.filter((t) => t.health === 'healthy').length}/${ts.length} targets healthy`),
-    })
-    // Recorded only now: a pool counts as running the new version once it is deployed and healthy.
-    await ctx.journal.setPool(ctx.plan.app, {
-      pool: to,
-      version: ctx.release.version,
-      releaseSeq: ctx.release.seq,
-      deployedAt: new Date().toISOString(),
     })
     return `deployed ${ctx.release.version} to ${to} in ${formatDuration(ms)}; ${targets.length} targets healthy after ${formatDuration(Date.now() - healthStarted)}`
   },

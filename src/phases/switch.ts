@@ -8,6 +8,7 @@ import type { Phase } from './types.js'
 export const switchPhase = {
   kind: 'switch',
   rollbackOnFailure: true,
+  replacesPool: true,
   async run(ctx) {
     const { config, lb, to, from } = ctx
     const interval = parseDuration(config.interval)

@@ -19,6 +19,11 @@ export interface PhaseRunContext<K extends PhaseKind> extends EngineContext {
   /** Reports progress or a line of output for this step. */
   progress(message: string, numbers?: { done?: number; total?: number; etaMs?: number }): void
   output(stream: 'stdout' | 'stderr', line: string): void
+  /**
+   * Records the release as promoted: its pool live, the pool it left the standby for
+   * `windowMs` (none: until retired or replaced). Idempotent.
+   */
+  promote(windowMs?: number): Promise<void>
 }
 
 export interface Phase<K extends PhaseKind> {
@@ -28,6 +33,11 @@ export interface Phase<K extends PhaseKind> {
    * back automatically. Contract failures must not (the old version may no longer fit the schema).
    */
   rollbackOnFailure: boolean
+  /**
+   * Whether the step changes what the inactive pool runs or serves (deploy, switch): before it
+   * runs, the engine records that pool as a candidate of this release, no longer a standby.
+   */
+  replacesPool?: boolean
   /** Does the step; returns a one-line summary for the journal. Must be idempotent. */
   run(ctx: PhaseRunContext<K>): Promise<string>
 }

@@ -31,6 +31,12 @@ export async function listrRenderer(): Promise<{
   const pending: StampedEvent[] = []
   /** Lines shown only fleetingly under a running step, to repeat once the tree is done. */
   const kept: string[] = []
+  /**
+   * Lines that arrive while the tree is drawn but no step runs (between steps, or after a step
+   * failed: the automatic rollback): printed once listr2 has let go of the terminal. A finished
+   * task's output must not be set, listr2 has no stream for it any more.
+   */
+  const after: string[] = []
 
   const emit = (event: StampedEvent): void => {
     if (event.type === 'release.start' && !event.dryRun && !run) {
@@ -85,11 +91,13 @@ export async function listrRenderer(): Promise<{
       if (run && running?.setOutput && event.type !== 'release.start') {
         running.setOutput(line.slice(9))
         if (keptTypes.has(event.type)) kept.push(line)
-      } else process.stdout.write(redact(line) + '\n')
+      } else if (run) after.push(line)
+      else process.stdout.write(redact(line) + '\n')
       return
     }
     if (event.type === 'step.start') current = event.index
     if (event.type === 'step.skip') {
+      finished(event.index)
       step.markStarted()
       if (step.skip) step.skip(event.reason)
       else pending.push(event)
@@ -109,18 +117,25 @@ export async function listrRenderer(): Promise<{
         step.setOutput?.(event.line)
         break
       case 'step.done':
+        finished(event.index)
         step.resolve(`${event.kind.padEnd(9)} ${event.summary} (${formatDuration(event.ms)})`)
         break
       case 'step.fail':
-        step.reject(new Error([event.message, ...event.details].join('\n')))
+        finished(event.index)
+        step.reject(new Error(redact([event.message, ...event.details].join('\n'))))
         break
     }
+  }
+  const finished = (index: number) => {
+    const step = steps.get(index)
+    if (step) step.setOutput = undefined
+    if (current === index) current = undefined
   }
   return {
     emit,
     finish: async () => {
       await run
-      for (const line of kept.splice(0)) process.stdout.write(redact(line) + '\n')
+      for (const line of [...kept.splice(0), ...after.splice(0)]) process.stdout.write(redact(line) + '\n')
     },
   }
 }

@@ -1,33 +1,30 @@
 /** Draws `status` and `history` for a person; --json prints the reports as they are. */
 import type { HistoryReport, StatusReport } from '../engine/status.js'
-import { formatDuration } from '../plan/duration.js'
 
 export function drawStatus(report: StatusReport): string {
   const lines = [`${report.app} · ${report.loadBalancer}`, '']
   for (const pool of report.pools) {
-    const role =
-      pool.role === 'live'
-        ? '● live'
-        : pool.role === 'standby'
-          ? '◐ standby'
-          : pool.role === 'split'
-            ? '◑ split'
-            : '○ idle'
+    const role = pool.role === 'live' ? '● live' : pool.role === 'split' ? '◑ split' : '○ idle'
     const bar = '█'.repeat(Math.round(pool.weight / 5)).padEnd(20, '░')
     lines.push(
-      `  ${pool.pool.padEnd(6)} ${role.padEnd(10)} ${bar} ${String(pool.weight).padStart(3)}%   ${(pool.version ?? 'version unknown').padEnd(16)} ${pool.healthy}/${pool.targets.length} healthy`,
+      `  ${pool.pool.padEnd(6)} ${role.padEnd(8)} ${bar} ${String(pool.weight).padStart(3)}%   ${(pool.version ?? 'version unknown').padEnd(16)} ${pool.healthy}/${pool.targets.length} healthy`,
     )
   }
   lines.push('')
-  if (report.unfinished)
+  for (const pool of report.pools)
+    lines.push(`  ${pool.words}${pool.rollbackTarget ? ' — the rollback target' : ''}`)
+  if (!report.pools.some((p) => p.rollbackTarget)) lines.push('  rollback target: none')
+  for (const line of report.disagreements) lines.push(`  ! ${line}`)
+  const running = report.unfinished
+  if (running) {
+    const r = running.release
+    const step = running.step
+      ? ` at step ${running.step.index + 1}/${running.step.of} (${running.step.kind})`
+      : ''
     lines.push(
-      `  unfinished release: ${report.unfinished.version} (started ${report.unfinished.startedAt}) — bluegreen release PLAN --resume`,
-    )
-  if (report.standby) {
-    lines.push(
-      report.standby.retiredAt
-        ? `  rollback target: none (${report.standby.pool} retired at ${report.standby.retiredAt})`
-        : `  rollback window: ${report.standby.pool} for ${formatDuration(report.standby.remainingMs)} more (until ${report.standby.until})`,
+      running.state === 'running'
+        ? `  release ${r.version} is running${step}: pid ${running.holder?.pid} on ${running.holder?.host}, by ${running.holder?.holder}, since ${running.holder?.since}`
+        : `  release ${r.version} was interrupted${step} (started ${r.startedAt}) — continue with bluegreen release PLAN --resume, or close it with bluegreen rollback`,
     )
   }
   if (report.pendingContracts.length > 0) {
@@ -36,10 +33,18 @@ export function drawStatus(report: StatusReport): string {
   } else lines.push('  pending contracts: none')
   if (report.lastRelease) {
     const r = report.lastRelease
-    lines.push(`  last release: ${r.version} → ${r.to}, ${r.status}, ${r.finishedAt ?? r.startedAt}`)
+    const how =
+      r.status === 'rolled_back'
+        ? `rolled back${r.rollback ? ` (${r.rollback})` : ''}`
+        : r.status === 'failed'
+          ? `failed${r.failedStep ? ` at ${r.failedStep.kind}` : ''}`
+          : r.status
+    lines.push(`  last release: ${r.version} → ${r.to}, ${how}, ${r.finishedAt ?? r.startedAt}`)
   }
   if (report.journal === 'offline')
-    lines.push('  (the database is unreachable: versions and history are unknown)')
+    lines.push(
+      '  (the database is unreachable: standings are as this machine last read them; history is unknown)',
+    )
   return lines.join('\n')
 }
 

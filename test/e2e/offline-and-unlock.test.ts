@@ -2,6 +2,7 @@
  * Rollback at 3 a.m. with the database down, and a stale lock cleared by hand: both against a
  * PostgreSQL of their own (this test stops it), the ELBv2 emulator and real app servers.
  */
+import { isProcessRunning } from '../../src/process-alive.js'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createDatabase, startSystemPostgres, type LocalPostgres } from '../../src/local/postgres.js'
 import { startLocalStack, type LocalStack } from '../../src/local/stack.js'
@@ -55,12 +56,21 @@ describe('rollback with the database down', () => {
 
     // And the entry waits in the spool for the next command that reaches the database
     const { readFileSync } = await import('node:fs')
-    const spooled = JSON.parse(
-      readFileSync(join(env.BLUEGREEN_STATE_DIR, 'shop.spool.jsonl'), 'utf8').trim(),
-    ) as {
-      entry: { from: string; to: string }
-    }
-    expect(spooled.entry).toMatchObject({ from: 'green', to: 'blue' })
+    const spooled = readFileSync(join(env.BLUEGREEN_STATE_DIR, 'shop.spool.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map(
+        (line) =>
+          JSON.parse(line) as {
+            kind: string
+            rollback?: { id: string; from: string; to: string }
+            id?: string
+          },
+      )
+    // The intent was written (and fsynced) before the switch, its completion after it
+    expect(spooled.map((l) => l.kind)).toEqual(['rollback.intent', 'rollback.done'])
+    expect(spooled[0].rollback).toMatchObject({ from: 'green', to: 'blue' })
+    expect(spooled[1].id).toBe(spooled[0].rollback?.id)
   })
 })
 
@@ -143,10 +153,16 @@ describe('unlock --force', () => {
       expect(second.code).toBe(4)
       expect(second.stderr).toContain(`pid ${hung.pid}`)
 
-      // When an operator clears the lock
-      const unlock = await bluegreen(['unlock', e2ePlan, '--force'], env)
-      expect(unlock.code).toBe(0)
+      // When an operator clears the lock, it is refused while its holder still runs on this host
+      const refused = await bluegreen(['unlock', e2ePlan, '--force'], env)
+      expect(refused.code).toBe(4)
+      expect(refused.stderr).toContain(`pid ${hung.pid}`)
+      expect(refused.stderr).toContain('--kill')
+      // And with --kill the holder is stopped first, then its lock cleared
+      const unlock = await bluegreen(['unlock', e2ePlan, '--force', '--kill'], env, { timeoutMs: 30_000 })
+      expect(unlock.code, unlock.stderr).toBe(0)
       expect(unlock.stdout).toContain(`pid ${hung.pid}`)
+      expect(isProcessRunning(hung.pid)).toBe(false)
 
       // Then the audit log says so, and the unfinished release can be resumed by someone else
       const audit = await sql<{ action: string; detail: string }>(
@@ -158,7 +174,7 @@ describe('unlock --force', () => {
       expect(resumed.stderr).toBe('')
       expect(resumed.code).toBe(0)
     } finally {
-      process.kill(hung.pid, 'SIGCONT')
+      if (isProcessRunning(hung.pid)) process.kill(hung.pid, 'SIGCONT')
       await hung.stop()
     }
   })

@@ -81,8 +81,8 @@ describe('release', () => {
     expect(record).toMatchObject({ version: 'v2', status: 'done', from: 'blue', to: 'green' })
     const steps = await ctx.journal.steps(record.id)
     expect(steps.map((s) => `${s.kind}:${s.status}`)).toEqual(['deploy:done', 'switch:done', 'standby:done'])
-    expect((await ctx.journal.pools('shop')).green?.version).toBe('v2')
-    expect(await ctx.journal.standby('shop')).toMatchObject({ pool: 'blue' })
+    expect((await ctx.journal.pools('shop')).green).toMatchObject({ version: 'v2', standing: 'live' })
+    expect((await ctx.journal.pools('shop')).blue).toMatchObject({ standing: 'standby' })
 
     // And the next release goes the other way
     const next = await release(context([deploy, switchAll]), {

@@ -26,6 +26,11 @@ export interface RunCliOptions {
   timeoutMs?: number
   /** Record the modules the process loaded, in `modules`. */
   traceModules?: boolean
+  /**
+   * Run it on a real pseudo-terminal (util-linux `script`), as a person at a terminal does:
+   * stdout and stderr both arrive in `stdout`, as the terminal shows them.
+   */
+  tty?: boolean
 }
 
 export interface CliResult {
@@ -49,11 +54,18 @@ export async function runCli(args: string[], options: RunCliOptions = {}): Promi
   const nodeArgs = trace ? ['--import', pathToFileURL(trace.register).href] : []
   if (trace) env.BLUEGREEN_TRACE_MODULES_FILE = trace.output
 
-  const child = spawn(process.execPath, [...nodeArgs, join(repoRoot, 'bin/run.js'), ...args], {
-    cwd: options.cwd ?? repoRoot,
-    env,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  })
+  const argv = [process.execPath, ...nodeArgs, join(repoRoot, 'bin/run.js'), ...args]
+  if (options.tty) {
+    env.TERM = 'xterm-256color'
+    delete env.CI
+  }
+  const child = options.tty
+    ? spawn('script', ['-qefc', argv.map(shellQuote).join(' '), '/dev/null'], {
+        cwd: options.cwd ?? repoRoot,
+        env,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      })
+    : spawn(argv[0], argv.slice(1), { cwd: options.cwd ?? repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
@@ -73,6 +85,10 @@ export async function runCli(args: string[], options: RunCliOptions = {}): Promi
     clearTimeout(timer)
     if (trace) rmSync(trace.dir, { recursive: true, force: true })
   }
+}
+
+function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`
 }
 
 /** The packages (by name under node_modules) among `modules`, e.g. ['@aws-sdk', 'pg']. */
