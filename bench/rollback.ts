@@ -103,6 +103,7 @@ export async function rollbackBench({ cli, stack, runs }: RollbackOptions): Prom
     const dir = await mkdtemp(join(tmpdir(), 'bluegreen-bench-profile-'))
     try {
       const standby = otherPool(await livePool())
+      await restoreStandby(stack.databaseUrl, standby)
       recorder.calls.length = 0
       const originUs = process.hrtime.bigint() / 1000n
       const started = performance.now()
@@ -150,6 +151,9 @@ export async function rollbackBench({ cli, stack, runs }: RollbackOptions): Prom
           name: names.rollback,
           async run() {
             const standby = otherPool(await livePool())
+            // A rollback never toggles: the pool the last run left is "rolled back", not a target.
+            // Outside the timed part, make it the standby again, as the next release would.
+            await restoreStandby(stack.databaseUrl, standby)
             recorder.calls.length = 0
             const started = performance.now()
             let failure: string | undefined
@@ -405,4 +409,16 @@ if (isMain(import.meta.url)) {
     const section = await rollbackBench({ cli, stack, runs: numberFlag('runs', 12) })
     console.log(section.body)
   })
+}
+
+/** Journal set-up between runs: `standby` is the known-good rollback target again. */
+async function restoreStandby(databaseUrl: string, standby: PoolName): Promise<void> {
+  const { withClient } = await import('../src/db/client.js')
+  await withClient(databaseUrl, (client) =>
+    client.query(
+      `UPDATE bluegreen.pools SET standing = CASE WHEN pool = $2 THEN 'standby' ELSE 'live' END, until = NULL,
+         since = now() WHERE app = $1`,
+      ['shop', standby],
+    ),
+  )
 }

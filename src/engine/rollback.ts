@@ -15,9 +15,10 @@ import { phaseOf, type PhaseConfig } from '../plan/schema.js'
 import { verifyWith } from '../phases/verify.js'
 import type { EngineContext } from './context.js'
 import { appliedContractsAfter, cancelPendingContract } from './contract.js'
+import { failpoint } from './failpoint.js'
 import { currentHolderFor } from './holder.js'
 import type { Journal, Lease, ReleaseRecord } from './journal.js'
-import { decideRollback, rolledBack, type Pools, type RollbackDecision } from './standing.js'
+import { decideRollback, isKnownGood, rolledBack, type Pools, type RollbackDecision } from './standing.js'
 import {
   readSpool,
   rememberChanges,
@@ -365,6 +366,7 @@ export async function rollbackTo(ctx: EngineContext, options: RollbackToOptions)
   }
   await options.lease?.verify()
   const result = await lb.shift(options.to, 100)
+  failpoint('rollback:switched')
   emit({ type: 'switch', from, to: options.to, weights: result.after.weights, changed: result.changed })
   if (!result.changed)
     emit({
@@ -398,7 +400,9 @@ export async function rollbackTo(ctx: EngineContext, options: RollbackToOptions)
       })
   }
   // Journaled before the confirmation: the switch happened, whatever production answers now.
-  await confirmProduction(ctx, options.to, version)
+  // Only a known-good pool is known to run its recorded version; a forced switch to a candidate
+  // (whose deploy may have failed half-way) is confirmed by healthy answers alone.
+  await confirmProduction(ctx, options.to, isKnownGood(pools[options.to]) ? version : undefined)
   const total = Date.now() - started
   emit({ type: 'rollback.done', from, to: options.to, ms: total })
   return {

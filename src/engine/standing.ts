@@ -144,6 +144,16 @@ export function decideRollback(facts: RollbackFacts): RollbackDecision {
     }
   }
 
+  // An unfinished release that never moved traffic is closed: production stays where it is.
+  if (unfinished && traffic.weights[unfinished.to] === 0) {
+    return {
+      action: 'close',
+      live,
+      release: unfinished,
+      message: `release ${unfinished.version} never reached users (${live} is live${pools[live]?.version ? ` on ${pools[live]?.version}` : ''}); it is closed and nothing is switched`,
+    }
+  }
+
   if (traffic.split) {
     const good = (['blue', 'green'] as const).filter((p) => isKnownGood(pools[p]))
     const to =
@@ -174,19 +184,11 @@ export function decideRollback(facts: RollbackFacts): RollbackDecision {
       action: 'switch',
       from: live,
       to: other,
-      undoes: unfinished?.to === live ? unfinished.id : pools[live]?.releaseId,
+      undoes: unfinished?.id ?? pools[live]?.releaseId,
       warnings: windowWarnings(other, target, now),
     }
   }
   if (isKnownGood(pools[live])) {
-    if (unfinished && unfinished.to === other) {
-      return {
-        action: 'close',
-        live,
-        release: unfinished,
-        message: `release ${unfinished.version} never reached users (${live} is live${pools[live]?.version ? ` on ${pools[live]?.version}` : ''}); it is closed and nothing is switched`,
-      }
-    }
     if (target?.standing === 'rolled_back') {
       return {
         action: 'none',

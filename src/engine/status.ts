@@ -100,7 +100,7 @@ export async function status(ctx: EngineContext): Promise<StatusReport> {
       healthy: targets.filter((t) => t.health === 'healthy').length,
     }
   })
-  const disagreements: string[] = []
+  const disagreements: string[] = traffic.note ? [traffic.note] : []
   for (const pool of pools) {
     const record = facts.pools[pool.pool]
     if (pool.weight === 100 && record && record.standing !== 'live' && !facts.unfinished)

@@ -6,7 +6,12 @@
  *      previous file is put back and the switch fails with nginx's own message,
  *   3. the plan's `reload` command (`nginx -s reload`) makes nginx start new workers with the
  *      new upstream and shut the old ones down gracefully.
- * The file is the record of the live pool: traffic() parses it back.
+ * The file is the record of the live pool: traffic() parses it back — once nginx has loaded
+ * it. A crash between the rewrite and the reload would leave a file that says green while nginx
+ * serves blue, so every successful reload records the file's hash in a marker beside it
+ * (`.<file>.bluegreen-applied`, a dotfile so that an `include dir/*` glob never reads it). A file
+ * whose hash differs from the marker was not applied: traffic() then reports what the marker
+ * says nginx serves (with a note), and the next shift() rewrites and reloads whatever it finds.
  *
  * A reload is not lossless for keep-alive clients: the old workers finish the requests in flight
  * but close their idle keep-alive connections, and a client that sends its next request on such a
@@ -26,7 +31,10 @@
  * the switch to that pool, not during it), and reading the live pool back is unambiguous.
  */
 import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { failpoint } from '../engine/failpoint.js'
 import { connect } from 'node:net'
 import { BluegreenError } from '../errors.js'
 import type { NginxConfig, Plan } from '../plan/schema.js'
@@ -100,6 +108,51 @@ export function createNginx(config: NginxConfig, pools: Plan['pools']): LoadBala
     return { text, block }
   }
 
+  const markerFile = join(dirname(upstreamFile), `.${basename(upstreamFile)}.bluegreen-applied`)
+  const hash = (text: string) => createHash('sha256').update(text).digest('hex')
+
+  /** What the last successful reload applied: the file's hash and its traffic. */
+  async function readMarker(): Promise<{ hash: string; weights: Record<PoolName, number> } | undefined> {
+    try {
+      return JSON.parse(await readFile(markerFile, 'utf8')) as {
+        hash: string
+        weights: Record<PoolName, number>
+      }
+    } catch {
+      return undefined
+    }
+  }
+
+  async function writeMarker(text: string, block: UpstreamBlock): Promise<void> {
+    await writeFileAtomic(
+      markerFile,
+      JSON.stringify({ hash: hash(text), weights: trafficOf(block).weights }) + '\n',
+    )
+  }
+
+  /** What nginx serves: the file once applied, else what the last reload applied. */
+  async function applied(): Promise<{
+    text: string
+    block: UpstreamBlock
+    traffic: Traffic
+    pending: boolean
+  }> {
+    const { text, block } = await readUpstream()
+    const inFile = trafficOf(block)
+    const marker = await readMarker()
+    if (!marker || marker.hash === hash(text)) return { text, block, traffic: inFile, pending: false }
+    const served = trafficFrom(marker.weights)
+    return {
+      text,
+      block,
+      pending: true,
+      traffic: {
+        ...served,
+        note: `${upstreamFile} says blue ${inFile.weights.blue}% / green ${inFile.weights.green}%, but nginx has not been reloaded with it (a switch interrupted before its reload, or an edit not yet applied): nginx serves what it last loaded, blue ${served.weights.blue}% / green ${served.weights.green}%`,
+      },
+    }
+  }
+
   function poolOf(address: string): PoolName | undefined {
     return poolNames.find((pool) => serversOf[pool].some((s) => sameAddress(s, address)))
   }
@@ -135,7 +188,7 @@ export function createNginx(config: NginxConfig, pools: Plan['pools']): LoadBala
     describe: () => `nginx upstream ${upstream} in ${upstreamFile}`,
 
     async traffic() {
-      return trafficOf((await readUpstream()).block)
+      return (await applied()).traffic
     },
 
     async shift(to: PoolName, weight = 100): Promise<ShiftResult> {
@@ -146,10 +199,12 @@ export function createNginx(config: NginxConfig, pools: Plan['pools']): LoadBala
           hint: 'Use a whole percentage from 0 to 100',
         })
       }
-      const { text, block } = await readUpstream()
-      const before = trafficOf(block)
+      const { text, block, traffic: before, pending } = await applied()
       const desired = trafficFrom(desiredWeights(to, weight))
-      if (sameTraffic(before, desired)) return { changed: false, before, after: before }
+      // A file nginx has not loaded is rewritten and reloaded even when it reads as asked.
+      if (sameTraffic(before, desired) && !pending) return { changed: false, before, after: before }
+      // The first switch: what nginx serves now is the file as it is.
+      if (!(await readMarker())) await writeMarker(text, block)
 
       const perServer = serverWeights(
         desired.weights,
@@ -171,6 +226,7 @@ export function createNginx(config: NginxConfig, pools: Plan['pools']): LoadBala
       )
 
       const restore = () => writeFileAtomic(upstreamFile, text)
+      failpoint('nginx:written')
       const tested = await run(config.test)
       if (!tested.ok) {
         await restore()
@@ -192,9 +248,11 @@ export function createNginx(config: NginxConfig, pools: Plan['pools']): LoadBala
         })
       }
 
+      const written = await readUpstream()
+      await writeMarker(written.text, written.block)
       await new Promise((resolve) => setTimeout(resolve, reloadSettleMs))
 
-      const after = trafficOf((await readUpstream()).block)
+      const after = trafficOf(written.block)
       if (!sameTraffic(after, desired) && !closeTo(after, desired)) {
         throw new BluegreenError({
           code: 'LB_VERIFY_FAILED',

@@ -18,6 +18,8 @@ export interface Traffic {
   weights: Record<PoolName, number>
   /** True while both pools get traffic (a stepped switch in progress). */
   split: boolean
+  /** Something the adapter could not square, in words (e.g. nginx's file not yet reloaded). */
+  note?: string
 }
 
 export type TargetHealth =

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -8,6 +9,7 @@ import { closeApps, startPoolApps, type PoolApps } from '../support/http-app.js'
 import { samplePools } from '../support/load.js'
 import { startNginx, type TestNginx } from '../support/nginx.js'
 import { haveBinary, waitFor } from '../support/process.js'
+import { repoRoot } from '../support/cli.js'
 import { describeLoadBalancerContract } from './contract.js'
 
 const startApps = () => startPoolApps(2, { blue: '1.0.0', green: '1.1.0' })
@@ -89,6 +91,41 @@ describe.runIf(haveBinary('nginx'))('nginx adapter', () => {
       expect((await stat(nginx.upstreamFile)).mtimeMs).toBe(mtime)
       await new Promise((resolve) => setTimeout(resolve, 300))
       expect(await nginx.workers()).toEqual(workers)
+    })
+
+    it('after a crash between the rewrite and the reload, reports what nginx serves; the next shift applies', async () => {
+      // Given blue live, as nginx serves it
+      await lb.shift('blue')
+      await waitFor(async () => (await samplePools(nginx.trafficUrl, 4)).blue === 4, 5000, 'blue to answer')
+      // When a switch to green is killed right after it rewrote the file (before nginx -t and the reload)
+      const script = `
+        const { createNginx } = await import(${JSON.stringify(join(repoRoot, 'src/lb/nginx.ts'))})
+        const { config, pools } = JSON.parse(process.env.NGINX_UNDER_TEST)
+        await createNginx(config, pools).shift('green')`
+      const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        env: {
+          ...process.env,
+          BLUEGREEN_FAILPOINT: 'nginx:written',
+          NGINX_UNDER_TEST: JSON.stringify({ config: nginx.config, pools: nginx.pools }),
+        },
+        encoding: 'utf8',
+      })
+      expect(child.signal, child.stderr).toBe('SIGKILL')
+      // Then the file says green, nginx still serves blue, and the adapter says blue, with a note
+      expect(
+        findUpstream(await readFile(nginx.upstreamFile, 'utf8'), 'shop')?.servers.some(
+          (s) => s.weight > 0 && nginx.pools.green.servers?.includes(s.address),
+        ),
+      ).toBe(true)
+      expect((await samplePools(nginx.trafficUrl, 4)).blue).toBe(4)
+      const seen = await lb.traffic()
+      expect(seen).toMatchObject({ live: 'blue', split: false })
+      expect(seen.note).toMatch(/has not been reloaded/)
+      // When a rollback asks for blue, which the file does not say: it rewrites and reloads
+      const back = await lb.shift('blue')
+      expect(back.changed).toBe(true)
+      expect((await lb.traffic()).note).toBeUndefined()
+      expect((await samplePools(nginx.trafficUrl, 4)).blue).toBe(4)
     })
 
     it('restores the previous file and reports nginx’s message when nginx -t fails', async () => {

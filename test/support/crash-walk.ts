@@ -111,8 +111,8 @@ export interface EndState {
   profileColumns: string[]
   profilesNotBackfilled: number
   backfills: { table: string; finished: boolean; rows: number }[]
-  journalPools: { pool: string; version: string }[]
-  standby: { pool: string; version: string | null; releaseSeq: number; retired: boolean }[]
+  /** Each pool's version and standing in the journal. */
+  journalPools: { pool: string; version: string | null; standing: string }[]
   contracts: { version: string; pending: boolean; cancelled: boolean; files: string[] }[]
   /** Distinct weight states of the load balancer, from the stack's start. */
   weights: Weights[]
@@ -124,7 +124,7 @@ export async function endState(stack: WalkStack): Promise<EndState> {
   const db = stack.databaseUrl
   const rows = <T>(text: string) => sql<T>(db, text)
   await stack.weightLog.stop()
-  const [releases, steps, migrations, columns, missing, backfills, journalPools, standby, contracts] =
+  const [releases, steps, migrations, columns, missing, backfills, journalPools, contracts] =
     await Promise.all([
       rows<EndState['releases'][number]>(
         `SELECT version, from_pool AS "from", to_pool AS "to", status, error FROM bluegreen.releases ORDER BY seq`,
@@ -145,9 +145,8 @@ export async function endState(stack: WalkStack): Promise<EndState> {
       rows<{ table: string; finished: boolean; rows: string }>(
         `SELECT table_name AS "table", finished_at IS NOT NULL AS finished, rows_done AS rows FROM bluegreen.backfills ORDER BY name`,
       ),
-      rows<EndState['journalPools'][number]>(`SELECT pool, version FROM bluegreen.pools ORDER BY pool`),
-      rows<{ pool: string; version: string | null; release_seq: string; retired: boolean }>(
-        `SELECT pool, version, release_seq, retired_at IS NOT NULL AS retired FROM bluegreen.standby`,
+      rows<EndState['journalPools'][number]>(
+        `SELECT pool, version, standing FROM bluegreen.pools ORDER BY pool`,
       ),
       rows<EndState['contracts'][number]>(
         `SELECT c.version, c.applied_at IS NULL AS pending, c.cancelled_at IS NOT NULL AS cancelled,
@@ -166,12 +165,6 @@ export async function endState(stack: WalkStack): Promise<EndState> {
     profilesNotBackfilled: Number(missing[0].n),
     backfills: backfills.map((b) => ({ ...b, rows: Number(b.rows) })),
     journalPools,
-    standby: standby.map((s) => ({
-      pool: s.pool,
-      version: s.version,
-      releaseSeq: Number(s.release_seq),
-      retired: s.retired,
-    })),
     contracts,
     weights: stack.weightLog.states(),
     lbWrites: stack.weightLog.writes(),
@@ -209,7 +202,8 @@ export interface CrashResult {
   weightsAfterCrash: Weights
   /** `status --json` after the kill, and its result object. */
   status: CliResult
-  statusAfterCrash: { unfinished?: { version: string; status: string } } | undefined
+  statusAfterCrash:
+    { unfinished?: { release: { version: string; status: string }; state: string } } | undefined
   /** A plain `release` (no --resume) after the kill. */
   plainRelease: CliResult
   /** `release --resume`. */
@@ -431,8 +425,9 @@ export function describeCrashWalk(target: CrashWalkTarget, options: CrashWalkOpt
           expect(result.weightsAfterCrash).toEqual({ blue: 100 - green, green })
           // And the release is reported unfinished, and a new one is refused (exit 4)
           expect(result.statusAfterCrash?.unfinished, JSON.stringify(result.status)).toMatchObject({
-            version: '2.0.0',
-            status: 'running',
+            release: { version: '2.0.0', status: 'running' },
+            // Nobody holds its lock: status calls it interrupted, not running.
+            state: 'interrupted',
           })
           expect(result.plainRelease.code, result.plainRelease.stderr).toBe(4)
           expect(result.plainRelease.stderr).toContain('UNFINISHED_RELEASE')
@@ -490,8 +485,11 @@ export function expectReleasedFromBlue(
   expect(end.profileColumns).toEqual(['first_name', 'id', 'last_name', 'name'])
   expect(end.profilesNotBackfilled).toBe(0)
   expect(end.backfills).toMatchObject([{ table: 'public.profiles', finished: true }])
-  expect(end.journalPools).toEqual([{ pool: 'green', version: '2.0.0' }])
-  expect(end.standby).toMatchObject([{ pool: 'blue', retired: false }])
+  // Blue ran what was there before bluegreen (no --live-version): the standby, version unknown.
+  expect(end.journalPools).toEqual([
+    { pool: 'blue', version: null, standing: 'standby' },
+    { pool: 'green', version: '2.0.0', standing: 'live' },
+  ])
   expect(end.contracts).toEqual([
     { version: '2.0.0', pending: true, cancelled: false, files: ['001_drop_name.sql'] },
   ])
