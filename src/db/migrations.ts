@@ -24,7 +24,14 @@ import {
   withTransaction,
   type Client,
 } from './client.js'
-import { byCodePoint, lintStatements, type Finding, type MigrationPhase } from './lint/index.js'
+import {
+  byCodePoint,
+  lintStatements,
+  SchemaKnowledge,
+  type Finding,
+  type MigrationPhase,
+  type RuleLevels,
+} from './lint/index.js'
 import { defaultRetryPolicy, lockTimeoutError, retryOnLockTimeout, type RetryPolicy } from './lock-retry.js'
 import { parseSqlFile, type SqlStatement } from './sql-file.js'
 import { ensureStateSchema, stateSchemaExists } from './state-schema.js'
@@ -96,6 +103,8 @@ export interface ApplyMigrationsOptions {
   expectedChecksums?: Record<string, string>
   /** Refuse files the linter flags with an error (default: true for expand, false for contract). */
   lint?: boolean
+  /** The rule levels for a file (the plan's `lint:` section), by the file's path. */
+  lintLevels?: (file: string) => RuleLevels
   signal?: AbortSignal
   onEvent?: (event: MigrationEvent) => void
 }
@@ -189,7 +198,8 @@ export async function applyMigrations(
         pending.push({ ...migration, path, statements, statementsDone: record?.statementsDone ?? 0 })
       }
       refuseTransactionControl(pending)
-      if (options.lint ?? phase === 'expand') lintOrRefuse(pending, phase, emit)
+      if (options.lint ?? phase === 'expand')
+        lintOrRefuse(pending, phase, await catalogKnowledge(client, pending), options.lintLevels, emit)
 
       const applied: string[] = []
       for (const file of pending) {
@@ -306,11 +316,14 @@ function refuseTransactionControl(files: PendingFile[]): void {
 function lintOrRefuse(
   files: PendingFile[],
   phase: MigrationPhase,
+  knowledge: SchemaKnowledge,
+  levels: ((file: string) => RuleLevels) | undefined,
   emit: (event: MigrationEvent) => void,
 ): void {
   const errors: Finding[] = []
   for (const file of files) {
-    for (const finding of lintStatements(file.statements, file.path, phase)) {
+    const options = { knowledge, levels: levels?.(file.path) }
+    for (const finding of lintStatements(file.statements, file.path, phase, options)) {
       if (finding.severity === 'error') errors.push(finding)
       else emit({ type: 'migration.warning', phase, file: file.file, finding })
     }
@@ -324,6 +337,94 @@ function lintOrRefuse(
     ),
     hint: `make each change the expand/contract way (run \`bluegreen lint --phase ${phase}\` for details); if you have checked that one is safe, put \`-- bluegreen:allow RULE_ID reason\` directly above it`,
   })
+}
+
+/**
+ * What the live catalog says of the columns that the pending files change the type of or make
+ * NOT NULL: their types, and whether NOT NULL or a CHECK (col IS NOT NULL) covers them. With it
+ * the linter tells a widening (varchar(50) to varchar(100)) from a rewrite, and a SET NOT NULL
+ * PostgreSQL proves from a validated constraint from one that scans, where the file cannot tell.
+ * Keys are as the linter reads the file's names (an unqualified name is public's); the tables
+ * are found as the migration's own session will find them.
+ */
+async function catalogKnowledge(client: Client, files: PendingFile[]): Promise<SchemaKnowledge> {
+  const knowledge = new SchemaKnowledge()
+  const tables = new Map<string, string>()
+  for (const { statements } of files) {
+    for (const { node } of statements) {
+      if (!('AlterTableStmt' in node)) continue
+      const { relation, cmds } = node.AlterTableStmt
+      const wanted = (cmds ?? []).some(
+        (c) =>
+          'AlterTableCmd' in c &&
+          (c.AlterTableCmd.subtype === 'AT_AlterColumnType' || c.AlterTableCmd.subtype === 'AT_SetNotNull'),
+      )
+      const name = relationName(relation)
+      if (wanted && name && relation?.relname)
+        tables.set(name, `${relation.schemaname ?? 'public'}.${relation.relname}`)
+    }
+  }
+  if (tables.size === 0) return knowledge
+  const names = [...tables.keys()]
+  const { rows: columns } = await client.query<{
+    name: string
+    column: string
+    type: string
+    typmod: number
+    array: boolean
+    not_null: boolean
+  }>(
+    `SELECT r.name, a.attname AS column, coalesce(e.typname, t.typname) AS type, a.atttypmod AS typmod,
+            e.oid IS NOT NULL AS array, a.attnotnull AS not_null
+       FROM unnest($1::text[]) AS r(name)
+       JOIN pg_attribute a ON a.attrelid = to_regclass(r.name) AND a.attnum > 0 AND NOT a.attisdropped
+       JOIN pg_type t ON t.oid = a.atttypid
+       LEFT JOIN pg_type e ON t.typcategory = 'A' AND e.oid = t.typelem`,
+    [names],
+  )
+  for (const row of columns) {
+    const table = tables.get(row.name)!
+    const type = { name: row.type, mods: typeMods(row.type, row.typmod), array: row.array }
+    knowledge.setColumnType(table, row.column, type)
+    if (row.not_null) knowledge.recordProvenNotNull(table, row.column)
+  }
+  const { rows: checks } = await client.query<{
+    name: string
+    constraint: string
+    definition: string
+    validated: boolean
+  }>(
+    `SELECT r.name, c.conname AS constraint, pg_get_constraintdef(c.oid) AS definition, c.convalidated AS validated
+       FROM unnest($1::text[]) AS r(name)
+       JOIN pg_constraint c ON c.conrelid = to_regclass(r.name) AND c.contype = 'c'`,
+    [names],
+  )
+  for (const row of checks) {
+    const column = notNullCheckPattern.exec(row.definition)?.[1]
+    if (column === undefined) continue
+    const unquoted = column.startsWith('"') ? column.slice(1, -1).replace(/""/g, '"') : column
+    knowledge.recordNotNullCheck(tables.get(row.name)!, row.constraint, unquoted, row.validated)
+  }
+  return knowledge
+}
+
+/** pg_get_constraintdef of a CHECK (col IS NOT NULL), validated or not. */
+const notNullCheckPattern = /^CHECK \(\(?("(?:[^"]|"")+"|[A-Za-z_][\w$]*) IS NOT NULL\)?\)(?: NOT VALID)?$/
+
+/** A catalog type modifier (atttypmod) as the modifiers written in SQL: varchar(150) is [150]. */
+function typeMods(type: string, typmod: number): number[] {
+  if (typmod < 0) return []
+  switch (type) {
+    case 'varchar':
+    case 'bpchar':
+      return [typmod - 4]
+    case 'numeric':
+      return [((typmod - 4) >> 16) & 0xffff, (typmod - 4) & 0xffff]
+    case 'interval':
+      return (typmod & 0xffff) === 0xffff ? [] : [typmod & 0xffff]
+    default:
+      return [typmod]
+  }
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 import type { Node, ParseResult } from 'libpg-query'
 import { BluegreenError } from '../errors.js'
+import { statementsOfDoBody } from './plpgsql-body.js'
 
 export interface Position {
   /** 1-based. */
@@ -41,6 +42,8 @@ export interface SqlStatement {
   ownTransaction: boolean
   /** Where the statement's text ends (just past its last character). */
   end: Position
+  /** For a DO block: the statements of its body as parsed SQL, or why they cannot be read. */
+  doBody?: { statements: { node: Node; text: string }[] } | { unreadable: string }
   /** Converts a byte offset from the parse tree (a node's `location`) into a position. */
   positionOf(byteOffset: number | undefined): Position
   /** Converts a character index into `text` (e.g. PostgreSQL's error position − 1) into a position. */
@@ -54,7 +57,7 @@ export interface SqlFile {
 
 /** Parses a file into statements. A syntax error is a BluegreenError `SQL_PARSE` naming file:line:col. */
 export async function parseSqlFile(sql: string, file: string): Promise<SqlFile> {
-  const { parse } = await import('libpg-query')
+  const { parse, parseSync } = await import('libpg-query')
   let result: ParseResult
   try {
     result = (await parse(sql)) as ParseResult
@@ -81,6 +84,7 @@ export async function parseSqlFile(sql: string, file: string): Promise<SqlFile> 
       outsideTransaction: runsOutsideTransaction(raw.stmt),
       ownTransaction: runsInOwnTransaction(raw.stmt),
       end: text.positionOf(end),
+      doBody: 'DoStmt' in raw.stmt ? parseDoBody(raw.stmt.DoStmt.args, parseSync) : undefined,
       positionOf: (byteOffset) => text.positionOf(byteOffset ?? first),
       positionInText: (charIndex) => {
         const before = text.slice(first, end).slice(0, Math.max(0, charIndex))
@@ -90,6 +94,32 @@ export async function parseSqlFile(sql: string, file: string): Promise<SqlFile> 
     previousEnd = end
   }
   return { file, statements }
+}
+
+/** A PL/pgSQL DO block's statements (see plpgsql-body.ts), each parsed by PostgreSQL's grammar. */
+function parseDoBody(
+  args: Node[] | undefined,
+  parseSync: (sql: string) => ParseResult,
+): SqlStatement['doBody'] {
+  const option = (name: string) =>
+    args?.flatMap((a) =>
+      'DefElem' in a && a.DefElem.defname === name && a.DefElem.arg && 'String' in a.DefElem.arg
+        ? [a.DefElem.arg.String.sval ?? '']
+        : [],
+    )[0]
+  const language = option('language') ?? 'plpgsql'
+  if (language.toLowerCase() !== 'plpgsql') return { unreadable: `a DO block in ${language}` }
+  const body = statementsOfDoBody(option('as') ?? '')
+  if ('unreadable' in body) return body
+  const statements: { node: Node; text: string }[] = []
+  for (const text of body.statements) {
+    try {
+      for (const raw of parseSync(text).stmts ?? []) if (raw.stmt) statements.push({ node: raw.stmt, text })
+    } catch {
+      return { unreadable: `a statement the linter cannot parse: ${text.split('\n')[0].slice(0, 60)}` }
+    }
+  }
+  return { statements }
 }
 
 /** A file that does not parse; says where, like a compiler. */

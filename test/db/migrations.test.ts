@@ -428,6 +428,33 @@ describe('migration runner', () => {
     )
   })
 
+  it('lints type changes and SET NOT NULL against the live catalog when the file alone cannot tell', async () => {
+    await freshDatabase(async (client) => {
+      // Given profiles whose name is varchar(50), code varchar(10), and email proven by a validated check
+      await client.query(
+        'CREATE TABLE profiles (id bigint PRIMARY KEY, name varchar(50), code varchar(10), email text CONSTRAINT profiles_email_nn CHECK (email IS NOT NULL))',
+      )
+
+      // When a file widens name and sets email NOT NULL, and another shortens code
+      const safe = await applyMigrations(client, {
+        ...base,
+        dir: join(fixtures, 'catalog-safe'),
+        phase: 'expand',
+      })
+      const dir = join(fixtures, 'catalog-unsafe')
+      const error = await failure(applyMigrations(client, { ...base, dir, phase: 'expand' }))
+
+      // Then the widening and the proven NOT NULL run, and the shortening is refused as a rewrite
+      expect(safe.applied).toEqual(['001_widen_name.sql'])
+      expect(error.code).toBe('UNSAFE_MIGRATION')
+      expect(error.details).toEqual([
+        expect.stringMatching(
+          /001_shorten_code\.sql:2:\d+: alter-column-type .*profiles\.code from varchar\(10\) to varchar\(5\)/,
+        ),
+      ])
+    })
+  })
+
   it('retries behind a conflicting lock without stalling the application longer than lockTimeout', async () => {
     const url = await createTestDatabase('migrations_lock')
     await withClient(url, async (setup) => {
