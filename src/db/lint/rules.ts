@@ -341,7 +341,7 @@ export const lintRules = [
     phases: bothPhases,
     summary:
       'BEGIN, COMMIT, ROLLBACK and SAVEPOINT in a migration fight the runner, which runs each file in its own transaction.',
-    hint: 'remove them: each file runs in one transaction, and statements that cannot (CREATE INDEX CONCURRENTLY …) are detected and run alone',
+    hint: 'remove them: each file runs in one transaction, and statements that cannot (CREATE INDEX CONCURRENTLY …) are detected and run alone; for ORM output wrapped in BEGIN … COMMIT (Django’s sqlmigrate), lint with --strip-transaction and apply it without the wrapper',
     example: {
       unsafe: 'BEGIN;\nALTER TABLE users ADD COLUMN bio text;\nCOMMIT;',
       safe: 'ALTER TABLE users ADD COLUMN bio text;',
