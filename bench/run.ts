@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { startPostgres } from '../test/support/postgres.js'
 import { backfillBench } from './backfill.js'
 import { buildCli, repoRoot } from './lib/cli.js'
+import { lintBench } from './lint.js'
 import { describeMachine, formatLoad, type Machine } from './lib/machine.js'
 import { withCleanup } from './lib/main.js'
 import { codeBlock, type Section } from './lib/report.js'
@@ -64,6 +65,7 @@ await withCleanup(async (cleanup) => {
   await bench('Switching under load', () => switchingBench({ cli, cleanup, shifts: 20 }))
   await bench('Backfill', () => backfillBench({ serverUrl: server.url, rows: 300_000, runs: 5 }))
   await bench('Orchestration overhead', () => orchestrationBench({ cli, serverUrl: server.url, runs: 5 }))
+  await bench('Lint against Squawk', () => lintBench({ cli, runs: 7 }))
 })
 
 const totalS = (performance.now() - started) / 1000

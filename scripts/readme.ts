@@ -169,7 +169,7 @@ function lintRuleList(): string {
   const list = lintRules
     .map((rule) =>
       [
-        `- **\`${rule.id}\`** (${rule.severity}; ${rule.phases.join(' and ')}): ${rule.summary} Instead: ${rule.hint}.`,
+        `- <a id="lint-rule-${rule.id}"></a>**\`${rule.id}\`** (${rule.severity}; ${rule.phases.join(' and ')}): ${rule.summary} Instead: ${rule.hint}.`,
         '',
         '  ```sql',
         '  -- flagged',

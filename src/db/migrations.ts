@@ -15,8 +15,23 @@ import { createHash } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BluegreenError } from '../errors.js'
-import { isLockTimeout, sqlStateOf, withAdvisoryLock, withTransaction, type Client } from './client.js'
-import { byCodePoint, lintStatements, type Finding, type MigrationPhase } from './lint/index.js'
+import type { IndexStmt, RangeVar } from 'libpg-query'
+import {
+  abortableSleep,
+  isLockTimeout,
+  sqlStateOf,
+  withAdvisoryLock,
+  withTransaction,
+  type Client,
+} from './client.js'
+import {
+  byCodePoint,
+  lintStatements,
+  SchemaKnowledge,
+  type Finding,
+  type MigrationPhase,
+  type RuleLevels,
+} from './lint/index.js'
 import { defaultRetryPolicy, lockTimeoutError, retryOnLockTimeout, type RetryPolicy } from './lock-retry.js'
 import { parseSqlFile, type SqlStatement } from './sql-file.js'
 import { ensureStateSchema, stateSchemaExists } from './state-schema.js'
@@ -46,7 +61,15 @@ export type MigrationEvent =
   | { type: 'migration.skip'; phase: MigrationPhase; file: string }
   | { type: 'migration.warning'; phase: MigrationPhase; file: string; finding: Finding }
   | { type: 'migration.apply'; phase: MigrationPhase; file: string; statements: number; resumeAt: number }
-  | { type: 'migration.cleanup'; phase: MigrationPhase; file: string; line: number; index: string }
+  | {
+      type: 'migration.cleanup'
+      phase: MigrationPhase
+      file: string
+      line: number
+      index: string
+      /** What an interrupted earlier build left: dropped (invalid), or kept (built, unrecorded). */
+      action: 'dropped' | 'kept'
+    }
   | {
       type: 'migration.retry'
       phase: MigrationPhase
@@ -80,6 +103,8 @@ export interface ApplyMigrationsOptions {
   expectedChecksums?: Record<string, string>
   /** Refuse files the linter flags with an error (default: true for expand, false for contract). */
   lint?: boolean
+  /** The rule levels for a file (the plan's `lint:` section), by the file's path. */
+  lintLevels?: (file: string) => RuleLevels
   signal?: AbortSignal
   onEvent?: (event: MigrationEvent) => void
 }
@@ -173,7 +198,8 @@ export async function applyMigrations(
         pending.push({ ...migration, path, statements, statementsDone: record?.statementsDone ?? 0 })
       }
       refuseTransactionControl(pending)
-      if (options.lint ?? phase === 'expand') lintOrRefuse(pending, phase, emit)
+      if (options.lint ?? phase === 'expand')
+        lintOrRefuse(pending, phase, await catalogKnowledge(client, pending), options.lintLevels, emit)
 
       const applied: string[] = []
       for (const file of pending) {
@@ -290,11 +316,14 @@ function refuseTransactionControl(files: PendingFile[]): void {
 function lintOrRefuse(
   files: PendingFile[],
   phase: MigrationPhase,
+  knowledge: SchemaKnowledge,
+  levels: ((file: string) => RuleLevels) | undefined,
   emit: (event: MigrationEvent) => void,
 ): void {
   const errors: Finding[] = []
   for (const file of files) {
-    for (const finding of lintStatements(file.statements, file.path, phase)) {
+    const options = { knowledge, levels: levels?.(file.path) }
+    for (const finding of lintStatements(file.statements, file.path, phase, options)) {
       if (finding.severity === 'error') errors.push(finding)
       else emit({ type: 'migration.warning', phase, file: file.file, finding })
     }
@@ -310,22 +339,121 @@ function lintOrRefuse(
   })
 }
 
-/** Consecutive statements that run in one transaction, or one statement that must run alone. */
+/**
+ * What the live catalog says of the columns that the pending files change the type of or make
+ * NOT NULL: their types, and whether NOT NULL or a CHECK (col IS NOT NULL) covers them. With it
+ * the linter tells a widening (varchar(50) to varchar(100)) from a rewrite, and a SET NOT NULL
+ * PostgreSQL proves from a validated constraint from one that scans, where the file cannot tell.
+ * Keys are as the linter reads the file's names (an unqualified name is public's); the tables
+ * are found as the migration's own session will find them.
+ */
+async function catalogKnowledge(client: Client, files: PendingFile[]): Promise<SchemaKnowledge> {
+  const knowledge = new SchemaKnowledge()
+  const tables = new Map<string, string>()
+  for (const { statements } of files) {
+    for (const { node } of statements) {
+      if (!('AlterTableStmt' in node)) continue
+      const { relation, cmds } = node.AlterTableStmt
+      const wanted = (cmds ?? []).some(
+        (c) =>
+          'AlterTableCmd' in c &&
+          (c.AlterTableCmd.subtype === 'AT_AlterColumnType' || c.AlterTableCmd.subtype === 'AT_SetNotNull'),
+      )
+      const name = relationName(relation)
+      if (wanted && name && relation?.relname)
+        tables.set(name, `${relation.schemaname ?? 'public'}.${relation.relname}`)
+    }
+  }
+  if (tables.size === 0) return knowledge
+  const names = [...tables.keys()]
+  const { rows: columns } = await client.query<{
+    name: string
+    column: string
+    type: string
+    typmod: number
+    array: boolean
+    not_null: boolean
+  }>(
+    `SELECT r.name, a.attname AS column, coalesce(e.typname, t.typname) AS type, a.atttypmod AS typmod,
+            e.oid IS NOT NULL AS array, a.attnotnull AS not_null
+       FROM unnest($1::text[]) AS r(name)
+       JOIN pg_attribute a ON a.attrelid = to_regclass(r.name) AND a.attnum > 0 AND NOT a.attisdropped
+       JOIN pg_type t ON t.oid = a.atttypid
+       LEFT JOIN pg_type e ON t.typcategory = 'A' AND e.oid = t.typelem`,
+    [names],
+  )
+  for (const row of columns) {
+    const table = tables.get(row.name)!
+    const type = { name: row.type, mods: typeMods(row.type, row.typmod), array: row.array }
+    knowledge.setColumnType(table, row.column, type)
+    if (row.not_null) knowledge.recordProvenNotNull(table, row.column)
+  }
+  const { rows: checks } = await client.query<{
+    name: string
+    constraint: string
+    definition: string
+    validated: boolean
+  }>(
+    `SELECT r.name, c.conname AS constraint, pg_get_constraintdef(c.oid) AS definition, c.convalidated AS validated
+       FROM unnest($1::text[]) AS r(name)
+       JOIN pg_constraint c ON c.conrelid = to_regclass(r.name) AND c.contype = 'c'`,
+    [names],
+  )
+  for (const row of checks) {
+    const column = notNullCheckPattern.exec(row.definition)?.[1]
+    if (column === undefined) continue
+    const unquoted = column.startsWith('"') ? column.slice(1, -1).replace(/""/g, '"') : column
+    knowledge.recordNotNullCheck(tables.get(row.name)!, row.constraint, unquoted, row.validated)
+  }
+  return knowledge
+}
+
+/** pg_get_constraintdef of a CHECK (col IS NOT NULL), validated or not. */
+const notNullCheckPattern = /^CHECK \(\(?("(?:[^"]|"")+"|[A-Za-z_][\w$]*) IS NOT NULL\)?\)(?: NOT VALID)?$/
+
+/** A catalog type modifier (atttypmod) as the modifiers written in SQL: varchar(150) is [150]. */
+function typeMods(type: string, typmod: number): number[] {
+  if (typmod < 0) return []
+  switch (type) {
+    case 'varchar':
+    case 'bpchar':
+      return [typmod - 4]
+    case 'numeric':
+      return [((typmod - 4) >> 16) & 0xffff, (typmod - 4) & 0xffff]
+    case 'interval':
+      return (typmod & 0xffff) === 0xffff ? [] : [typmod & 0xffff]
+    default:
+      return [typmod]
+  }
+}
+
+/**
+ * Consecutive statements that run in one transaction, or one statement that runs alone: outside
+ * any transaction (CREATE INDEX CONCURRENTLY …), or in a transaction of its own after what comes
+ * before it has committed (VALIDATE CONSTRAINT: see runsInOwnTransaction).
+ */
 interface Part {
   statements: SqlStatement[]
   outsideTransaction: boolean
+  alone: boolean
   /** Statements of the file done once this part commits. */
   end: number
 }
 
 /** Splits the statements from `from` on into parts (the ones before it are committed already). */
-function partsOf(statements: SqlStatement[], from: number): Part[] {
+export function partsOf(statements: SqlStatement[], from = 0): Part[] {
   const parts: Part[] = []
   for (let i = from; i < statements.length; i++) {
     const statement = statements[i]
+    const alone = statement.outsideTransaction || statement.ownTransaction
     const last = parts.at(-1)
-    if (statement.outsideTransaction || !last || last.outsideTransaction) {
-      parts.push({ statements: [statement], outsideTransaction: statement.outsideTransaction, end: i + 1 })
+    if (alone || !last || last.alone) {
+      parts.push({
+        statements: [statement],
+        outsideTransaction: statement.outsideTransaction,
+        alone,
+        end: i + 1,
+      })
     } else {
       last.statements.push(statement)
       last.end = i + 1
@@ -346,6 +474,8 @@ async function applyFile(
   const parts = partsOf(file.statements, file.statementsDone)
   let retries = 0
   let current: SqlStatement | undefined
+  /** Whether a part of the file has committed (in this run or an earlier one): for the hints. */
+  let committed = file.statementsDone > 0
   emit({
     type: 'migration.apply',
     phase,
@@ -360,7 +490,7 @@ async function applyFile(
       await client.query(statement.text)
     } catch (error) {
       if (isLockTimeout(error)) throw error
-      throw statementError(file, statement, error, options)
+      throw statementError(file, statement, error, options, committed)
     }
   }
   const record = (statementsDone: number, finished: boolean) =>
@@ -395,12 +525,13 @@ async function applyFile(
     const last = part === parts.at(-1)
     if (part.outsideTransaction) {
       const statement = part.statements[0]
-      await retry(async () => {
-        await dropInvalidIndex(client, statement, options, (index) =>
-          emit({ type: 'migration.cleanup', phase, file: file.file, line: statement.start.line, index }),
-        )
+      const done = await retry(async () => {
+        current = statement
+        if ((await recoverIndexBuild(client, file, statement, options, emit)) === 'built') return true
         await withSessionTimeouts(client, options, () => run(statement))
+        return false
       })
+      if (!done) current = statement
       await record(part.end, last)
     } else {
       await retry(() =>
@@ -418,6 +549,7 @@ async function applyFile(
         ),
       )
     }
+    committed = true
   }
   emit({
     type: 'migration.done',
@@ -489,31 +621,108 @@ async function withSessionTimeouts(
 }
 
 /**
- * A CREATE INDEX CONCURRENTLY that failed (a lock timeout, a crash) leaves an INVALID index
- * behind: the retry would fail with "already exists", or skip it under IF NOT EXISTS and leave
- * a useless index that still slows every write. So drop it before each attempt.
+ * What an interrupted earlier run of a CREATE INDEX CONCURRENTLY left behind, made right before
+ * the statement runs (again):
+ * - an index of that name that another session is still building (its runner died, but the
+ *   server goes on until it next writes to the dead socket): wait for that session to end;
+ * - an INVALID index (a build that failed, timed out or whose session was killed): drop it, or
+ *   the retry fails with "already exists" (or, under IF NOT EXISTS, keeps a useless index that
+ *   still slows every write);
+ * - a VALID index on the same table with exactly the definition the statement builds: the
+ *   earlier run built it and died before recording it, so the statement's work is done.
  */
-async function dropInvalidIndex(
+async function recoverIndexBuild(
   client: Client,
+  file: PendingFile,
   statement: SqlStatement,
   options: ApplyMigrationsOptions,
-  onDrop: (index: string) => void,
-): Promise<void> {
-  if (!('IndexStmt' in statement.node)) return
-  const { idxname, relation } = statement.node.IndexStmt
-  if (!idxname) return
-  const { rows } = await client.query<{ name: string }>(
-    `SELECT format('%I.%I', n.nspname, c.relname) AS name
-       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relname = $1 AND NOT i.indisvalid AND n.nspname = coalesce($2, current_schema())`,
-    [idxname, relation?.schemaname ?? null],
-  )
-  const name = rows[0]?.name
-  if (!name) return
-  onDrop(name)
-  await withSessionTimeouts(client, options, async () => {
-    await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`)
-  })
+  emit: (event: MigrationEvent) => void,
+): Promise<'build' | 'built'> {
+  if (!('IndexStmt' in statement.node)) return 'build'
+  const stmt = statement.node.IndexStmt
+  if (!stmt.idxname) return 'build'
+  const cleanup = (index: string, action: 'dropped' | 'kept') =>
+    emit({
+      type: 'migration.cleanup',
+      phase: options.phase,
+      file: file.file,
+      line: statement.start.line,
+      index,
+      action,
+    })
+  for (let waited = false; ;) {
+    const { rows } = await client.query<{
+      name: string
+      valid: boolean
+      same_table: boolean
+      definition: string
+      builder: number | null
+    }>(
+      `SELECT format('%I.%I', n.nspname, c.relname) AS name, i.indisvalid AS valid,
+              i.indrelid = to_regclass($3) AS same_table, pg_get_indexdef(c.oid) AS definition,
+              (SELECT p.pid FROM pg_stat_progress_create_index p
+                WHERE p.index_relid = c.oid AND p.pid <> pg_backend_pid() LIMIT 1) AS builder
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relname = $1 AND n.nspname = coalesce($2, current_schema())`,
+      [stmt.idxname, stmt.relation?.schemaname ?? null, relationName(stmt.relation)],
+    )
+    const index = rows[0]
+    if (!index) return 'build'
+    if (index.builder !== null) {
+      if (!waited) {
+        emit({
+          type: 'migration.wait',
+          phase: options.phase,
+          reason: `session ${index.builder} is still building index ${index.name} (an earlier run's): waiting for it to end`,
+        })
+      }
+      waited = true
+      await abortableSleep(250, options.signal)
+      continue
+    }
+    if (!index.valid) {
+      cleanup(index.name, 'dropped')
+      await withSessionTimeouts(client, options, async () => {
+        await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${index.name}`)
+      })
+      return 'build'
+    }
+    if (index.same_table && (await sameIndexDefinition(stmt, index.definition))) {
+      cleanup(index.name, 'kept')
+      return 'built'
+    }
+    // Another index of that name: PostgreSQL says "already exists", and the hint says what to do.
+    return 'build'
+  }
+}
+
+/** Whether `definition` (pg_get_indexdef) builds what `stmt` builds: names and positions aside. */
+async function sameIndexDefinition(stmt: IndexStmt, definition: string): Promise<boolean> {
+  const { statements } = await parseSqlFile(definition, 'pg_get_indexdef')
+  const node = statements[0]?.node
+  if (!node || !('IndexStmt' in node)) return false
+  const shape = (index: IndexStmt): string => {
+    const {
+      idxname: _name,
+      relation: _relation,
+      concurrent: _c,
+      if_not_exists: _e,
+      accessMethod,
+      ...rest
+    } = index
+    return JSON.stringify({ ...rest, accessMethod: accessMethod ?? 'btree' }, (key, value: unknown) =>
+      key === 'location' ? undefined : value,
+    )
+  }
+  return shape(node.IndexStmt) === shape(stmt)
+}
+
+function relationName(relation: RangeVar | undefined): string | null {
+  if (!relation?.relname) return null
+  const quote = (name: string) => `"${name.replace(/"/g, '""')}"`
+  return relation.schemaname
+    ? `${quote(relation.schemaname)}.${quote(relation.relname)}`
+    : quote(relation.relname)
 }
 
 function statementError(
@@ -521,6 +730,7 @@ function statementError(
   statement: SqlStatement,
   error: unknown,
   options: ApplyMigrationsOptions,
+  committed: boolean,
 ): BluegreenError {
   const pg = error as { message?: string; position?: string; detail?: string; hint?: string; where?: string }
   // PostgreSQL's position is 1-based, in characters of the statement sent.
@@ -530,22 +740,23 @@ function statementError(
   if (pg.hint) details.push(`HINT: ${pg.hint}`)
   if (pg.where) details.push(`CONTEXT: ${pg.where}`)
   details.push(`statement: ${firstLine(statement.text)}`)
-  // Earlier parts of the file committed if a statement that runs alone separates them from this one.
-  const committed =
-    file.statementsDone > 0 ||
-    file.statements.some(
-      (s) => s.index < statement.index && (s.outsideTransaction || statement.outsideTransaction),
-    )
   const timedOut = sqlStateOf(error) === '57014'
+  const sqlState = sqlStateOf(error)
+  const resume = committed
+    ? 'the parts of the file before it are committed and recorded, and the run resumes after them'
+    : statement.outsideTransaction
+      ? // Outside a transaction, a statement's own work may be half done and committed.
+        `this statement runs outside a transaction, so it may have left work behind${'IndexStmt' in statement.node ? ' (an interrupted CREATE INDEX CONCURRENTLY leaves an invalid index, which the next run drops before building again)' : ''}; nothing before it in this file had run`
+      : 'nothing of this file was committed'
   return new BluegreenError({
     code: 'MIGRATION_FAILED',
     message: `${file.path}:${at.line}:${at.column}: ${pg.message ?? String(error)}`,
     details,
     hint: timedOut
       ? `the statement ran longer than statement_timeout (${options.statementTimeoutMs} ms): raise database.statementTimeout or make the statement cheaper`
-      : committed
-        ? 'fix the statement and run again: the parts of the file before it are committed and recorded, and the run resumes after them'
-        : 'fix the statement and run again: nothing of this file was committed',
+      : sqlState === '42P07' && 'IndexStmt' in statement.node
+        ? `an index of that name already exists and is not what this statement builds: rename the index in the file, or drop the other one; ${resume}`
+        : `fix the cause and run again: ${resume}`,
     cause: error,
   })
 }

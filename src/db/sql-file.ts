@@ -8,6 +8,7 @@
  */
 import type { Node, ParseResult } from 'libpg-query'
 import { BluegreenError } from '../errors.js'
+import { statementsOfDoBody } from './plpgsql-body.js'
 
 export interface Position {
   /** 1-based. */
@@ -33,6 +34,16 @@ export interface SqlStatement {
   commentsAbove: LineComment[]
   /** Whether PostgreSQL refuses to run it inside a transaction block. */
   outsideTransaction: boolean
+  /**
+   * Whether the runner gives it a transaction of its own, after the statements before it have
+   * committed: it scans a table under a lock that lets the application work (VALIDATE
+   * CONSTRAINT), and must not do so while an earlier statement's ACCESS EXCLUSIVE lock is held.
+   */
+  ownTransaction: boolean
+  /** Where the statement's text ends (just past its last character). */
+  end: Position
+  /** For a DO block: the statements of its body as parsed SQL, or why they cannot be read. */
+  doBody?: { statements: { node: Node; text: string }[] } | { unreadable: string }
   /** Converts a byte offset from the parse tree (a node's `location`) into a position. */
   positionOf(byteOffset: number | undefined): Position
   /** Converts a character index into `text` (e.g. PostgreSQL's error position − 1) into a position. */
@@ -46,7 +57,7 @@ export interface SqlFile {
 
 /** Parses a file into statements. A syntax error is a BluegreenError `SQL_PARSE` naming file:line:col. */
 export async function parseSqlFile(sql: string, file: string): Promise<SqlFile> {
-  const { parse } = await import('libpg-query')
+  const { parse, parseSync } = await import('libpg-query')
   let result: ParseResult
   try {
     result = (await parse(sql)) as ParseResult
@@ -71,6 +82,9 @@ export async function parseSqlFile(sql: string, file: string): Promise<SqlFile> 
       start: text.positionOf(first),
       commentsAbove: text.lineComments(previousEnd, first),
       outsideTransaction: runsOutsideTransaction(raw.stmt),
+      ownTransaction: runsInOwnTransaction(raw.stmt),
+      end: text.positionOf(end),
+      doBody: 'DoStmt' in raw.stmt ? parseDoBody(raw.stmt.DoStmt.args, parseSync) : undefined,
       positionOf: (byteOffset) => text.positionOf(byteOffset ?? first),
       positionInText: (charIndex) => {
         const before = text.slice(first, end).slice(0, Math.max(0, charIndex))
@@ -80,6 +94,32 @@ export async function parseSqlFile(sql: string, file: string): Promise<SqlFile> 
     previousEnd = end
   }
   return { file, statements }
+}
+
+/** A PL/pgSQL DO block's statements (see plpgsql-body.ts), each parsed by PostgreSQL's grammar. */
+function parseDoBody(
+  args: Node[] | undefined,
+  parseSync: (sql: string) => ParseResult,
+): SqlStatement['doBody'] {
+  const option = (name: string) =>
+    args?.flatMap((a) =>
+      'DefElem' in a && a.DefElem.defname === name && a.DefElem.arg && 'String' in a.DefElem.arg
+        ? [a.DefElem.arg.String.sval ?? '']
+        : [],
+    )[0]
+  const language = option('language') ?? 'plpgsql'
+  if (language.toLowerCase() !== 'plpgsql') return { unreadable: `a DO block in ${language}` }
+  const body = statementsOfDoBody(option('as') ?? '')
+  if ('unreadable' in body) return body
+  const statements: { node: Node; text: string }[] = []
+  for (const text of body.statements) {
+    try {
+      for (const raw of parseSync(text).stmts ?? []) if (raw.stmt) statements.push({ node: raw.stmt, text })
+    } catch {
+      return { unreadable: `a statement the linter cannot parse: ${text.split('\n')[0].slice(0, 60)}` }
+    }
+  }
+  return { statements }
 }
 
 /** A file that does not parse; says where, like a compiler. */
@@ -108,9 +148,7 @@ export function runsOutsideTransaction(node: Node): boolean {
   if ('DropStmt' in node) return node.DropStmt.concurrent === true
   if ('ReindexStmt' in node) {
     const { ReindexStmt: reindex } = node
-    const concurrently = (reindex.params ?? []).some(
-      (p) => 'DefElem' in p && p.DefElem.defname === 'concurrently',
-    )
+    const concurrently = optionEnabled(reindex.params, 'concurrently')
     return (
       concurrently || reindex.kind === 'REINDEX_OBJECT_SYSTEM' || reindex.kind === 'REINDEX_OBJECT_DATABASE'
     )
@@ -134,6 +172,50 @@ export function runsOutsideTransaction(node: Node): boolean {
     'DropTableSpaceStmt' in node ||
     'AlterSystemStmt' in node
   )
+}
+
+/**
+ * Statements that scan a table under a lock weaker than ACCESS EXCLUSIVE (SHARE UPDATE
+ * EXCLUSIVE: reads and writes go on). In one transaction with an earlier ALTER TABLE they would
+ * scan while holding its ACCESS EXCLUSIVE lock, so the runner commits what comes before them
+ * first. (Only when the statement does nothing else: `ADD …, VALIDATE …` in one ALTER TABLE
+ * cannot be split, and the linter says so.)
+ */
+export function runsInOwnTransaction(node: Node): boolean {
+  if ('AlterTableStmt' in node) {
+    const cmds = node.AlterTableStmt.cmds ?? []
+    return (
+      cmds.length > 0 &&
+      cmds.every((cmd) => 'AlterTableCmd' in cmd && cmd.AlterTableCmd.subtype === 'AT_ValidateConstraint')
+    )
+  }
+  if ('AlterDomainStmt' in node) return node.AlterDomainStmt.subtype === 'V'
+  // ANALYZE (not VACUUM, which already runs alone) reads a sample under SHARE UPDATE EXCLUSIVE.
+  if ('VacuumStmt' in node) return node.VacuumStmt.is_vacuumcmd !== true
+  return false
+}
+
+/**
+ * Whether a statement's option is on: `(CONCURRENTLY)`, `(CONCURRENTLY true)`, `(FULL 1)` are;
+ * `(CONCURRENTLY false)`, `(FULL off)`, `(FULL 0)` and an absent option are not.
+ */
+export function optionEnabled(options: Node[] | undefined, name: string): boolean {
+  for (const option of options ?? []) {
+    if (!('DefElem' in option) || option.DefElem.defname !== name) continue
+    const arg = option.DefElem.arg
+    if (arg === undefined) return true
+    if ('Boolean' in arg) return arg.Boolean.boolval === true
+    if ('Integer' in arg) return (arg.Integer.ival ?? 0) !== 0
+    if ('String' in arg) return !/^(false|off|no|0)$/i.test(arg.String.sval ?? '')
+    if ('A_Const' in arg) {
+      const value = arg.A_Const
+      if (value.boolval) return value.boolval.boolval === true
+      if (value.ival) return (value.ival.ival ?? 0) !== 0
+      if (value.sval) return !/^(false|off|no|0)$/i.test(value.sval.sval ?? '')
+    }
+    return true
+  }
+  return false
 }
 
 /** The file's text with byte offsets, lines and comments worked out. */

@@ -8,6 +8,7 @@ export const expandPhase = {
   async run(ctx) {
     const settings = databaseSettings(ctx.plan, 'expand')
     const { applyMigrations } = await import('../db/migrations.js')
+    const { lintLevelsFor } = await import('../db/lint/config.js')
     const result = await withPhaseClient(settings, (client) =>
       applyMigrations(client, {
         dir: resolve(ctx.planDir, ctx.config.dir),
@@ -18,6 +19,9 @@ export const expandPhase = {
         statementTimeoutMs: settings.statementTimeoutMs,
         attempts: settings.attempts,
         lint: ctx.config.lint,
+        lintLevels: ctx.plan.lint
+          ? lintLevelsFor(ctx.plan.lint, ctx.planDir, 'the plan’s lint section')
+          : undefined,
         signal: ctx.signal,
         onEvent: (event) => ctx.progress(describeMigrationEvent(event)),
       }),

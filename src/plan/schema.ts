@@ -291,6 +291,21 @@ export const PhaseEntry = z.union([
 ])
 export type PhaseEntry = { [K in PhaseKind]: { [P in K]: PhaseConfig<K> } }[PhaseKind]
 
+const lintLevel = z.enum(['off', 'warning', 'error'])
+/** Rule levels for the linter (rule ids are checked by the linter, which the plan layer does not import). */
+export const LintSettings = z
+  .strictObject({
+    rules: z
+      .record(z.string(), lintLevel)
+      .optional()
+      .describe('Rule id → off, warning or error, for every file'),
+    directories: z
+      .record(z.string(), z.record(z.string(), lintLevel))
+      .optional()
+      .describe('Directory (relative to the plan) → rule levels for the files below it'),
+  })
+  .describe('The linter’s rule levels, as in .bluegreen-lint.yaml')
+
 export const Plan = z
   .strictObject({
     $schema: z.string().optional(),
@@ -301,6 +316,7 @@ export const Plan = z
     loadBalancer: LoadBalancerConfig,
     pools: z.strictObject({ blue: Pool, green: Pool }).describe('The two pools, blue and green'),
     phases: z.array(PhaseEntry).min(1).describe('The release, phase by phase, in order'),
+    lint: LintSettings.optional(),
   })
   .describe('A bluegreen release plan')
 export type Plan = z.infer<typeof Plan>

@@ -41,6 +41,46 @@ async function columns(client: Client, table: string): Promise<string[]> {
   return rows.map((r) => r.column_name)
 }
 
+/** A database whose `events` table takes seconds to index on events_slow_kind(kind). */
+async function slowIndexDatabase(): Promise<string> {
+  const url = await createTestDatabase('migrations_cic')
+  await withClient(url, async (setup) => {
+    await setup.query('CREATE TABLE events (id bigint PRIMARY KEY, kind text)')
+    await setup.query("INSERT INTO events SELECT g, 'k' || (g % 7) FROM generate_series(1, 400) g")
+    // Declared immutable (an index expression must be), but sleeps per row: the build lasts seconds.
+    await setup.query(
+      'CREATE FUNCTION events_slow_kind(text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN PERFORM pg_sleep(0.01); RETURN $1; END $$',
+    )
+  })
+  return url
+}
+
+async function buildingIndex(client: Client, pid: number): Promise<boolean> {
+  const { rows } = await client.query<{ phase: string }>(
+    'SELECT phase FROM pg_stat_progress_create_index WHERE pid = $1',
+    [pid],
+  )
+  return rows.some((r) => r.phase.startsWith('building index'))
+}
+
+function kindIndexValidity(client: Client): Promise<boolean[]> {
+  return client
+    .query<{ valid: boolean }>(
+      "SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass('events_kind_idx')",
+    )
+    .then((r) => r.rows.map((row) => row.valid))
+}
+
+async function backendPid(client: Client): Promise<number> {
+  const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+  return rows[0].pid
+}
+
+/** Polls `condition` every 50 ms until it holds (the test's own timeout bounds it). */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 50))
+}
+
 async function failure(promise: Promise<unknown>): Promise<BluegreenError> {
   return promise.then(
     () => {
@@ -261,6 +301,157 @@ describe('migration runner', () => {
         expect.objectContaining({ type: 'migration.cleanup', index: 'public.accounts_email_key' }),
       )
       expect(await validity()).toEqual([true])
+    })
+  })
+
+  it('completes a file whose CREATE INDEX CONCURRENTLY was killed mid-build, dropping the orphaned index', async () => {
+    const url = await slowIndexDatabase()
+    const options = { ...base, dir: join(fixtures, 'killed-index'), phase: 'expand' as const }
+
+    // Given a runner building the index, whose session is terminated while it scans the table
+    const first = await withClient(url, async (runner) => {
+      const pid = await backendPid(runner)
+      const building = failure(applyMigrations(runner, options))
+      await withClient(url, async (dba) => {
+        await until(() => buildingIndex(dba, pid))
+        await dba.query('SELECT pg_terminate_backend($1)', [pid])
+      })
+      return building
+    })
+    // Then the failure does not claim that nothing was committed: an invalid index was left behind
+    expect(first.code).toBe('MIGRATION_FAILED')
+    expect(first.hint).not.toMatch(/nothing of this file was committed/)
+    expect(first.hint).toMatch(/invalid index|run again/)
+    await withClient(url, async (client) => expect(await kindIndexValidity(client)).toEqual([false]))
+
+    // When the migration runs again, on a new connection
+    const events: MigrationEvent[] = []
+    const result = await withClient(url, (runner) =>
+      applyMigrations(runner, { ...options, onEvent: (e) => events.push(e) }),
+    )
+
+    // Then the orphaned build was dropped, the index built again (valid), and the rest of the file ran
+    expect(result.applied).toEqual(['001_index_kind.sql'])
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: 'migration.cleanup',
+        index: 'public.events_kind_idx',
+        action: 'dropped',
+      }),
+    )
+    await withClient(url, async (client) => {
+      expect(await kindIndexValidity(client)).toEqual([true])
+      expect(await columns(client, 'events')).toEqual(['id', 'kind', 'seen'])
+    })
+  })
+
+  it('waits for the build a dead runner left running, then completes the file without building again', async () => {
+    const url = await slowIndexDatabase()
+    const options = { ...base, dir: join(fixtures, 'killed-index'), phase: 'expand' as const }
+
+    // Given a runner that dies mid-build (its socket closes) while the server goes on building
+    const first = await withClient(url, async (runner) => {
+      const pid = await backendPid(runner)
+      const building = failure(applyMigrations(runner, options))
+      await withClient(url, (dba) => until(() => buildingIndex(dba, pid)))
+      ;(runner as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy()
+      return building
+    })
+    expect(first.code).toBe('MIGRATION_FAILED')
+
+    // When the migration runs again at once, on a new connection
+    const events: MigrationEvent[] = []
+    const result = await withClient(url, (runner) =>
+      applyMigrations(runner, { ...options, onEvent: (e) => events.push(e) }),
+    )
+
+    // Then it waited for the old build, kept the index that build made, and ran the rest of the file
+    expect(events.map((e) => e.type)).toContain('migration.wait')
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'migration.cleanup', index: 'public.events_kind_idx', action: 'kept' }),
+    )
+    expect(result.applied).toEqual(['001_index_kind.sql'])
+    await withClient(url, async (client) => {
+      expect(await kindIndexValidity(client)).toEqual([true])
+      expect(await columns(client, 'events')).toEqual(['id', 'kind', 'seen'])
+    })
+  })
+
+  it('validates a constraint after the ALTER that added it has committed, so the application is not stalled', async () => {
+    const url = await createTestDatabase('migrations_validate')
+    await withClient(url, async (setup) => {
+      await setup.query('CREATE TABLE ledger (id bigint PRIMARY KEY, amount numeric)')
+      await setup.query('INSERT INTO ledger SELECT g, g FROM generate_series(1, 300) g')
+      await setup.query(
+        'CREATE FUNCTION ledger_slow_positive(numeric) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.01); RETURN $1 > 0; END $$',
+      )
+    })
+    const lockTimeoutMs = 500
+    await withClient(url, (app) =>
+      withClient(url, (dba) =>
+        withClient(url, async (runner) => {
+          // Given the application's connection, which gives up on any lock it waits for longer than lockTimeout
+          await app.query(`SET lock_timeout = '${lockTimeoutMs}ms'`)
+          const pid = await backendPid(runner)
+          const validating = async () => {
+            const { rows } = await dba.query<{ n: number }>(
+              "SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query LIKE '%VALIDATE CONSTRAINT%'",
+              [pid],
+            )
+            return rows[0].n === 1
+          }
+
+          // When a file adds a CHECK NOT VALID and validates it, and the application queries during the scan
+          const migration = applyMigrations(runner, {
+            ...base,
+            dir: join(fixtures, 'validate'),
+            phase: 'expand',
+            lockTimeoutMs,
+          })
+          migration.catch(() => {}) // awaited below; a failed assertion first must not leave it unhandled
+          await until(validating)
+          const read = await app.query<{ amount: string }>('SELECT amount FROM ledger WHERE id = 1')
+          await app.query('UPDATE ledger SET amount = 2 WHERE id = 2')
+
+          // Then the application's read and write completed while the scan was still running
+          expect(read.rows).toEqual([{ amount: '1' }])
+          expect(await validating()).toBe(true)
+          // And the file completed, with the constraint validated and the statement after it applied
+          expect((await migration).applied).toEqual(['001_check_amount.sql'])
+          const { rows } = await dba.query<{ validated: boolean }>(
+            "SELECT convalidated AS validated FROM pg_constraint WHERE conname = 'ledger_amount_positive'",
+          )
+          expect(rows).toEqual([{ validated: true }])
+          expect(await columns(dba, 'ledger')).toEqual(['id', 'amount', 'checked_at'])
+        }),
+      ),
+    )
+  })
+
+  it('lints type changes and SET NOT NULL against the live catalog when the file alone cannot tell', async () => {
+    await freshDatabase(async (client) => {
+      // Given profiles whose name is varchar(50), code varchar(10), and email proven by a validated check
+      await client.query(
+        'CREATE TABLE profiles (id bigint PRIMARY KEY, name varchar(50), code varchar(10), email text CONSTRAINT profiles_email_nn CHECK (email IS NOT NULL))',
+      )
+
+      // When a file widens name and sets email NOT NULL, and another shortens code
+      const safe = await applyMigrations(client, {
+        ...base,
+        dir: join(fixtures, 'catalog-safe'),
+        phase: 'expand',
+      })
+      const dir = join(fixtures, 'catalog-unsafe')
+      const error = await failure(applyMigrations(client, { ...base, dir, phase: 'expand' }))
+
+      // Then the widening and the proven NOT NULL run, and the shortening is refused as a rewrite
+      expect(safe.applied).toEqual(['001_widen_name.sql'])
+      expect(error.code).toBe('UNSAFE_MIGRATION')
+      expect(error.details).toEqual([
+        expect.stringMatching(
+          /001_shorten_code\.sql:2:\d+: alter-column-type .*profiles\.code from varchar\(10\) to varchar\(5\)/,
+        ),
+      ])
     })
   })
 

@@ -18,7 +18,10 @@ import type {
   Node,
   RangeVar,
   RenameStmt,
+  TypeName,
 } from 'libpg-query'
+import { optionEnabled } from '../sql-file.js'
+import { mayWidenTo, SchemaKnowledge, typeLabel, widensWithoutRewrite, type ColumnType } from './knowledge.js'
 import type { RuleId } from './rules.js'
 
 export interface Hit {
@@ -30,62 +33,173 @@ export interface Hit {
   near?: RegExp
 }
 
-/** What earlier statements of the same file created or proved. */
+/**
+ * What earlier statements of the same file created, and the lock the open transaction holds.
+ * Names are schema-qualified: a table created as `a.t` is not `b.t`; an unqualified name is in
+ * the first schema of the file's `SET search_path` (public until one is set).
+ */
 export class FileContext {
-  readonly createdRelations = new Set<string>()
-  readonly createdTypes = new Set<string>()
-  readonly createdIndexes = new Set<string>()
-  /** CHECK (col IS NOT NULL) constraints by `table.constraint` → column. */
-  private readonly notNullChecks = new Map<string, string>()
-  /** `table.column` pairs whose NOT NULL is proven by a validated CHECK constraint. */
-  private readonly provenNotNull = new Set<string>()
+  private readonly created = new Set<string>()
+  private schema = 'public'
+  /** The statement whose lock (one that blocks the application) the open transaction holds. */
+  lockHeldBy: string | undefined
+
+  constructor(readonly knowledge = new SchemaKnowledge()) {}
+
+  /** `schema.name` of a relation, or of a name list (`[schema, name]` or `[name]`). */
+  key(relation: RangeVar | Node[] | undefined): string | undefined {
+    if (Array.isArray(relation)) {
+      const parts = relation.flatMap((n) =>
+        'String' in n && n.String.sval !== undefined ? [n.String.sval] : [],
+      )
+      const name = parts.at(-1)
+      if (name === undefined) return undefined
+      return `${parts.length > 1 ? parts.at(-2) : this.schema}.${name}`
+    }
+    if (relation?.relname === undefined) return undefined
+    return `${relation.schemaname ?? this.schema}.${relation.relname}`
+  }
+
+  remember(kind: ObjectKind, key: string | undefined): void {
+    if (key !== undefined) this.created.add(`${kind}:${key}`)
+  }
+
+  has(kind: ObjectKind, key: string | undefined): boolean {
+    return key !== undefined && this.created.has(`${kind}:${key}`)
+  }
 
   isNew(relation: RangeVar | undefined): boolean {
-    return relation?.relname !== undefined && this.createdRelations.has(relation.relname)
+    return this.has('relation', this.key(relation))
   }
 
-  recordNotNullCheck(table: string, constraint: string, column: string, validated: boolean): void {
-    this.notNullChecks.set(`${table}.${constraint}`, column)
-    if (validated) this.provenNotNull.add(`${table}.${column}`)
-  }
-
-  recordValidated(table: string, constraint: string): void {
-    const column = this.notNullChecks.get(`${table}.${constraint}`)
-    if (column !== undefined) this.provenNotNull.add(`${table}.${column}`)
-  }
-
-  isProvenNotNull(table: string, column: string): boolean {
-    return this.provenNotNull.has(`${table}.${column}`)
+  setSearchPath(first: string): void {
+    this.schema = first
   }
 }
 
-/** Checks one statement; updates the file context with what it creates. */
+type ObjectKind = 'relation' | 'type' | 'index' | 'function' | 'trigger'
+
+/**
+ * Checks one statement; updates the file context with what it creates and the locks it takes.
+ * (The caller resets `context.lockHeldBy` where the runner commits: around statements that run
+ * alone.)
+ */
 export function checkStatement(node: Node, context: FileContext): Hit[] {
-  if ('CreateStmt' in node) {
-    // IF NOT EXISTS may find the old table: then it is not new.
-    if (!node.CreateStmt.if_not_exists) remember(context.createdRelations, node.CreateStmt.relation?.relname)
+  const hits: Hit[] = []
+  const long = context.lockHeldBy !== undefined ? longRunning(node, context) : undefined
+  if (long) {
+    hits.push({
+      rule: 'long-statement-under-lock',
+      message: `${long} runs in the same transaction as ${context.lockHeldBy}, whose lock blocks the application until the whole file commits`,
+    })
+  }
+  const lock = blockingLock(node, context)
+  hits.push(...checkOne(node, context))
+  if (lock) context.lockHeldBy ??= lock
+  return hits
+}
+
+function checkOne(node: Node, context: FileContext): Hit[] {
+  if ('VariableSetStmt' in node) {
+    const stmt = node.VariableSetStmt
+    const first = stmt.args?.[0]
+    if (stmt.name === 'search_path' && first && 'A_Const' in first && first.A_Const.sval?.sval)
+      context.setSearchPath(first.A_Const.sval.sval)
     return []
+  }
+  if ('CreateStmt' in node) {
+    const stmt = node.CreateStmt
+    const table = context.key(stmt.relation)
+    // IF NOT EXISTS may find the old table: then it is not new.
+    if (!stmt.if_not_exists) context.remember('relation', table)
+    const hits: Hit[] = []
+    for (const element of stmt.tableElts ?? []) {
+      if (!('ColumnDef' in element)) continue
+      const column = element.ColumnDef
+      const type = columnTypeOf(column.typeName)
+      if (table && column.colname && type) context.knowledge.setColumnType(table, column.colname, type)
+      const json = jsonColumn(`${qualified(stmt.relation)}.${column.colname ?? '?'}`, column)
+      if (json) hits.push(json)
+    }
+    return hits
   }
   if ('CreateTableAsStmt' in node) {
     if (!node.CreateTableAsStmt.if_not_exists)
-      remember(context.createdRelations, node.CreateTableAsStmt.into?.rel?.relname)
+      context.remember('relation', context.key(node.CreateTableAsStmt.into?.rel))
     return []
   }
   if ('ViewStmt' in node) {
-    if (!node.ViewStmt.replace) remember(context.createdRelations, node.ViewStmt.view?.relname)
-    return []
+    const stmt = node.ViewStmt
+    const view = context.key(stmt.view)
+    if (!stmt.replace) {
+      context.remember('relation', view)
+      return []
+    }
+    if (context.has('relation', view)) return []
+    return [replaced('view', qualified(stmt.view), stmt.view?.location)]
+  }
+  if ('CreateFunctionStmt' in node) {
+    const stmt = node.CreateFunctionStmt
+    const name = context.key(stmt.funcname)
+    if (!stmt.replace) {
+      context.remember('function', name)
+      return []
+    }
+    if (context.has('function', name)) return []
+    return [replaced(stmt.is_procedure ? 'procedure' : 'function', dottedName(stmt.funcname))]
+  }
+  if ('CreateTrigStmt' in node) {
+    const stmt = node.CreateTrigStmt
+    const name = `${context.key(stmt.relation) ?? '?'}.${stmt.trigname ?? '?'}`
+    if (!stmt.replace || context.isNew(stmt.relation)) {
+      context.remember('trigger', name)
+      return []
+    }
+    if (context.has('trigger', name)) return []
+    return [
+      replaced('trigger', `${stmt.trigname ?? '?'} on ${qualified(stmt.relation)}`, stmt.relation?.location),
+    ]
+  }
+  if ('RuleStmt' in node) {
+    const stmt = node.RuleStmt
+    if (!stmt.replace || context.isNew(stmt.relation)) return []
+    return [
+      replaced('rule', `${stmt.rulename ?? '?'} on ${qualified(stmt.relation)}`, stmt.relation?.location),
+    ]
   }
   if ('CreateEnumStmt' in node) {
-    remember(context.createdTypes, lastName(node.CreateEnumStmt.typeName))
+    context.remember('type', context.key(node.CreateEnumStmt.typeName))
     return []
   }
   if ('CreateDomainStmt' in node) {
-    remember(context.createdTypes, lastName(node.CreateDomainStmt.domainname))
+    context.remember('type', context.key(node.CreateDomainStmt.domainname))
     return []
   }
   if ('CompositeTypeStmt' in node) {
-    remember(context.createdTypes, node.CompositeTypeStmt.typevar?.relname)
+    context.remember('type', context.key(node.CompositeTypeStmt.typevar))
     return []
+  }
+  if ('DropdbStmt' in node) {
+    return [
+      {
+        rule: 'drop-database',
+        message: `DROP DATABASE ${node.DropdbStmt.dbname ?? '?'} destroys every table the application uses`,
+      },
+    ]
+  }
+  if ('LockStmt' in node) {
+    const stmt = node.LockStmt
+    const relations = (stmt.relations ?? []).flatMap((r) => ('RangeVar' in r ? [r.RangeVar] : []))
+    const existing = relations.filter((r) => !context.isNew(r))
+    // SHARE (5) and stronger modes block writes; the weaker ones block only DDL and VACUUM.
+    if ((stmt.mode ?? 8) < 5 || existing.length === 0) return []
+    return [
+      {
+        rule: 'lock-table',
+        message: `LOCK TABLE ${existing.map(qualified).join(', ')} in ${lockModes[stmt.mode ?? 8]} mode blocks the application's ${(stmt.mode ?? 8) >= 7 ? 'reads and writes' : 'writes'} until the migration commits`,
+        location: existing[0].location,
+      },
+    ]
   }
   if ('DropStmt' in node) return checkDrop(node.DropStmt, context)
   if ('AlterTableStmt' in node) return checkAlterTable(node.AlterTableStmt, context)
@@ -105,7 +219,7 @@ export function checkStatement(node: Node, context: FileContext): Hit[] {
   if ('AlterEnumStmt' in node) {
     const stmt = node.AlterEnumStmt
     const type = lastName(stmt.typeName) ?? '?'
-    if (context.createdTypes.has(type)) return []
+    if (context.has('type', context.key(stmt.typeName))) return []
     if (stmt.oldVal !== undefined) {
       return [
         {
@@ -123,8 +237,13 @@ export function checkStatement(node: Node, context: FileContext): Hit[] {
   }
   if ('IndexStmt' in node) {
     const stmt = node.IndexStmt
-    if (!stmt.if_not_exists) remember(context.createdIndexes, stmt.idxname)
-    if (stmt.concurrent || context.isNew(stmt.relation)) return []
+    if (!stmt.if_not_exists && stmt.idxname)
+      context.remember(
+        'index',
+        `${stmt.relation?.schemaname ?? context.key([])?.split('.')[0] ?? 'public'}.${stmt.idxname}`,
+      )
+    // ON ONLY a partitioned table: an invalid index on the parent alone, built by nothing.
+    if (stmt.concurrent || context.isNew(stmt.relation) || stmt.relation?.inh !== true) return []
     return [
       {
         rule: 'create-index',
@@ -135,10 +254,7 @@ export function checkStatement(node: Node, context: FileContext): Hit[] {
   }
   if ('ReindexStmt' in node) {
     const stmt = node.ReindexStmt
-    const concurrently = (stmt.params ?? []).some(
-      (p) => 'DefElem' in p && p.DefElem.defname === 'concurrently',
-    )
-    if (concurrently) return []
+    if (optionEnabled(stmt.params, 'concurrently')) return []
     return [
       {
         rule: 'reindex',
@@ -185,8 +301,7 @@ export function checkStatement(node: Node, context: FileContext): Hit[] {
   }
   if ('VacuumStmt' in node) {
     const stmt = node.VacuumStmt
-    const full = (stmt.options ?? []).some((o) => 'DefElem' in o && o.DefElem.defname === 'full')
-    if (!stmt.is_vacuumcmd || !full) return []
+    if (!stmt.is_vacuumcmd || !optionEnabled(stmt.options, 'full')) return []
     return [
       { rule: 'table-rewrite', message: 'VACUUM FULL rewrites the table under an ACCESS EXCLUSIVE lock' },
     ]
@@ -223,20 +338,26 @@ export function checkStatement(node: Node, context: FileContext): Hit[] {
       },
     ]
   }
-  if ('DoStmt' in node) {
-    return [{ rule: 'do-block', message: 'DO block: the linter cannot check the statements inside it' }]
-  }
+  // DO blocks: the caller checks the statements of their body (sql-file.ts reads them).
   return []
 }
 
 function checkDrop(stmt: DropStmt, context: FileContext): Hit[] {
-  const names = (stmt.objects ?? []).map(objectName)
-  const existing = (set: Set<string>): string[] => names.filter((n) => !set.has(n.split('.').at(-1)!))
+  const objects = stmt.objects ?? []
+  const names = objects.map(objectName)
+  const existing = (kind: ObjectKind): string[] =>
+    names.filter((_n, i) => !context.has(kind, context.key(nameList(objects[i]))))
+  if (stmt.removeType === 'OBJECT_TABLE') {
+    for (const object of objects) {
+      const key = context.key(nameList(object))
+      if (key) context.knowledge.forgetTable(key)
+    }
+  }
   const ifExists = stmt.missing_ok ? ' IF EXISTS' : ''
   switch (stmt.removeType) {
     case 'OBJECT_TABLE':
     case 'OBJECT_FOREIGN_TABLE': {
-      const dropped = existing(context.createdRelations)
+      const dropped = existing('relation')
       if (dropped.length === 0) return []
       return [
         {
@@ -247,7 +368,7 @@ function checkDrop(stmt: DropStmt, context: FileContext): Hit[] {
     }
     case 'OBJECT_VIEW':
     case 'OBJECT_MATVIEW': {
-      const dropped = existing(context.createdRelations)
+      const dropped = existing('relation')
       if (dropped.length === 0) return []
       const kind = stmt.removeType === 'OBJECT_VIEW' ? 'VIEW' : 'MATERIALIZED VIEW'
       return [
@@ -266,7 +387,7 @@ function checkDrop(stmt: DropStmt, context: FileContext): Hit[] {
       ]
     case 'OBJECT_INDEX': {
       if (stmt.concurrent) return []
-      const dropped = existing(context.createdIndexes)
+      const dropped = existing('index')
       if (dropped.length === 0) return []
       return [
         {
@@ -277,7 +398,7 @@ function checkDrop(stmt: DropStmt, context: FileContext): Hit[] {
     }
     case 'OBJECT_TYPE':
     case 'OBJECT_DOMAIN': {
-      const dropped = existing(context.createdTypes)
+      const dropped = existing('type')
       if (dropped.length === 0) return []
       return [
         {
@@ -303,13 +424,25 @@ function checkDrop(stmt: DropStmt, context: FileContext): Hit[] {
 
 function checkAlterTable(stmt: AlterTableStmt, context: FileContext): Hit[] {
   const relation = stmt.relation
-  if (context.isNew(relation)) return []
-  const table = relation?.relname ?? '?'
+  const table = context.key(relation) ?? '?'
   const name = qualified(relation)
+  const cmds = (stmt.cmds ?? []).flatMap((item) => ('AlterTableCmd' in item ? [item.AlterTableCmd] : []))
+  if (context.isNew(relation)) {
+    for (const cmd of cmds) learn(cmd, table, context)
+    return []
+  }
   const hits: Hit[] = []
-  for (const item of stmt.cmds ?? []) {
-    if (!('AlterTableCmd' in item)) continue
-    const cmd = item.AlterTableCmd
+  const validate = cmds.find((cmd) => cmd.subtype === 'AT_ValidateConstraint')
+  const locking = cmds.find((cmd) => !weakAlterCommands.has(cmd.subtype ?? ''))
+  if (validate && locking && stmt.objtype !== 'OBJECT_INDEX') {
+    hits.push({
+      rule: 'long-statement-under-lock',
+      message: `VALIDATE CONSTRAINT ${validate.name ?? '?'} scans ${name} in the same ALTER TABLE as ${commandLabel(locking)}, which holds an ACCESS EXCLUSIVE lock through the scan`,
+      location: relation?.location,
+      near: near(/\bVALIDATE\s+CONSTRAINT\s+/, validate.name),
+    })
+  }
+  for (const cmd of cmds) {
     switch (cmd.subtype) {
       case 'AT_DropColumn':
         hits.push({
@@ -319,15 +452,36 @@ function checkAlterTable(stmt: AlterTableStmt, context: FileContext): Hit[] {
           near: near(/\bDROP\s+(?:COLUMN\s+)?(?:IF\s+EXISTS\s+)?/, cmd.name),
         })
         break
-      case 'AT_AlterColumnType':
+      case 'AT_AlterColumnType': {
+        const def = columnDefOf(cmd)
+        const to = columnTypeOf(def?.typeName)
+        const from = context.knowledge.columnType(table, cmd.name ?? '')
+        // A USING expression converts every value: a rewrite whatever the types.
+        const widening =
+          to !== undefined &&
+          def?.raw_default === undefined &&
+          (from ? widensWithoutRewrite(from, to) : mayWidenTo(to))
+        if (!widening) {
+          hits.push({
+            rule: 'alter-column-type',
+            message: `changing the type of ${name}.${cmd.name ?? '?'}${from ? ` from ${typeLabel(from)}` : ''}${to ? ` to ${typeLabel(to)}` : ''} rewrites the table under an ACCESS EXCLUSIVE lock`,
+            location: def?.location ?? relation?.location,
+          })
+        }
+        break
+      }
+      case 'AT_DetachPartition': {
+        const partition = cmd.def && 'PartitionCmd' in cmd.def ? cmd.def.PartitionCmd : undefined
+        if (partition?.concurrent) break
         hits.push({
-          rule: 'alter-column-type',
-          message: `changing the type of ${name}.${cmd.name ?? '?'}${typeSuffix(cmd)} rewrites the table under an ACCESS EXCLUSIVE lock`,
-          location: columnDefOf(cmd)?.location ?? relation?.location,
+          rule: 'detach-partition',
+          message: `DETACH PARTITION ${qualified(partition?.name)} without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on ${name}`,
+          location: partition?.name?.location ?? relation?.location,
         })
         break
+      }
       case 'AT_SetNotNull':
-        if (!context.isProvenNotNull(table, cmd.name ?? '')) {
+        if (!context.knowledge.isProvenNotNull(table, cmd.name ?? '')) {
           hits.push({
             rule: 'set-not-null',
             message: `SET NOT NULL on ${name}.${cmd.name ?? '?'} scans the whole table under an ACCESS EXCLUSIVE lock`,
@@ -351,14 +505,13 @@ function checkAlterTable(stmt: AlterTableStmt, context: FileContext): Hit[] {
         if (column) hits.push(...checkAddColumn(name, column))
         break
       }
+      case 'AT_ValidateConstraint':
+        break
       case 'AT_AddConstraint': {
         const constraint = cmd.def && 'Constraint' in cmd.def ? cmd.def.Constraint : undefined
-        if (constraint) hits.push(...checkAddConstraint(name, table, constraint, context))
+        if (constraint) hits.push(...checkAddConstraint(name, constraint))
         break
       }
-      case 'AT_ValidateConstraint':
-        context.recordValidated(table, cmd.name ?? '')
-        break
       case 'AT_SetTableSpace':
         hits.push({
           rule: 'table-rewrite',
@@ -377,8 +530,65 @@ function checkAlterTable(stmt: AlterTableStmt, context: FileContext): Hit[] {
       default:
         break
     }
+    learn(cmd, table, context)
   }
   return hits
+}
+
+/** What an ALTER TABLE command tells about the table's columns from now on. */
+function learn(cmd: AlterTableCmd, table: string, context: FileContext): void {
+  const column = cmd.name ?? ''
+  switch (cmd.subtype) {
+    case 'AT_AddColumn':
+    case 'AT_AlterColumnType': {
+      const def = columnDefOf(cmd)
+      const type = columnTypeOf(def?.typeName)
+      if (type) context.knowledge.setColumnType(table, def?.colname ?? column, type)
+      break
+    }
+    case 'AT_DropColumn':
+      context.knowledge.forgetColumn(table, column)
+      break
+    case 'AT_SetNotNull':
+      context.knowledge.recordProvenNotNull(table, column)
+      break
+    case 'AT_ValidateConstraint':
+      context.knowledge.recordValidated(table, column)
+      break
+    case 'AT_AddConstraint': {
+      const constraint = cmd.def && 'Constraint' in cmd.def ? cmd.def.Constraint : undefined
+      const checked = constraint?.contype === 'CONSTR_CHECK' ? notNullColumn(constraint.raw_expr) : undefined
+      if (constraint?.conname && checked !== undefined)
+        context.knowledge.recordNotNullCheck(
+          table,
+          constraint.conname,
+          checked,
+          constraint.skip_validation !== true,
+        )
+      break
+    }
+    default:
+      break
+  }
+}
+
+/** ALTER TABLE commands that take a lock the application does not wait for (SHARE UPDATE EXCLUSIVE). */
+const weakAlterCommands = new Set([
+  'AT_ValidateConstraint',
+  'AT_SetStatistics',
+  'AT_SetOptions',
+  'AT_ResetOptions',
+  'AT_ClusterOn',
+  'AT_DropCluster',
+  'AT_AttachPartition',
+  'AT_DetachPartitionFinalize',
+])
+
+function commandLabel(cmd: AlterTableCmd): string {
+  return (cmd.subtype ?? 'AT_?')
+    .replace('AT_', '')
+    .replace(/([a-z])([A-Z])/g, '$1 $2')
+    .toUpperCase()
 }
 
 function checkAddColumn(table: string, column: ColumnDef): Hit[] {
@@ -392,6 +602,8 @@ function checkAddColumn(table: string, column: ColumnDef): Hit[] {
   const identity = constraints.some((c) => c.contype === 'CONSTR_IDENTITY')
   const generated = constraints.find((c) => c.contype === 'CONSTR_GENERATED')
   const at = column.location
+  const json = jsonColumn(name, column)
+  if (json) hits.push(json)
 
   if (serial) {
     hits.push({
@@ -463,12 +675,7 @@ function checkAddColumn(table: string, column: ColumnDef): Hit[] {
   return hits
 }
 
-function checkAddConstraint(
-  name: string,
-  table: string,
-  constraint: Constraint,
-  context: FileContext,
-): Hit[] {
+function checkAddConstraint(name: string, constraint: Constraint): Hit[] {
   const label = constraint.conname ? ` ${constraint.conname}` : ''
   const at = constraint.location
   switch (constraint.contype) {
@@ -482,10 +689,6 @@ function checkAddConstraint(
         },
       ]
     case 'CONSTR_CHECK': {
-      const column = notNullColumn(constraint.raw_expr)
-      if (column !== undefined && constraint.conname) {
-        context.recordNotNullCheck(table, constraint.conname, column, constraint.skip_validation !== true)
-      }
       if (constraint.skip_validation) return []
       return [
         {
@@ -551,7 +754,8 @@ function checkRename(stmt: RenameStmt, context: FileContext): Hit[] {
         (stmt.object ? objectName(stmt.object) : stmt.relation ? qualified(stmt.relation) : '?')
       if (
         (stmt.renameType === 'OBJECT_TYPE' || stmt.renameType === 'OBJECT_DOMAIN') &&
-        context.createdTypes.has(old)
+        stmt.object &&
+        context.has('type', context.key(nameList(stmt.object)))
       )
         return []
       return [
@@ -569,7 +773,7 @@ function checkRename(stmt: RenameStmt, context: FileContext): Hit[] {
 
 function checkAlterDomain(stmt: AlterDomainStmt, context: FileContext): Hit[] {
   const domain = lastName(stmt.typeName) ?? '?'
-  if (context.createdTypes.has(domain)) return []
+  if (context.has('type', context.key(stmt.typeName))) return []
   if (stmt.subtype === 'O') {
     return [
       {
@@ -727,10 +931,6 @@ function notNullColumn(expr: Node | undefined): string | undefined {
 
 // ---- names -------------------------------------------------------------------------------------
 
-function remember(set: Set<string>, name: string | undefined): void {
-  if (name !== undefined) set.add(name)
-}
-
 /** The last `String` of a name list (`pg_catalog.int4` → `int4`). */
 function lastName(names: Node[] | undefined): string | undefined {
   const last = names?.at(-1)
@@ -766,18 +966,166 @@ function columnDefOf(cmd: AlterTableCmd): ColumnDef | undefined {
   return cmd.def && 'ColumnDef' in cmd.def ? cmd.def.ColumnDef : undefined
 }
 
-/** The parser's internal names for the types people write differently. */
-const typeNames: Record<string, string> = {
-  int2: 'smallint',
-  int4: 'integer',
-  int8: 'bigint',
-  float4: 'real',
-  float8: 'double precision',
-  bool: 'boolean',
-  bpchar: 'char',
+/** A column's type as the parser has it: `character varying(150)` is varchar with [150]. */
+function columnTypeOf(typeName: TypeName | undefined): ColumnType | undefined {
+  const name = lastName(typeName?.names)
+  if (name === undefined || typeName?.setof || typeName?.pct_type) return undefined
+  const mods: number[] = []
+  for (const mod of typeName?.typmods ?? []) {
+    if (!('A_Const' in mod)) return undefined
+    mods.push(mod.A_Const.ival?.ival ?? 0)
+  }
+  return { name, mods, array: (typeName?.arrayBounds ?? []).length > 0 }
 }
 
-function typeSuffix(cmd: AlterTableCmd): string {
-  const type = lastName(columnDefOf(cmd)?.typeName?.names)
-  return type ? ` to ${typeNames[type] ?? type}` : ''
+function jsonColumn(name: string, column: ColumnDef): Hit | undefined {
+  const type = columnTypeOf(column.typeName)
+  if (type?.name !== 'json') return undefined
+  return {
+    rule: 'json-column',
+    message: `column ${name} is json, which has no equality: SELECT DISTINCT, UNION and GROUP BY over it fail`,
+    location: column.location,
+  }
+}
+
+function replaced(kind: string, name: string, location?: number): Hit {
+  return {
+    rule: 'create-or-replace',
+    message: `CREATE OR REPLACE ${kind.toUpperCase()} ${name} changes logic the running version still uses`,
+    location,
+  }
+}
+
+const lockModes = [
+  '',
+  'ACCESS SHARE',
+  'ROW SHARE',
+  'ROW EXCLUSIVE',
+  'SHARE UPDATE EXCLUSIVE',
+  'SHARE',
+  'SHARE ROW EXCLUSIVE',
+  'EXCLUSIVE',
+  'ACCESS EXCLUSIVE',
+]
+
+/** The name list of a DROP or RENAME object (`[schema, name]`, `[name]`). */
+function nameList(node: Node): Node[] {
+  if ('List' in node) return node.List.items ?? []
+  if ('String' in node) return [node]
+  if ('TypeName' in node) return node.TypeName.names ?? []
+  if ('ObjectWithArgs' in node) return node.ObjectWithArgs.objname ?? []
+  return []
+}
+
+// ---- locks held and long statements -------------------------------------------------------------
+
+/**
+ * The lock a statement takes that makes the application wait (it blocks reads or writes of an
+ * existing table), held until the transaction commits; undefined when it takes none.
+ */
+function blockingLock(node: Node, context: FileContext): string | undefined {
+  const on = (relation: RangeVar | undefined, what: string) =>
+    relation && !context.isNew(relation) ? `${what} ${qualified(relation)}` : undefined
+  if ('AlterTableStmt' in node) {
+    const stmt = node.AlterTableStmt
+    if (stmt.objtype === 'OBJECT_INDEX') return undefined
+    const strong = (stmt.cmds ?? []).some(
+      (c) => 'AlterTableCmd' in c && !weakAlterCommands.has(c.AlterTableCmd.subtype ?? ''),
+    )
+    return strong ? on(stmt.relation, 'ALTER TABLE') : undefined
+  }
+  if ('IndexStmt' in node)
+    return node.IndexStmt.concurrent ? undefined : on(node.IndexStmt.relation, 'CREATE INDEX on')
+  if ('RenameStmt' in node) return on(node.RenameStmt.relation, 'ALTER … RENAME on')
+  if ('CreateTrigStmt' in node) return on(node.CreateTrigStmt.relation, 'CREATE TRIGGER on')
+  if ('RuleStmt' in node) return on(node.RuleStmt.relation, 'CREATE RULE on')
+  if ('ClusterStmt' in node) return on(node.ClusterStmt.relation, 'CLUSTER')
+  if ('RefreshMatViewStmt' in node)
+    return node.RefreshMatViewStmt.concurrent ? undefined : on(node.RefreshMatViewStmt.relation, 'REFRESH of')
+  if ('ReindexStmt' in node)
+    return optionEnabled(node.ReindexStmt.params, 'concurrently')
+      ? undefined
+      : on(node.ReindexStmt.relation, 'REINDEX')
+  const relations = (list: Node[] | undefined) =>
+    (list ?? []).flatMap((r) => ('RangeVar' in r ? [r.RangeVar] : []))
+  if ('TruncateStmt' in node)
+    return on(
+      relations(node.TruncateStmt.relations).find((r) => !context.isNew(r)),
+      'TRUNCATE',
+    )
+  if ('LockStmt' in node && (node.LockStmt.mode ?? 8) >= 5)
+    return on(
+      relations(node.LockStmt.relations).find((r) => !context.isNew(r)),
+      'LOCK TABLE',
+    )
+  if ('DropStmt' in node) {
+    const stmt = node.DropStmt
+    const kinds = ['OBJECT_TABLE', 'OBJECT_INDEX', 'OBJECT_MATVIEW', 'OBJECT_VIEW']
+    if (stmt.concurrent || !kinds.includes(stmt.removeType ?? '')) return undefined
+    const kind = stmt.removeType === 'OBJECT_INDEX' ? 'index' : 'relation'
+    const existing = (stmt.objects ?? []).find((o) => !context.has(kind, context.key(nameList(o))))
+    return existing ? `DROP ${objectKind(stmt.removeType).toUpperCase()} ${objectName(existing)}` : undefined
+  }
+  return undefined
+}
+
+/**
+ * Whether a statement may run long: it reads or writes many rows of an existing table (an UPDATE
+ * or DELETE not pinned to keys, INSERT … SELECT, CREATE TABLE … AS, a SELECT from a table).
+ */
+function longRunning(node: Node, context: FileContext): string | undefined {
+  if ('UpdateStmt' in node) {
+    const stmt = node.UpdateStmt
+    if (context.isNew(stmt.relation) || pinned(stmt.whereClause)) return undefined
+    return `UPDATE ${qualified(stmt.relation)}`
+  }
+  if ('DeleteStmt' in node) {
+    const stmt = node.DeleteStmt
+    if (context.isNew(stmt.relation) || pinned(stmt.whereClause)) return undefined
+    return `DELETE FROM ${qualified(stmt.relation)}`
+  }
+  if ('InsertStmt' in node) {
+    const select = node.InsertStmt.selectStmt
+    if (!select || !('SelectStmt' in select) || readsTables(select, context) === undefined) return undefined
+    return `INSERT INTO ${qualified(node.InsertStmt.relation)} … SELECT`
+  }
+  if ('CreateTableAsStmt' in node) {
+    const query = node.CreateTableAsStmt.query
+    return query && readsTables(query, context)
+      ? `CREATE TABLE ${qualified(node.CreateTableAsStmt.into?.rel)} AS`
+      : undefined
+  }
+  if ('SelectStmt' in node) {
+    const table = readsTables(node, context)
+    return table ? `SELECT … FROM ${table}` : undefined
+  }
+  return undefined
+}
+
+/** The first existing table a query reads, if any. */
+function readsTables(query: Node, context: FileContext): string | undefined {
+  for (const relation of findNodes(query, 'RangeVar') as RangeVar[]) {
+    if (!context.isNew(relation)) return qualified(relation)
+  }
+  return undefined
+}
+
+/** A WHERE that picks rows by key (`id = 1`, `id IN (1, 2)`, either under AND): a few rows, fast. */
+function pinned(where: Node | undefined): boolean {
+  if (!where) return false
+  if ('BoolExpr' in where)
+    return where.BoolExpr.boolop === 'AND_EXPR' && (where.BoolExpr.args ?? []).some(pinned)
+  if (!('A_Expr' in where)) return false
+  const expr = where.A_Expr
+  const constant = (n: Node | undefined): boolean =>
+    n !== undefined && ('A_Const' in n || 'ParamRef' in n || ('TypeCast' in n && constant(n.TypeCast.arg)))
+  const column = (n: Node | undefined) => n !== undefined && 'ColumnRef' in n
+  const operator = lastName(expr.name)
+  if (expr.kind === 'AEXPR_OP' && operator === '=')
+    return (column(expr.lexpr) && constant(expr.rexpr)) || (column(expr.rexpr) && constant(expr.lexpr))
+  if (expr.kind === 'AEXPR_IN' && operator === '=') {
+    const list = expr.rexpr && 'List' in expr.rexpr ? (expr.rexpr.List.items ?? []) : []
+    return column(expr.lexpr) && list.length > 0 && list.every(constant)
+  }
+  return false
 }

@@ -10,13 +10,21 @@
  * libpg-query (WASM) is loaded only when a file is parsed, so importing this module is cheap.
  */
 import { readdir, readFile, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { BluegreenError } from '../../errors.js'
-import { parseSqlFile, SqlSyntaxError, type LineComment, type SqlStatement } from '../sql-file.js'
-import { checkStatement, FileContext } from './checks.js'
+import {
+  parseSqlFile,
+  SqlSyntaxError,
+  type LineComment,
+  type Position,
+  type SqlStatement,
+} from '../sql-file.js'
+import { checkStatement, FileContext, type Hit } from './checks.js'
+import { SchemaKnowledge } from './knowledge.js'
 import { isRuleId, lintRules, ruleById, type MigrationPhase, type RuleId, type Severity } from './rules.js'
 
 export { lintRules, type LintRule, type MigrationPhase, type RuleId, type Severity } from './rules.js'
+export { SchemaKnowledge, type ColumnType } from './knowledge.js'
 
 export interface Finding {
   rule: RuleId
@@ -26,13 +34,27 @@ export interface Finding {
   file: string
   line: number
   column: number
+  /** Where the offending statement ends. */
+  end: { line: number; column: number }
+  /** The rule's section of the README (`README.md#lint-rule-drop-column`). */
+  docs: string
 }
 
 export interface ParseFailure {
+  rule: 'syntax-error'
   file: string
   line: number
   column: number
   message: string
+}
+
+/** Per-rule levels: what a config file (or a plan's `lint:` section) says for a file's directory. */
+export type RuleLevels = Partial<Record<RuleId, Severity | 'off'>>
+
+export interface LintOptions {
+  /** What earlier files of the directory (and the live catalog) established. */
+  knowledge?: SchemaKnowledge
+  levels?: RuleLevels
 }
 
 export interface LintResult {
@@ -43,34 +65,56 @@ export interface LintResult {
 }
 
 /** Lints one file's SQL. Throws SqlSyntaxError (code SQL_PARSE) when it does not parse. */
-export async function lintSql(sql: string, file: string, phase: MigrationPhase): Promise<Finding[]> {
+export async function lintSql(
+  sql: string,
+  file: string,
+  phase: MigrationPhase,
+  options: LintOptions = {},
+): Promise<Finding[]> {
   const { statements } = await parseSqlFile(sql, file)
-  return lintStatements(statements, file, phase)
+  return lintStatements(statements, file, phase, options)
 }
 
 /** Lints statements that are already parsed (the runner parses each file once). */
-export function lintStatements(statements: SqlStatement[], file: string, phase: MigrationPhase): Finding[] {
-  const context = new FileContext()
+export function lintStatements(
+  statements: SqlStatement[],
+  file: string,
+  phase: MigrationPhase,
+  options: LintOptions = {},
+): Finding[] {
+  const context = new FileContext(options.knowledge)
+  const levels = options.levels ?? {}
   const findings: Finding[] = []
+  const applies = (rule: RuleId) => appliesIn(rule, phase) && levels[rule] !== 'off'
+  const finding = (rule: RuleId, message: string, at: Position, end: Position) => {
+    const level = levels[rule]
+    const found = toFinding(rule, message, file, at, end)
+    return level === 'error' || level === 'warning' ? { ...found, severity: level } : found
+  }
   for (const statement of statements) {
     const allows = parseAllowComments(statement.commentsAbove, statement.start.line)
     for (const bad of allows.bad)
-      findings.push(toFinding('bad-allow-comment', bad.message, file, bad.comment))
-    const hits = checkStatement(statement.node, context).filter((hit) => appliesIn(hit.rule, phase))
+      if (applies('bad-allow-comment'))
+        findings.push(finding('bad-allow-comment', bad.message, bad.comment, bad.comment))
+    // The runner commits before and after a statement that runs alone: no lock survives it.
+    const alone = statement.outsideTransaction || statement.ownTransaction
+    if (alone) context.lockHeldBy = undefined
+    const hits = checkWithBody(statement, context).filter((hit) => applies(hit.rule))
+    if (alone) context.lockHeldBy = undefined
     for (const hit of hits) {
       if (allows.allowed.has(hit.rule)) continue
       const index = hit.near ? statement.text.search(hit.near) : -1
-      const at = index >= 0 ? statement.positionInText(index) : statement.positionOf(hit.location)
-      findings.push(toFinding(hit.rule, hit.message, file, at))
+      const at = hit.at ?? (index >= 0 ? statement.positionInText(index) : statement.positionOf(hit.location))
+      findings.push(finding(hit.rule, hit.message, at, statement.end))
     }
     // A stale allow comment would silence the next unsafe change made to this statement.
     for (const [rule, comment] of allows.allowed) {
       if (appliesIn(rule, phase) && !hits.some((hit) => hit.rule === rule)) {
         findings.push(
-          toFinding(
+          finding(
             'bad-allow-comment',
             `bluegreen:allow ${rule} silences nothing: the statement below does not trip ${rule}`,
-            file,
+            comment,
             comment,
           ),
         )
@@ -81,43 +125,116 @@ export function lintStatements(statements: SqlStatement[], file: string, phase: 
 }
 
 /**
+ * A statement's hits; for a DO block, those of the statements in its body (each placed where
+ * its text starts in the block), or do-block when the body cannot be read.
+ */
+function checkWithBody(statement: SqlStatement, context: FileContext): (Hit & { at?: Position })[] {
+  const body = statement.doBody
+  if (body === undefined) return checkStatement(statement.node, context)
+  if ('unreadable' in body)
+    return [{ rule: 'do-block', message: `DO block with ${body.unreadable}: the linter cannot check it` }]
+  return body.statements.flatMap(({ node, text }) => {
+    const index = statement.text.indexOf(text.trim().split('\n')[0])
+    const at = index >= 0 ? statement.positionInText(index) : statement.start
+    return checkStatement(node, context).map((hit) => ({ ...hit, at }))
+  })
+}
+
+/**
  * Lints files and directories (every .sql file below a directory, in path order). A file that
  * does not parse is reported in `parseErrors`; the others are still linted.
  */
-export async function lintPaths(paths: string[], phase: MigrationPhase): Promise<LintResult> {
+export async function lintPaths(
+  paths: string[],
+  phase: MigrationPhase,
+  options: {
+    /** Reads `-` (standard input); the file is called `stdin`. */
+    readStdin?: () => Promise<string>
+    /** Removes a BEGIN … COMMIT around the whole file (ORM output such as Django's sqlmigrate). */
+    stripTransaction?: boolean
+    levelsFor?: (file: string) => RuleLevels
+  } = {},
+): Promise<LintResult> {
   const files: string[] = []
-  for (const path of paths) files.push(...(await sqlFilesUnder(path)))
+  for (const path of paths) files.push(...(path === '-' ? ['-'] : await sqlFilesUnder(path)))
   const findings: Finding[] = []
   const parseErrors: ParseFailure[] = []
-  for (const file of files) {
-    const sql = await readFile(file, 'utf8')
+  // Earlier files of a directory ran before the later ones: what they proved carries over.
+  const knowledgeByDir = new Map<string, SchemaKnowledge>()
+  const names: string[] = []
+  for (const path of files) {
+    const file = path === '-' ? 'stdin' : path
+    names.push(file)
+    const sql = path === '-' ? await (options.readStdin ?? readStdinText)() : await readFile(path, 'utf8')
+    const dir = dirname(file)
+    const knowledge = knowledgeByDir.get(dir) ?? new SchemaKnowledge()
+    knowledgeByDir.set(dir, knowledge)
     try {
-      findings.push(...(await lintSql(sql, file, phase)))
+      let { statements } = await parseSqlFile(sql, file)
+      if (options.stripTransaction) statements = withoutWrappingTransaction(statements)
+      findings.push(
+        ...lintStatements(statements, file, phase, { knowledge, levels: options.levelsFor?.(file) }),
+      )
     } catch (error) {
       if (!(error instanceof SqlSyntaxError)) throw error
-      parseErrors.push({ file, ...error.at, message: error.reason })
+      parseErrors.push({ rule: 'syntax-error', file, ...error.at, message: error.reason })
     }
   }
-  return { findings, parseErrors, files }
+  return { findings, parseErrors, files: names }
 }
 
-/** `file:line:col: error rule-id message`, then the hint indented: one finding as a compiler prints it. */
+/** The statements without a BEGIN (or START TRANSACTION) first and a COMMIT last, if both are there. */
+export function withoutWrappingTransaction(statements: SqlStatement[]): SqlStatement[] {
+  const kind = (s: SqlStatement | undefined) =>
+    s && 'TransactionStmt' in s.node ? s.node.TransactionStmt.kind : undefined
+  const first = kind(statements[0])
+  const last = kind(statements.at(-1))
+  if ((first === 'TRANS_STMT_BEGIN' || first === 'TRANS_STMT_START') && last === 'TRANS_STMT_COMMIT')
+    return statements.slice(1, -1)
+  return statements
+}
+
+async function readStdinText(): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/** `file:line:col: error: message [rule-id]`, then the hint indented: as a compiler prints it. */
 export function formatFinding(finding: Finding): string {
-  return `${finding.file}:${finding.line}:${finding.column}: ${finding.severity} ${finding.rule} ${finding.message}\n  hint: ${finding.hint}`
+  return `${gccLine(finding)}\n  hint: ${finding.hint}`
+}
+
+/** The one line editors' and CI's problem matchers read (gcc's format). */
+export function gccLine(
+  finding: Pick<Finding, 'file' | 'line' | 'column' | 'severity' | 'message' | 'rule'>,
+): string {
+  return `${finding.file}:${finding.line}:${finding.column}: ${finding.severity}: ${finding.message} [${finding.rule}]`
+}
+
+/** The README anchor of a rule's entry. */
+export function ruleDocs(rule: RuleId): string {
+  return `README.md#lint-rule-${rule}`
 }
 
 function appliesIn(rule: RuleId, phase: MigrationPhase): boolean {
   return ruleById(rule).phases.includes(phase)
 }
 
-function toFinding(
-  rule: RuleId,
-  message: string,
-  file: string,
-  at: { line: number; column: number },
-): Finding {
+function toFinding(rule: RuleId, message: string, file: string, at: Position, end: Position): Finding {
   const { severity, hint } = ruleById(rule)
-  return { rule, severity, message, hint, file, line: at.line, column: at.column }
+  const { line, column } = end.line > at.line || end.column > at.column ? end : at
+  return {
+    rule,
+    severity,
+    message,
+    hint,
+    file,
+    line: at.line,
+    column: at.column,
+    end: { line, column },
+    docs: ruleDocs(rule),
+  }
 }
 
 const allowPattern = /^bluegreen:allow\b\s*(\S*?):?(?:\s+(.*))?$/
@@ -176,6 +293,13 @@ function parseAllowComments(
 }
 
 async function sqlFilesUnder(path: string): Promise<string[]> {
+  if (path.trim() === '') {
+    throw new BluegreenError({
+      code: 'USAGE',
+      message: 'an empty path was given',
+      hint: 'give .sql files, directories of them, or - for standard input (is a variable in the command unset?)',
+    })
+  }
   let info
   try {
     info = await stat(path)
@@ -187,13 +311,25 @@ async function sqlFilesUnder(path: string): Promise<string[]> {
     })
   }
   if (!info.isDirectory()) return [path]
+  const files = await sqlFilesIn(path)
+  if (files.length === 0) {
+    throw new BluegreenError({
+      code: 'USAGE',
+      message: `no .sql files in ${path}`,
+      hint: 'check the path: give .sql files, directories of them, or - for standard input',
+    })
+  }
+  return files
+}
+
+async function sqlFilesIn(path: string): Promise<string[]> {
   const entries = await readdir(path, { withFileTypes: true })
   const names = entries.map((e) => e.name).sort(byCodePoint)
   const files: string[] = []
   for (const name of names) {
     const entry = entries.find((e) => e.name === name)!
     const full = join(path, name)
-    if (entry.isDirectory()) files.push(...(await sqlFilesUnder(full)))
+    if (entry.isDirectory()) files.push(...(await sqlFilesIn(full)))
     else if (name.endsWith('.sql')) files.push(full)
   }
   return files

@@ -136,11 +136,15 @@ export const lintRules = [
     severity: 'error',
     phases: bothPhases,
     summary:
-      'Changing a column’s type rewrites the table (and its indexes) under an ACCESS EXCLUSIVE lock, and the running version may not read the new type.',
+      'Changing a column’s type rewrites the table (and its indexes) under an ACCESS EXCLUSIVE lock, and the running version may not read the new type. Changes PostgreSQL makes without a rewrite pass (varchar(n) to varchar(m > n) or text, numeric precision up with the same scale, timestamp precision up, cidr to inet): the old type comes from earlier files of the directory and, at release time, from the live catalog; when neither tells and no USING converts the values, `bluegreen lint` lets such a change pass and the runner checks it before applying.',
     hint: 'add a column of the new type, backfill it, switch the code, and drop the old column in a contract migration',
     example: {
-      unsafe: 'ALTER TABLE orders ALTER COLUMN total TYPE numeric(12,2);',
-      safe: 'ALTER TABLE orders ADD COLUMN total_exact numeric(12,2);',
+      unsafe: 'ALTER TABLE orders ALTER COLUMN total TYPE bigint;',
+      safe: [
+        'ALTER TABLE orders ADD COLUMN total_cents bigint;',
+        '-- widening without a rewrite passes: varchar(n) to varchar(m > n) or text, numeric precision up, cidr to inet',
+        'ALTER TABLE orders ALTER COLUMN note TYPE text;',
+      ].join('\n'),
     },
   },
   {
@@ -337,7 +341,7 @@ export const lintRules = [
     phases: bothPhases,
     summary:
       'BEGIN, COMMIT, ROLLBACK and SAVEPOINT in a migration fight the runner, which runs each file in its own transaction.',
-    hint: 'remove them: each file runs in one transaction, and statements that cannot (CREATE INDEX CONCURRENTLY …) are detected and run alone',
+    hint: 'remove them: each file runs in one transaction, and statements that cannot (CREATE INDEX CONCURRENTLY …) are detected and run alone; for ORM output wrapped in BEGIN … COMMIT (Django’s sqlmigrate), lint with --strip-transaction and apply it without the wrapper',
     example: {
       unsafe: 'BEGIN;\nALTER TABLE users ADD COLUMN bio text;\nCOMMIT;',
       safe: 'ALTER TABLE users ADD COLUMN bio text;',
@@ -347,11 +351,93 @@ export const lintRules = [
     id: 'do-block',
     severity: 'warning',
     phases: bothPhases,
-    summary: 'The linter cannot see the statements inside a DO block.',
-    hint: 'write the statements as plain SQL, or review the block by hand and allow it with a reason',
+    summary:
+      'The linter checks the statements inside a DO block like any others, but it cannot follow an EXECUTE of a computed string or a body it cannot read.',
+    hint: 'write the statements as plain SQL (or EXECUTE string literals), or review the block by hand and allow it with a reason',
     example: {
-      unsafe: "DO $$ BEGIN EXECUTE 'ALTER TABLE users DROP COLUMN nickname'; END $$;",
-      safe: 'ALTER TABLE users ADD COLUMN nickname_v2 text;',
+      unsafe: "DO $$ BEGIN EXECUTE format('ALTER TABLE %I DROP COLUMN nickname', 'users'); END $$;",
+      safe: [
+        'DO $$ BEGIN',
+        "  IF NOT EXISTS (SELECT 1 FROM pg_type WHERE typname = 'mood') THEN",
+        "    CREATE TYPE mood AS ENUM ('ok', 'meh');",
+        '  END IF;',
+        'END $$;',
+      ].join('\n'),
+    },
+  },
+  {
+    id: 'long-statement-under-lock',
+    severity: 'error',
+    phases: bothPhases,
+    summary:
+      'A statement that may run long (an UPDATE or DELETE not pinned to keys, INSERT … SELECT, a VALIDATE in the same ALTER TABLE as a change) after a statement that took a lock blocking the application, in the same transaction, holds that lock for its whole run. The runner commits before each VALIDATE CONSTRAINT statement (and each CONCURRENTLY one) by itself; it cannot split anything else.',
+    hint: 'put the long statement in a file of its own (each file commits before the next starts), or use a backfill phase for data; validate constraints in a statement of their own',
+    example: {
+      unsafe: "ALTER TABLE users ADD COLUMN plan text;\nUPDATE users SET plan = 'free' WHERE plan IS NULL;",
+      safe: [
+        'ALTER TABLE users ADD CONSTRAINT users_plan_known CHECK (plan IS NOT NULL) NOT VALID;',
+        '-- the runner commits the ADD before this scan starts',
+        'ALTER TABLE users VALIDATE CONSTRAINT users_plan_known;',
+      ].join('\n'),
+    },
+  },
+  {
+    id: 'lock-table',
+    severity: 'error',
+    phases: bothPhases,
+    summary:
+      'LOCK TABLE in SHARE mode or stronger blocks the application’s writes (ACCESS EXCLUSIVE and EXCLUSIVE also its reads) until the migration commits.',
+    hint: 'drop the LOCK TABLE: each statement takes the lock it needs, and the runner waits for it at most lock_timeout',
+    example: {
+      unsafe: 'LOCK TABLE orders IN ACCESS EXCLUSIVE MODE;',
+      safe: 'LOCK TABLE orders IN SHARE UPDATE EXCLUSIVE MODE;',
+    },
+  },
+  {
+    id: 'detach-partition',
+    severity: 'error',
+    phases: bothPhases,
+    summary:
+      'DETACH PARTITION without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on the partitioned table, blocking every query on it.',
+    hint: 'use ALTER TABLE … DETACH PARTITION … CONCURRENTLY (PostgreSQL 14+; bluegreen runs it outside a transaction)',
+    example: {
+      unsafe: 'ALTER TABLE events DETACH PARTITION events_2023;',
+      safe: 'ALTER TABLE events DETACH PARTITION events_2023 CONCURRENTLY;',
+    },
+  },
+  {
+    id: 'drop-database',
+    severity: 'error',
+    phases: bothPhases,
+    summary: 'DROP DATABASE destroys everything in it; it has no place in a migration.',
+    hint: 'drop databases by hand, outside the release',
+    example: {
+      unsafe: 'DROP DATABASE shop_staging;',
+      safe: "COMMENT ON DATABASE shop_staging IS 'unused: to be dropped by hand';",
+    },
+  },
+  {
+    id: 'create-or-replace',
+    severity: 'warning',
+    phases: expandOnly,
+    summary:
+      'CREATE OR REPLACE FUNCTION, PROCEDURE, VIEW, TRIGGER or RULE changes logic the running version still calls, at once and for both versions.',
+    hint: 'create the new logic under a new name (order_total_v2), switch the code to it, and drop the old one in a contract migration; or allow it with a reason when the old version works with the new logic',
+    example: {
+      unsafe: 'CREATE OR REPLACE VIEW active_users AS SELECT id, email FROM users WHERE deleted_at IS NULL;',
+      safe: 'CREATE VIEW active_users_v2 AS SELECT id, email FROM users WHERE deleted_at IS NULL;',
+    },
+  },
+  {
+    id: 'json-column',
+    severity: 'warning',
+    phases: bothPhases,
+    summary:
+      'A json column has no equality operator: SELECT DISTINCT, UNION, GROUP BY and comparisons over it fail, and every read parses the text again.',
+    hint: 'use jsonb: it compares, groups, indexes, and is parsed once when written',
+    example: {
+      unsafe: 'ALTER TABLE users ADD COLUMN settings json;',
+      safe: "ALTER TABLE users ADD COLUMN settings jsonb DEFAULT '{}';",
     },
   },
   {
@@ -364,6 +450,18 @@ export const lintRules = [
     example: {
       unsafe: '-- bluegreen:allow drop-colum\nALTER TABLE users ADD COLUMN bio text;',
       safe: '-- bluegreen:allow drop-column the old version never reads it (checked in v41)\nALTER TABLE users DROP COLUMN nickname;',
+    },
+  },
+  {
+    id: 'syntax-error',
+    severity: 'error',
+    phases: bothPhases,
+    summary:
+      'The file does not parse with PostgreSQL’s own grammar, so nothing in it can be checked (or applied).',
+    hint: 'fix the SQL at the position given; the linter parses with PostgreSQL 17’s parser',
+    example: {
+      unsafe: 'ALTER TABLE users ADD COLUMN bio text DEFALT 1;',
+      safe: "ALTER TABLE users ADD COLUMN bio text DEFAULT '';",
     },
   },
 ] as const satisfies readonly LintRule[]

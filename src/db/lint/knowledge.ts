@@ -1,0 +1,137 @@
+/**
+ * What the linter knows of the schema beyond the statement in front of it: column types and the
+ * NOT NULL facts proven by validated CHECK constraints. It comes from earlier files of the same
+ * directory (they ran before this one) and, at release time, from the live catalog (the runner
+ * reads it before linting), so that a change which is safe *given the column's current type*
+ * is not flagged only because the file alone cannot tell that type.
+ */
+
+/** A column type as the parser and the catalog both can say it: `varchar` with modifiers [150]. */
+export interface ColumnType {
+  /** The type's internal name without schema (`varchar`, `numeric`, `timestamptz`, `int4`). */
+  name: string
+  /** Type modifiers: [length], [precision, scale], [precision]; empty when none. */
+  mods: number[]
+  array: boolean
+}
+
+/** Facts about existing columns, keyed by `schema.table.column`. */
+export class SchemaKnowledge {
+  private readonly columnTypes = new Map<string, ColumnType>()
+  private readonly notNull = new Set<string>()
+  /** CHECK (col IS NOT NULL) constraints by `schema.table.constraint` → column. */
+  private readonly notNullChecks = new Map<string, string>()
+
+  setColumnType(table: string, column: string, type: ColumnType): void {
+    this.columnTypes.set(`${table}.${column}`, type)
+  }
+
+  columnType(table: string, column: string): ColumnType | undefined {
+    return this.columnTypes.get(`${table}.${column}`)
+  }
+
+  forgetColumn(table: string, column: string): void {
+    this.columnTypes.delete(`${table}.${column}`)
+    this.notNull.delete(`${table}.${column}`)
+  }
+
+  forgetTable(table: string): void {
+    for (const map of [this.columnTypes, this.notNullChecks])
+      for (const key of map.keys()) if (key.startsWith(`${table}.`)) map.delete(key)
+    for (const key of this.notNull) if (key.startsWith(`${table}.`)) this.notNull.delete(key)
+  }
+
+  recordNotNullCheck(table: string, constraint: string, column: string, validated: boolean): void {
+    this.notNullChecks.set(`${table}.${constraint}`, column)
+    if (validated) this.notNull.add(`${table}.${column}`)
+  }
+
+  recordValidated(table: string, constraint: string): void {
+    const column = this.notNullChecks.get(`${table}.${constraint}`)
+    if (column !== undefined) this.notNull.add(`${table}.${column}`)
+  }
+
+  /** The column is NOT NULL already, or a validated CHECK proves it: SET NOT NULL skips the scan. */
+  recordProvenNotNull(table: string, column: string): void {
+    this.notNull.add(`${table}.${column}`)
+  }
+
+  isProvenNotNull(table: string, column: string): boolean {
+    return this.notNull.has(`${table}.${column}`)
+  }
+}
+
+/** Types whose values may be cast to a wider type of the same family without a rewrite. */
+const widenable = new Set([
+  'varchar',
+  'text',
+  'numeric',
+  'timestamp',
+  'timestamptz',
+  'time',
+  'timetz',
+  'interval',
+  'inet',
+  'cidr',
+  'varbit',
+])
+
+/**
+ * Could a change to `to` be one that PostgreSQL makes without rewriting the table, for some old
+ * type? When the old type is unknown and no USING expression converts it, such a change gets the
+ * benefit of the doubt offline; the runner checks it against the catalog before applying.
+ */
+export function mayWidenTo(to: ColumnType): boolean {
+  return widenable.has(to.name) && to.name !== 'cidr'
+}
+
+/**
+ * Whether changing a column from `from` to `to` needs neither a rewrite nor a scan (PostgreSQL's
+ * binary-coercible changes: ATColumnChangeRequiresRewrite finds only a relabel, no length check).
+ */
+export function widensWithoutRewrite(from: ColumnType, to: ColumnType): boolean {
+  if (from.array !== to.array) return false
+  const unbounded = to.mods.length === 0
+  const [fromMod, fromScale] = from.mods
+  const [toMod, toScale] = to.mods
+  if (from.name === to.name && from.mods.join(',') === to.mods.join(',')) return true
+  switch (from.name) {
+    case 'varchar':
+      if (to.name === 'text') return true
+      return to.name === 'varchar' && (unbounded || (fromMod !== undefined && toMod >= fromMod))
+    case 'text':
+      return to.name === 'varchar' && unbounded
+    case 'varbit':
+      return to.name === 'varbit' && (unbounded || (fromMod !== undefined && toMod >= fromMod))
+    case 'numeric':
+      if (to.name !== 'numeric') return false
+      if (unbounded) return true
+      // numeric(p) is numeric(p, 0); more digits before the point, and the same scale.
+      return fromMod !== undefined && toMod >= fromMod && (toScale ?? 0) === (fromScale ?? 0)
+    case 'timestamp':
+    case 'timestamptz':
+    case 'time':
+    case 'timetz':
+    case 'interval':
+      // Without a precision these keep 6 digits, the most there is.
+      return to.name === from.name && (toMod ?? 6) >= (fromMod ?? 6)
+    case 'cidr':
+      return to.name === 'inet' && unbounded
+    default:
+      return false
+  }
+}
+
+/** `varchar(150)`, `numeric(12,2)[]`: for messages. */
+export function typeLabel(type: ColumnType): string {
+  const names: Record<string, string> = {
+    int2: 'smallint',
+    int4: 'integer',
+    int8: 'bigint',
+    float4: 'real',
+    float8: 'double precision',
+    bool: 'boolean',
+    bpchar: 'char',
+  }
+  return `${names[type.name] ?? type.name}${type.mods.length ? `(${type.mods.join(',')})` : ''}${type.array ? '[]' : ''}`
+}
