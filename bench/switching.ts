@@ -154,6 +154,7 @@ async function startEmulatorProcess(apps: Apps, cli: BuiltCli, cleanup: Cleanup)
   const targets = (list: TestApp[]) => list.map((a) => `${a.address}:${a.port}`)
   const config = {
     region: 'eu-west-1',
+    fastHealthChecks: true,
     loadBalancer: { name: 'shop' },
     targetGroups: [
       { name: 'shop-blue', targetType: 'ip', healthCheck, targets: targets(apps.blue) },

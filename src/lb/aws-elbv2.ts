@@ -9,6 +9,7 @@
  *   elasticloadbalancing:ModifyRule            (with ruleArn; resource: the listener-rule ARN)
  *   elasticloadbalancing:DescribeTargetGroups
  *   elasticloadbalancing:DescribeTargetHealth
+ *   ec2:DescribeInstances                      (target groups of type instance, unless the plan lists addresses)
  *
  * Both pools' target groups stay in one weighted forward action (live 100, inactive 0): ELBv2
  * health-checks only target groups that a listener or rule references, and reports the targets of
@@ -16,8 +17,25 @@
  * before it gets traffic, and a switch is a change of weights. Everything else in the action list
  * (authenticate actions, Order, stickiness) is written back as it was read.
  *
- * The AWS SDK is imported inside createAwsElbv2, so `bluegreen --help` never loads it. The adapter
- * uses the client's `send` alone.
+ * Weights are compared as ELBv2 stores them (0–999): 995/5 is a split, and a shift to 100% writes
+ * to end it. Percentages are for display only.
+ *
+ * ELBv2's API is eventually consistent: a Describe right after a Modify may still show the old
+ * actions (Terraform's AWS provider retries such reads for a minute). A switch checks the Modify
+ * response, which holds the new actions, then reads back for up to `consistencyTimeout` (10 s).
+ *
+ * Group stickiness (ForwardConfig.TargetGroupStickinessConfig) routes a client holding the
+ * AWSALBTG cookie to the same target group for DurationSeconds, whatever the weights say. See the
+ * AWS docs: "Target group stickiness" under Forward actions,
+ * https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-action-types.html#forward-actions,
+ * https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetGroupStickinessConfig.html
+ * and https://docs.aws.amazon.com/prescriptive-guidance/latest/load-balancer-stickiness/target-group-stickiness.html.
+ * So a rollback (`stickyClients: 'move'`, the default at 100%) turns group stickiness off in the
+ * same ModifyListener/ModifyRule write: ELBv2 then ignores the cookies and every client follows the
+ * weights. A forward switch (`stay`) keeps it, and says how long sticky clients may stay behind.
+ *
+ * The AWS SDKs are imported inside the functions that need them, so `bluegreen --help` never loads
+ * them. The adapter uses the clients' `send` alone.
  */
 import type {
   Action,
@@ -25,17 +43,23 @@ import type {
   DescribeRulesCommandOutput,
   DescribeTargetGroupsCommandOutput,
   DescribeTargetHealthCommandOutput,
+  ModifyListenerCommandOutput,
+  ModifyRuleCommandOutput,
+  TargetGroupStickinessConfig,
   TargetGroupTuple,
 } from '@aws-sdk/client-elastic-load-balancing-v2'
+import type { DescribeInstancesCommand, DescribeInstancesCommandOutput } from '@aws-sdk/client-ec2'
 import { BluegreenError, type ErrorCode } from '../errors.js'
+import { formatDuration, parseDuration } from '../plan/duration.js'
 import type { AwsElbv2Config, Plan } from '../plan/schema.js'
 import {
   desiredWeights,
-  sameTraffic,
-  trafficFrom,
+  otherPool,
   type LoadBalancer,
   type PoolName,
+  type ShiftOptions,
   type ShiftResult,
+  type Stickiness,
   type Target,
   type TargetHealth,
   type Traffic,
@@ -57,9 +81,16 @@ export interface Elbv2Client {
   send(command: Elbv2Command): Promise<unknown>
 }
 
+/** The EC2 seam, for the private IPs of instance targets. */
+export interface Ec2Client {
+  send(command: DescribeInstancesCommand): Promise<unknown>
+}
+
 export interface AwsElbv2Options {
   /** Use this client instead of building one from the config (its owner closes it). */
   client?: Elbv2Client
+  /** Use this EC2 client instead of building one when instance targets need addresses. */
+  ec2Client?: Ec2Client
 }
 
 export const iamPermissions = [
@@ -69,7 +100,10 @@ export const iamPermissions = [
   'elasticloadbalancing:ModifyRule',
   'elasticloadbalancing:DescribeTargetGroups',
   'elasticloadbalancing:DescribeTargetHealth',
+  'ec2:DescribeInstances',
 ] as const
+
+const defaultConsistencyTimeout = '10s'
 
 export async function createAwsElbv2(
   config: AwsElbv2Config,
@@ -90,11 +124,20 @@ export async function createAwsElbv2(
   }
   const sdk = await import('@aws-sdk/client-elastic-load-balancing-v2')
   const owned = options.client ? undefined : newClient(sdk, config)
-  return new AwsElbv2(sdk, options.client ?? owned!, config, pools, switched, targetGroups, owned)
+  return new AwsElbv2(
+    sdk,
+    options.client ?? owned!,
+    config,
+    pools,
+    switched,
+    targetGroups,
+    owned,
+    options.ec2Client,
+  )
 }
 
-/** Builds the SDK client: standard credential chain, adaptive retries on throttling, bounded waits. */
-function newClient(sdk: Sdk, config: AwsElbv2Config): InstanceType<Sdk['ElasticLoadBalancingV2Client']> {
+/** The settings both SDK clients share: standard credential chain, adaptive retries, bounded waits. */
+function clientSettings(config: AwsElbv2Config) {
   const env = process.env
   const haveCredentials = Boolean(
     config.profile ||
@@ -104,11 +147,11 @@ function newClient(sdk: Sdk, config: AwsElbv2Config): InstanceType<Sdk['ElasticL
     env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI ||
     env.AWS_CONTAINER_CREDENTIALS_FULL_URI,
   )
-  return new sdk.ElasticLoadBalancingV2Client({
+  return {
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
     ...(config.profile ? { profile: config.profile } : {}),
-    retryMode: 'adaptive',
+    retryMode: 'adaptive' as const,
     maxAttempts: 5,
     // A rollback at 3 a.m. should fail with a message, not hang on a black-holed connection.
     requestHandler: { connectionTimeout: 5_000, requestTimeout: 20_000 },
@@ -117,7 +160,11 @@ function newClient(sdk: Sdk, config: AwsElbv2Config): InstanceType<Sdk['ElasticL
     ...(config.endpoint && !haveCredentials
       ? { credentials: { accessKeyId: 'bluegreen-local', secretAccessKey: 'bluegreen-local' } }
       : {}),
-  })
+  }
+}
+
+function newClient(sdk: Sdk, config: AwsElbv2Config): InstanceType<Sdk['ElasticLoadBalancingV2Client']> {
+  return new sdk.ElasticLoadBalancingV2Client(clientSettings(config))
 }
 
 interface SwitchedResource {
@@ -170,6 +217,7 @@ interface Subject {
 class AwsElbv2 implements LoadBalancer {
   readonly provider = 'aws-elbv2' as const
   private readonly targetTypes = new Map<PoolName, string>()
+  private ec2?: { client: Ec2Client; sdk: typeof import('@aws-sdk/client-ec2'); owned?: { destroy(): void } }
 
   constructor(
     private readonly sdk: Sdk,
@@ -179,6 +227,7 @@ class AwsElbv2 implements LoadBalancer {
     private readonly switched: SwitchedResource,
     private readonly targetGroups: Record<PoolName, string>,
     private readonly owned?: { destroy(): void },
+    private readonly ec2Client?: Ec2Client,
   ) {}
 
   describe(): string {
@@ -194,7 +243,7 @@ class AwsElbv2 implements LoadBalancer {
     return this.trafficOf(actions[index])
   }
 
-  async shift(to: PoolName, weight = 100): Promise<ShiftResult> {
+  async shift(to: PoolName, weight = 100, options: ShiftOptions = {}): Promise<ShiftResult> {
     if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
       throw new BluegreenError({
         code: 'USAGE',
@@ -202,16 +251,30 @@ class AwsElbv2 implements LoadBalancer {
       })
     }
     const { actions, index } = await this.readActions()
-    const before = this.trafficOf(actions[index])
+    const forward = actions[index]
+    const before = this.trafficOf(forward)
     const desired = desiredWeights(to, weight)
-    // Idempotent: the right split with both groups attached needs no write. A plain forward to
-    // one pool is converted even when the split is right, so the other pool gets health-checked.
-    if (this.bothAttached(actions[index]) && sameTraffic(before, trafficFrom(desired))) {
+    const sticky = stickinessOf(forward)
+    const plan = this.plannedStickiness()
+    const moveEveryone = (options.stickyClients ?? (weight === 100 ? 'move' : 'stay')) === 'move'
+    // Stickiness to write: off when every client must move (a rollback); the plan's when a forward
+    // switch finds it off (a rollback turned it off); otherwise as it is.
+    const stickiness: TargetGroupStickinessConfig | undefined =
+      moveEveryone && weight === 100 && sticky
+        ? { Enabled: false }
+        : !moveEveryone && !sticky && plan
+          ? { Enabled: true, DurationSeconds: plan }
+          : undefined
+    // Idempotent on the raw weights: the same ratio with both groups attached needs no write. A
+    // plain forward to one pool is converted even then, so the other pool gets health-checked.
+    if (this.bothAttached(forward) && sameRatio(this.rawWeights(forward), desired) && !stickiness) {
       return { changed: false, before, after: before }
     }
-    await this.writeActions(this.withWeights(actions, index, desired))
-    const after = await this.verify(desired)
-    return { changed: true, before, after }
+    const written = this.withWeights(actions, index, desired, stickiness)
+    const response = await this.writeActions(written)
+    const after = await this.verify(desired, stickiness, this.rawWeights(forward), response)
+    const notes = this.shiftNotes(to, weight, before, after, stickiness)
+    return { changed: true, before, after, ...(notes.length > 0 ? { notes } : {}) }
   }
 
   async targets(pool: PoolName): Promise<Target[]> {
@@ -244,7 +307,8 @@ class AwsElbv2 implements LoadBalancer {
         hint: `point pools.${pool}.targetGroupArn at a target group of type ip or instance`,
       })
     }
-    return this.withPlanAddresses(pool, descriptions)
+    if (this.pools[pool].addresses) return this.withPlanAddresses(pool, descriptions)
+    return this.withInstanceAddresses(pool, descriptions)
   }
 
   async waitHealthy(pool: PoolName, options: WaitOptions): Promise<Target[]> {
@@ -264,16 +328,21 @@ class AwsElbv2 implements LoadBalancer {
 
   close(): Promise<void> {
     this.owned?.destroy()
+    this.ec2?.owned?.destroy()
     return Promise.resolve()
+  }
+
+  private subject(doing: string): Subject {
+    return {
+      doing: `${doing} ${this.switched.kind} ${this.switched.arn}`,
+      noun: this.switched.kind,
+      planKey: this.switched.planKey,
+    }
   }
 
   /** The switched action list, and the index of its forward action. */
   private async readActions(): Promise<{ actions: Action[]; index: number }> {
-    const subject = {
-      doing: `reading ${this.switched.kind} ${this.switched.arn}`,
-      noun: this.switched.kind,
-      planKey: this.switched.planKey,
-    }
+    const subject = this.subject('reading')
     let actions: Action[] | undefined
     if (this.switched.kind === 'listener') {
       const out = await this.call<DescribeListenersCommandOutput>(
@@ -296,6 +365,10 @@ class AwsElbv2 implements LoadBalancer {
       }
       actions = rule?.Actions
     }
+    return this.forwardIn(actions)
+  }
+
+  private forwardIn(actions: Action[] | undefined): { actions: Action[]; index: number } {
     if (!actions) {
       throw new BluegreenError({
         code: 'LB_NOT_FOUND',
@@ -315,44 +388,73 @@ class AwsElbv2 implements LoadBalancer {
     return { actions: sorted, index }
   }
 
-  private async writeActions(actions: Action[]): Promise<void> {
-    const subject = {
-      doing: `changing ${this.switched.kind} ${this.switched.arn}`,
-      noun: this.switched.kind,
-      planKey: this.switched.planKey,
-    }
+  /** Writes the action list; resolves with the actions as the Modify response describes them. */
+  private async writeActions(actions: Action[]): Promise<Action[] | undefined> {
+    const subject = this.subject('changing')
     if (this.switched.kind === 'listener') {
-      await this.call(
+      const out = await this.call<ModifyListenerCommandOutput>(
         new this.sdk.ModifyListenerCommand({ ListenerArn: this.switched.arn, DefaultActions: actions }),
         subject,
       )
-    } else {
-      await this.call(
-        new this.sdk.ModifyRuleCommand({ RuleArn: this.switched.arn, Actions: actions }),
-        subject,
-      )
+      return out?.Listeners?.[0]?.DefaultActions
     }
+    const out = await this.call<ModifyRuleCommandOutput>(
+      new this.sdk.ModifyRuleCommand({ RuleArn: this.switched.arn, Actions: actions }),
+      subject,
+    )
+    return out?.Rules?.[0]?.Actions
   }
 
-  /** Reads the change back; ELBv2 has no conditional write, so a concurrent change shows here. */
-  private async verify(desired: Record<PoolName, number>): Promise<Traffic> {
-    let seen = new Map<string, number>()
-    for (let attempt = 1; attempt <= 3; attempt++) {
-      const { actions, index } = await this.readActions()
-      seen = weightsOf(actions[index])
-      if (
-        seen.get(this.targetGroups.blue) === desired.blue &&
-        seen.get(this.targetGroups.green) === desired.green
-      ) {
-        return this.trafficOf(actions[index])
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250 * attempt))
+  /**
+   * Confirms the write. The Modify response holds the actions ELBv2 stored, so a response without
+   * our weights is a failure at once. Describe is eventually consistent: it may show the previous
+   * actions for a while, so it is polled for up to consistencyTimeout. ELBv2 has no conditional
+   * write, so a concurrent change shows here too: as a third state at once, or as the old one
+   * that never goes away.
+   */
+  private async verify(
+    desired: Record<PoolName, number>,
+    stickiness: TargetGroupStickinessConfig | undefined,
+    before: Record<PoolName, number>,
+    response: Action[] | undefined,
+  ): Promise<Traffic> {
+    const matches = (forward: Action): boolean => {
+      const raw = this.rawWeights(forward)
+      if (raw.blue !== desired.blue || raw.green !== desired.green) return false
+      return !stickiness || Boolean(stickinessOf(forward)) === Boolean(stickiness.Enabled)
     }
-    throw new BluegreenError({
+    let seen: Action | undefined
+    if (response) {
+      const { actions, index } = this.forwardIn(response)
+      seen = actions[index]
+      if (!matches(seen)) throw this.verifyFailed(desired, seen, 'the ModifyListener/ModifyRule response')
+    }
+    const timeoutMs = parseDuration(this.config.consistencyTimeout ?? defaultConsistencyTimeout)
+    const deadline = Date.now() + timeoutMs
+    for (let attempt = 1; ; attempt++) {
+      const { actions, index } = await this.readActions()
+      seen = actions[index]
+      if (matches(seen)) return this.trafficOf(seen)
+      const raw = this.rawWeights(seen)
+      const stale = sameRatio(raw, before)
+      if (!stale) throw this.verifyFailed(desired, seen, 'a read-back (someone else changed it)')
+      const wait = Math.min(200 * attempt, 1000, deadline - Date.now())
+      if (wait <= 0) break
+      await new Promise((resolve) => setTimeout(resolve, wait))
+    }
+    throw this.verifyFailed(
+      desired,
+      seen,
+      `read-backs for ${formatDuration(timeoutMs)} (loadBalancer.consistencyTimeout)`,
+    )
+  }
+
+  private verifyFailed(desired: Record<PoolName, number>, seen: Action, where: string): BluegreenError {
+    return new BluegreenError({
       code: 'LB_VERIFY_FAILED',
       message: `${this.describe()} did not keep the weights just written (blue ${desired.blue}, green ${desired.green})`,
       details: [
-        `read back: ${[...seen].map(([arn, w]) => `${arn.split(':targetgroup/')[1] ?? arn}=${w}`).join(', ')}`,
+        `${where} showed: ${[...weightsOf(seen)].map(([arn, w]) => `${arn.split(':targetgroup/')[1] ?? arn}=${w}`).join(', ')}`,
       ],
       hint: 'someone or something else (a console edit, IaC drift correction) may be changing the same listener; run `bluegreen status` and switch again',
     })
@@ -362,13 +464,24 @@ class AwsElbv2 implements LoadBalancer {
     const { actions, index } = await this.readActions()
     if (weightsOf(actions[index]).has(this.targetGroups[pool])) return
     const current = this.trafficOf(actions[index])
-    await this.writeActions(this.withWeights(actions, index, current.weights))
-    await this.verify(current.weights)
+    const raw = this.rawWeights(actions[index])
+    // A split keeps its raw weights; one pool alone (a plain forward counts 1) becomes 100/0.
+    const weights = current.split ? raw : desiredWeights(current.live)
+    const response = await this.writeActions(this.withWeights(actions, index, weights))
+    await this.verify(weights, undefined, raw, response)
   }
 
   private bothAttached(forward: Action): boolean {
     const groups = forward.ForwardConfig?.TargetGroups?.map((t) => t.TargetGroupArn) ?? []
     return groups.includes(this.targetGroups.blue) && groups.includes(this.targetGroups.green)
+  }
+
+  private rawWeights(forward: Action): Record<PoolName, number> {
+    const weights = weightsOf(forward)
+    return {
+      blue: weights.get(this.targetGroups.blue) ?? 0,
+      green: weights.get(this.targetGroups.green) ?? 0,
+    }
   }
 
   private trafficOf(forward: Action): Traffic {
@@ -383,23 +496,77 @@ class AwsElbv2 implements LoadBalancer {
         hint: 'set pools.blue/green.targetGroupArn to the groups the listener forwards to, or set that group’s weight to 0',
       })
     }
-    const blue = weights.get(this.targetGroups.blue) ?? 0
-    const green = weights.get(this.targetGroups.green) ?? 0
-    if (blue + green === 0) {
+    const raw = this.rawWeights(forward)
+    if (raw.blue + raw.green === 0) {
       throw new BluegreenError({
         code: 'LB_CONFIG',
         message: `${this.describe()} forwards no traffic to either pool (both weights are 0 or absent)`,
         hint: 'give the live pool’s target group weight 100 in the forward action (console or aws elbv2 modify-listener)',
       })
     }
-    return trafficFrom({ blue, green })
+    const traffic = trafficFromRaw(raw)
+    const sticky = stickinessOf(forward)
+    return sticky ? { ...traffic, stickiness: sticky } : traffic
+  }
+
+  /** What a person should know about a shift beyond its weights: stickiness, mostly. */
+  private shiftNotes(
+    to: PoolName,
+    weight: number,
+    before: Traffic,
+    after: Traffic,
+    written: TargetGroupStickinessConfig | undefined,
+  ): string[] {
+    const from = otherPool(to)
+    const notes: string[] = []
+    const restore = this.plannedStickiness()
+    if (written && !written.Enabled && before.stickiness) {
+      const seconds = before.stickiness.durationSeconds
+      notes.push(
+        `group stickiness (${formatDuration(seconds * 1000)}) turned off in the same write, so every client goes to ${to}, ` +
+          `those holding a stickiness cookie for ${from} too`,
+        restore
+          ? `the next forward switch turns group stickiness on again (loadBalancer.stickiness: ${formatDuration(restore * 1000)})`
+          : `group stickiness stays off until you turn it on again (console, IaC, or loadBalancer.stickiness in the plan so the next switch does); ` +
+              `doing so before ${new Date(Date.now() + seconds * 1000).toISOString()} lets clients still holding a ${from} cookie back onto ${from}`,
+      )
+    } else if (written?.Enabled) {
+      notes.push(
+        `group stickiness turned on again (${formatDuration(restore! * 1000)}), as loadBalancer.stickiness says`,
+      )
+    }
+    if (after.stickiness && weight > 0 && after.weights[from] === 0) {
+      notes.push(
+        `group stickiness is on: clients holding a stickiness cookie for ${from} may stay on ${from} for up to ${formatDuration(after.stickiness.durationSeconds * 1000)} ` +
+          `after their last request there (one that stops now: until ${new Date(Date.now() + after.stickiness.durationSeconds * 1000).toISOString()}); ` +
+          `a rollback moves them`,
+      )
+    } else if (after.stickiness && after.split) {
+      notes.push(
+        `group stickiness is on (${formatDuration(after.stickiness.durationSeconds * 1000)}): the weights apply to clients without a stickiness cookie; the others stay on their pool`,
+      )
+    }
+    return notes
+  }
+
+  private plannedStickiness(): number | undefined {
+    const duration = this.config.stickiness?.duration
+    return duration === undefined
+      ? undefined
+      : Math.min(604800, Math.max(1, Math.round(parseDuration(duration) / 1000)))
   }
 
   /**
    * A copy of the action list in which the forward action holds both pools with the given weights.
-   * Other groups (weight 0), stickiness, Order and the other actions stay as they were.
+   * Other groups (weight 0), Order and the other actions stay as they were; stickiness too, unless
+   * `stickiness` says otherwise.
    */
-  private withWeights(actions: Action[], index: number, weights: Record<PoolName, number>): Action[] {
+  private withWeights(
+    actions: Action[],
+    index: number,
+    weights: Record<PoolName, number>,
+    stickiness?: TargetGroupStickinessConfig,
+  ): Action[] {
     return actions.map((action, i) => {
       if (i !== index) return writable(action)
       const others: TargetGroupTuple[] = [...weightsOf(action)]
@@ -414,6 +581,7 @@ class AwsElbv2 implements LoadBalancer {
             { TargetGroupArn: this.targetGroups.green, Weight: weights.green },
             ...others,
           ],
+          ...(stickiness ? { TargetGroupStickinessConfig: stickiness } : {}),
         },
       }
       // With several groups ELBv2 accepts only ForwardConfig; TargetGroupArn would be rejected.
@@ -438,23 +606,75 @@ class AwsElbv2 implements LoadBalancer {
     return type
   }
 
-  /** Instance targets carry no address; the plan lists them, in the order of the instance ids. */
+  /** The plan's addresses override EC2's: listed in the order of the instance ids. */
   private withPlanAddresses(pool: PoolName, targets: Omit<Target, 'address'>[]): Target[] {
-    const addresses = this.pools[pool].addresses
-    if (!addresses || addresses.length !== targets.length) {
+    const addresses = this.pools[pool].addresses ?? []
+    if (addresses.length !== targets.length) {
       throw new BluegreenError({
         code: 'LB_CONFIG',
-        message: addresses
-          ? `the ${pool} pool has ${targets.length} instance targets but pools.${pool}.addresses lists ${addresses.length}`
-          : `the ${pool} pool's target group has instance targets, whose addresses ELBv2 does not report`,
+        message: `the ${pool} pool has ${targets.length} instance targets but pools.${pool}.addresses lists ${addresses.length}`,
         details: targets.map((t) => `${t.id}:${t.port}`),
-        hint: `set pools.${pool}.addresses to host:port of each instance, in the order of the instance ids above`,
+        hint: `set pools.${pool}.addresses to host:port of each instance, in the order of the instance ids above, or remove it to read the private IPs from EC2`,
       })
     }
     return targets.map((t, i) => {
       const at = addresses[i].lastIndexOf(':')
       return { ...t, address: addresses[i].slice(0, at), port: Number(addresses[i].slice(at + 1)) }
     })
+  }
+
+  /** Instance targets carry no address in ELBv2: each instance's private IP comes from EC2. */
+  private async withInstanceAddresses(pool: PoolName, targets: Omit<Target, 'address'>[]): Promise<Target[]> {
+    if (targets.length === 0) return []
+    const ec2 = await this.ec2Seam()
+    const ids = [...new Set(targets.map((t) => t.id))]
+    const subject = {
+      doing: `reading the private IPs of the ${pool} pool's instances from EC2`,
+      noun: 'instance',
+      planKey: `pools.${pool}.addresses`,
+    }
+    let out: DescribeInstancesCommandOutput
+    try {
+      out = (await ec2.client.send(
+        new ec2.sdk.DescribeInstancesCommand({ InstanceIds: ids }),
+      )) as DescribeInstancesCommandOutput
+    } catch (error) {
+      const e = error as SdkError
+      if (e.name?.startsWith('InvalidInstanceID')) {
+        throw new BluegreenError({
+          code: 'LB_NOT_FOUND',
+          message: `EC2 does not know some of the ${pool} pool's instance targets (${ids.join(', ')})`,
+          details: [`AWS: ${e.name}: ${e.message}`],
+          hint: `deregister terminated instances from the ${pool} pool's target group, or set pools.${pool}.addresses`,
+          cause: error,
+        })
+      }
+      throw toBluegreenError(error, subject, this.config)
+    }
+    const ips = new Map<string, string>()
+    for (const reservation of out.Reservations ?? []) {
+      for (const instance of reservation.Instances ?? []) {
+        const ip = instance.PrivateIpAddress ?? instance.Ipv6Address
+        if (instance.InstanceId && ip) ips.set(instance.InstanceId, ip)
+      }
+    }
+    const missing = ids.filter((id) => !ips.has(id))
+    if (missing.length > 0) {
+      throw new BluegreenError({
+        code: 'LB_CONFIG',
+        message: `EC2 gave no private IP for the ${pool} pool's instances ${missing.join(', ')}`,
+        hint: `check that they are running (a stopped instance has no private IP), or set pools.${pool}.addresses`,
+      })
+    }
+    return targets.map((t) => ({ ...t, address: ips.get(t.id)! }))
+  }
+
+  private async ec2Seam(): Promise<NonNullable<AwsElbv2['ec2']>> {
+    if (this.ec2) return this.ec2
+    const sdk = await import('@aws-sdk/client-ec2')
+    if (this.ec2Client) return (this.ec2 = { client: this.ec2Client, sdk })
+    const owned = new sdk.EC2Client(clientSettings(this.config))
+    return (this.ec2 = { client: owned, sdk, owned })
   }
 
   private async call<T>(command: Elbv2Command, subject: Subject): Promise<T> {
@@ -464,6 +684,26 @@ class AwsElbv2 implements LoadBalancer {
       throw toBluegreenError(error, subject, this.config)
     }
   }
+}
+
+/** Traffic from raw ELBv2 weights: any weight above 0 is a share (at least 1%), and a split. */
+function trafficFromRaw(raw: Record<PoolName, number>): Traffic {
+  const total = raw.blue + raw.green
+  let blue = Math.round((raw.blue * 100) / total)
+  if (raw.blue > 0 && raw.green > 0) blue = Math.min(99, Math.max(1, blue))
+  const weights = { blue, green: 100 - blue }
+  const live: PoolName = raw.green > raw.blue ? 'green' : 'blue'
+  return { live, weights, split: raw.blue > 0 && raw.green > 0 }
+}
+
+/** Same ratio of raw weights (200/0 is 100/0; 995/5 is not). */
+function sameRatio(a: Record<PoolName, number>, b: Record<PoolName, number>): boolean {
+  return a.blue * b.green === a.green * b.blue && a.blue > 0 === b.blue > 0 && a.green > 0 === b.green > 0
+}
+
+function stickinessOf(forward: Action): Stickiness | undefined {
+  const config = forward.ForwardConfig?.TargetGroupStickinessConfig
+  return config?.Enabled ? { enabled: true, durationSeconds: config.DurationSeconds ?? 0 } : undefined
 }
 
 /** Target group ARN → weight of a forward action; a plain TargetGroupArn counts as weight 1. */

@@ -20,6 +20,16 @@ export interface Traffic {
   split: boolean
   /** Something the adapter could not square, in words (e.g. nginx's file not yet reloaded). */
   note?: string
+  /**
+   * Group stickiness in force on the switched action, when the load balancer has it on (ELBv2's
+   * TargetGroupStickinessConfig): clients holding its cookie stay on their pool whatever the weights.
+   */
+  stickiness?: Stickiness
+}
+
+export interface Stickiness {
+  enabled: true
+  durationSeconds: number
 }
 
 export type TargetHealth =
@@ -41,6 +51,18 @@ export interface ShiftResult {
   changed: boolean
   before: Traffic
   after: Traffic
+  /** What the adapter did beyond the weights, for people (e.g. stickiness turned off by a rollback). */
+  notes?: string[]
+}
+
+export interface ShiftOptions {
+  /**
+   * What happens to clients the load balancer keeps on a pool by stickiness. `move` (the default
+   * for a shift to 100%, as a rollback does) sends every client to `to`, sticky ones too; `stay`
+   * (the default below 100%, and what a forward switch wants) keeps stickiness as configured.
+   * Adapters without stickiness ignore it.
+   */
+  stickyClients?: 'move' | 'stay'
 }
 
 export interface WaitOptions {
@@ -61,7 +83,7 @@ export interface LoadBalancer {
    * Sends `weight` percent of traffic to `to` and the rest to the other pool (default 100),
    * reads the result back and verifies it. A shift to the current state changes nothing.
    */
-  shift(to: PoolName, weight?: number): Promise<ShiftResult>
+  shift(to: PoolName, weight?: number, options?: ShiftOptions): Promise<ShiftResult>
   /** The targets of a pool with their health as the load balancer sees it. */
   targets(pool: PoolName): Promise<Target[]>
   /** Resolves with the targets once every target of the pool is healthy (and there is at least one). */

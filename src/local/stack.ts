@@ -67,6 +67,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   try {
     emulator = await startAlbEmulator({
       region: 'us-east-1',
+      // The demo and the tests check health every second or faster; AWS's minimum is 5 s.
+      fastHealthChecks: true,
       loadBalancer: { name: 'shop' },
       targetGroups: [
         { name: 'shop-blue', targets: targets('blue'), healthCheck },

@@ -59,6 +59,17 @@ const AwsElbv2 = z
       .describe('Switch this listener rule instead (shared load balancers)'),
     endpoint: z.url().optional().describe('Endpoint override, e.g. the local emulator http://127.0.0.1:4566'),
     profile: z.string().optional().describe('Named profile from the shared AWS config files'),
+    consistencyTimeout: Duration.optional().describe(
+      'How long a switch waits for ELBv2 (eventually consistent) to describe the weights it wrote (default 10s)',
+    ),
+    stickiness: z
+      .strictObject({
+        duration: Duration.describe('TargetGroupStickinessConfig.DurationSeconds, 1s to 7d'),
+      })
+      .optional()
+      .describe(
+        'Group stickiness that forward switches keep on; a rollback turns it off, the next switch restores it',
+      ),
   })
   .refine((lb) => Boolean(lb.listenerArn) !== Boolean(lb.ruleArn), {
     message: 'give exactly one of listenerArn or ruleArn',

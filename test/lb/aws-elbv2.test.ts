@@ -2,6 +2,7 @@
  * The aws-elbv2 adapter through the real AWS SDK against the local ALB emulator, with real app
  * servers as targets: the shared contract first, then what is particular to ELBv2.
  */
+import { Agent, get as httpGet } from 'node:http'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { BluegreenError } from '../../src/errors.js'
 import { createAwsElbv2, type Elbv2Client } from '../../src/lb/aws-elbv2.js'
@@ -13,6 +14,8 @@ import {
   fixtureConfig,
   rejection,
   sdkClient,
+  setListenerWeights,
+  sleep,
   startPoolApps,
   type FixtureConfig,
   type PoolApps,
@@ -41,9 +44,11 @@ function listenerConfig(emulator: AlbEmulator, extra: Partial<AwsElbv2Config> = 
   }
 }
 
-describeLoadBalancerContract('aws-elbv2 (real AWS SDK → local ALB emulator)', async () => {
+describeLoadBalancerContract('aws-elbv2 (real AWS SDK → local ALB emulator, reads 3 s stale)', async () => {
   const apps = await startPoolApps(2)
   const emulator = await startAlbEmulator(fixtureConfig(apps))
+  // ELBv2 is eventually consistent: every Describe lags every write by 3 s, and the suite still holds.
+  emulator.injectFault({ mode: 'stale', count: 100_000, delayMs: 3000 })
   const lb = await createAwsElbv2(listenerConfig(emulator), poolsOf(emulator))
   return {
     lb,
@@ -185,7 +190,12 @@ describe('aws-elbv2 adapter', () => {
     // When
     const result = await lb.shift('green', 25)
     // Then
-    expect(result.after).toEqual({ live: 'blue', weights: { blue: 75, green: 25 }, split: true })
+    expect(result.after).toEqual({
+      live: 'blue',
+      weights: { blue: 75, green: 25 },
+      split: true,
+      stickiness: { enabled: true, durationSeconds: 300 },
+    })
     const { ClientSecret: _secret, ...described } = oidc.AuthenticateOidcConfig
     expect(await defaultActions()).toEqual([
       { ...oidc, AuthenticateOidcConfig: described },
@@ -207,6 +217,133 @@ describe('aws-elbv2 adapter', () => {
       unknown
     >
     expect(stored.ClientSecret).toBe('s3cret')
+  })
+
+  it('reads 995/5 as a split (raw weights, not rounded percentages), and a shift to 100% ends it', async () => {
+    // Given: weights as ELBv2 stores them, 0–999
+    const { lb, emulator } = await given()
+    await setListenerWeights(emulator, { blue: 995, green: 5 })
+    // When
+    const traffic = await lb.traffic()
+    // Then: green's 0.5% is a share, shown as at least 1%
+    expect(traffic).toEqual({ live: 'blue', weights: { blue: 99, green: 1 }, split: true })
+
+    // When: what a rollback to blue does
+    const result = await lb.shift('blue', 100)
+    // Then: it writes, and green gets nothing
+    expect(result.changed).toBe(true)
+    expect(result.after).toEqual({ live: 'blue', weights: { blue: 100, green: 0 }, split: false })
+    expect((await defaultActions())[0].ForwardConfig!.TargetGroups!.map((t) => t.Weight)).toEqual([100, 0])
+
+    // Given: the same ratio with other raw numbers
+    await setListenerWeights(emulator, { blue: 200, green: 0 })
+    // Then: no write is needed
+    expect((await lb.shift('blue')).changed).toBe(false)
+  })
+
+  it('trusts the Modify response and waits out reads that lag the write (eventual consistency)', async () => {
+    // Given: Describe shows the old actions for 1.5 s after each write
+    const { lb, emulator } = await given()
+    emulator.injectFault({ mode: 'stale', count: 10, delayMs: 1500 })
+    // When
+    const result = await lb.shift('green', 100)
+    // Then: the switch succeeds, and by the time it returns Describe agrees
+    expect(result.after).toEqual({ live: 'green', weights: { blue: 0, green: 100 }, split: false })
+    expect(await lb.traffic()).toEqual(result.after)
+  })
+
+  it('gives up with LB_VERIFY_FAILED once consistencyTimeout has passed without the write showing', async () => {
+    // Given: reads lag writes by longer than the plan lets the switch wait
+    const { lb, emulator } = await given(undefined, { config: () => ({ consistencyTimeout: '600ms' }) })
+    emulator.injectFault({ mode: 'stale', count: 10, delayMs: 5000 })
+    // When
+    const error = await rejection<BluegreenError>(lb.shift('green'))
+    // Then
+    expect(error).toMatchObject({ code: 'LB_VERIFY_FAILED' })
+    expect(error.details.join('\n')).toContain('loadBalancer.consistencyTimeout')
+    expect(error.hint).toContain('bluegreen status')
+  })
+
+  it('with group stickiness: a forward switch keeps it and says how long sticky clients stay; a rollback moves every client', async () => {
+    // Given: a sticky forward, blue live, and clients that keep their stickiness cookies
+    const { lb, emulator } = await given((config) => {
+      config.listeners[0].defaultAction = {
+        forward: [
+          { targetGroup: 'shop-blue', weight: 100 },
+          { targetGroup: 'shop-green', weight: 0 },
+        ],
+        stickiness: { durationSeconds: 600 },
+      }
+    })
+    const url = emulator.listeners[0].url
+    await lb.waitHealthy('blue', { timeoutMs: 5000, intervalMs: 100 })
+    await lb.waitHealthy('green', { timeoutMs: 5000, intervalMs: 100 })
+    expect((await lb.traffic()).stickiness).toEqual({ enabled: true, durationSeconds: 600 })
+    const blueClient = new StickyClient(url)
+    expect(await blueClient.get()).toBe('blue')
+
+    // When: a forward switch, all the way (its last step says sticky clients may stay)
+    await lb.shift('green', 50)
+    const forward = await lb.shift('green', 100, { stickyClients: 'stay' })
+    // Then: stickiness stays on, the notes say who may stay behind, and the sticky client does
+    expect(forward.after).toMatchObject({
+      live: 'green',
+      stickiness: { enabled: true, durationSeconds: 600 },
+    })
+    expect(forward.notes?.join('\n')).toMatch(
+      /holding a stickiness cookie for blue may stay on blue for up to 10m/,
+    )
+    expect(await blueClient.get()).toBe('blue')
+    const newcomer = new StickyClient(url)
+    expect(await newcomer.get()).toBe('green')
+    blueClient.close()
+    newcomer.close()
+
+    // Given: keep-alive load from clients with and without cookies, some sticky to each pool
+    await lb.shift('green', 50)
+    const clients = Array.from({ length: 8 }, (_, i) => new StickyClient(url, i % 4 !== 3))
+    for (const client of clients) await client.get()
+    expect(new Set(clients.filter((c) => c.sticky).map((c) => c.pool))).toEqual(new Set(['blue', 'green']))
+    const load = runStickyLoad(clients)
+    await sleep(200)
+
+    // When: a rollback to blue
+    const rollback = await lb.shift('blue', 100)
+    const returned = performance.now()
+    await sleep(1000)
+    const report = await load.stop()
+
+    // Then: from the moment it returned, every request (sticky or not) reached blue and none failed
+    const after = report.answers.filter((a) => a.startedAt > returned)
+    expect(after.length).toBeGreaterThan(20)
+    expect(after.filter((a) => a.pool !== 'blue')).toEqual([])
+    expect(report.failures).toEqual([])
+    expect(rollback.notes?.join('\n')).toMatch(/group stickiness \(10m\) turned off in the same write/)
+    expect(rollback.notes?.join('\n')).toMatch(/stays off until you turn it on again/)
+
+    expect(report.answers.some((a) => a.pool === 'green' && a.startedAt < returned)).toBe(true)
+    expect(rollback.after).toEqual({ live: 'blue', weights: { blue: 100, green: 0 }, split: false })
+    const [forwardAction] = await defaultActions()
+    expect(forwardAction.ForwardConfig!.TargetGroupStickinessConfig).toEqual({ Enabled: false })
+  })
+
+  it('restores group stickiness on the next forward switch when the plan names it', async () => {
+    // Given: a rollback turned stickiness off, and the plan says what it should be
+    const { lb, emulator } = await given(undefined, { config: () => ({ stickiness: { duration: '5m' } }) })
+    expect((await lb.traffic()).stickiness).toBeUndefined()
+    // When: a forward step
+    const result = await lb.shift('green', 10)
+    // Then
+    expect(result.after.stickiness).toEqual({ enabled: true, durationSeconds: 300 })
+    expect(result.notes?.join('\n')).toContain('turned on again (5m)')
+    const [forward] = await defaultActions(emulator.listeners[0].arn)
+    expect(forward.ForwardConfig!.TargetGroupStickinessConfig).toEqual({
+      Enabled: true,
+      DurationSeconds: 300,
+    })
+    // And: a rollback says the next switch restores it
+    const rollback = await lb.shift('blue', 100)
+    expect(rollback.notes?.join('\n')).toContain('the next forward switch turns group stickiness on again')
   })
 
   it('switches one listener rule by ARN and leaves the listener’s default action alone', async () => {
@@ -248,32 +385,60 @@ describe('aws-elbv2 adapter', () => {
     expect(error.hint).toContain('listenerArn')
   })
 
-  it('gives instance targets the plan’s addresses in instance-id order, and asks for them when missing', async () => {
-    // Given: blue's targets are instances, registered out of order
+  it('resolves instance targets’ private IPs with EC2 DescribeInstances, and takes the plan’s addresses as an override', async () => {
+    // Given: blue's targets are instances (the emulator's EC2 knows their IPs), registered out of order
     const toInstances = (config: FixtureConfig): void => {
       config.instances = { 'i-0aaa': '127.0.0.1', 'i-0bbb': '127.0.0.1' }
       config.targetGroups[0].targetType = 'instance'
       config.targetGroups[0].targets = [`i-0bbb:${apps.blue[1].port}`, `i-0aaa:${apps.blue[0].port}`]
     }
-    const addresses = apps.blue.map((app) => `${app.address}:${app.port}`)
-    const { lb } = await given(toInstances, {
-      pools: (e) => ({ ...poolsOf(e), blue: { targetGroupArn: arnOf(e, 'shop-blue'), addresses } }),
-    })
+    const { lb, emulator } = await given(toInstances)
     // When
-    const targets = await lb.waitHealthy('blue', { timeoutMs: 5000, intervalMs: 100 })
-    // Then
+    const targets = await lb.targets('blue')
+    // Then: sorted by instance id, each with the IP EC2 gave
     expect(targets.map((t) => [t.id, t.address, t.port])).toEqual([
       ['i-0aaa', '127.0.0.1', apps.blue[0].port],
       ['i-0bbb', '127.0.0.1', apps.blue[1].port],
     ])
-    // When: the plan gives no addresses
-    const withoutAddresses = await createAwsElbv2(listenerConfig(emulator!), poolsOf(emulator!))
-    const error = await rejection<BluegreenError>(withoutAddresses.targets('blue'))
-    await withoutAddresses.close()
+
+    // When: the plan lists addresses, they win (in instance-id order)
+    const addresses = apps.blue.map((app) => `localhost:${app.port}`)
+    const overridden = await createAwsElbv2(listenerConfig(emulator), {
+      ...poolsOf(emulator),
+      blue: { targetGroupArn: arnOf(emulator, 'shop-blue'), addresses },
+    })
+    const listed = await overridden.waitHealthy('blue', { timeoutMs: 5000, intervalMs: 100 })
+    // And: too few addresses is a plan error naming the instances
+    const short = await createAwsElbv2(listenerConfig(emulator), {
+      ...poolsOf(emulator),
+      blue: { targetGroupArn: arnOf(emulator, 'shop-blue'), addresses: addresses.slice(0, 1) },
+    })
+    const error = await rejection<BluegreenError>(short.targets('blue'))
+    await Promise.all([overridden.close(), short.close()])
     // Then
+    expect(listed.map((t) => [t.id, t.address, t.port])).toEqual([
+      ['i-0aaa', 'localhost', apps.blue[0].port],
+      ['i-0bbb', 'localhost', apps.blue[1].port],
+    ])
     expect(error).toMatchObject({ code: 'LB_CONFIG' })
     expect(error.hint).toContain('pools.blue.addresses')
     expect(error.details).toEqual(['i-0aaa:' + apps.blue[0].port, 'i-0bbb:' + apps.blue[1].port])
+  })
+
+  it('an instance EC2 does not know: LB_NOT_FOUND with a hint, from InvalidInstanceID.NotFound', async () => {
+    // Given: the target group has an instance the emulator's EC2 has never heard of
+    const { lb, emulator } = await given((config) => {
+      config.instances = { 'i-0aaa': '127.0.0.1' }
+      config.targetGroups[0].targetType = 'instance'
+      config.targetGroups[0].targets = [`i-0aaa:${apps.blue[0].port}`]
+    })
+    delete emulator.state.instances['i-0aaa']
+    // When
+    const error = await rejection<BluegreenError>(lb.targets('blue'))
+    // Then
+    expect(error).toMatchObject({ code: 'LB_NOT_FOUND' })
+    expect(error.details.join('\n')).toContain('InvalidInstanceID.NotFound')
+    expect(error.hint).toContain('pools.blue.addresses')
   })
 })
 
@@ -453,7 +618,7 @@ describe('aws-elbv2 errors a user can act on', () => {
         return out
       },
     }
-    const lb = await adapter({}, poolsOf(emulator), racing)
+    const lb = await adapter({ consistencyTimeout: '1s' }, poolsOf(emulator), racing)
     // When
     const error = await rejection<BluegreenError>(lb.shift('green'))
     // Then
@@ -492,3 +657,66 @@ describe('aws-elbv2 errors a user can act on', () => {
     expect(proc.output()).toMatch(/after create: [1-9]/)
   })
 })
+
+/** A browser-like client: one keep-alive connection, and the cookies the load balancer sets (when sticky). */
+class StickyClient {
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  private cookies = new Map<string, string>()
+  pool: string | undefined
+
+  constructor(
+    private readonly url: string,
+    readonly sticky = true,
+  ) {}
+
+  get(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
+      const req = httpGet(this.url, { agent: this.agent, headers: cookie ? { cookie } : {} }, (res) => {
+        res.resume()
+        for (const line of res.headers['set-cookie'] ?? []) {
+          const [pair] = line.split(';')
+          const at = pair.indexOf('=')
+          if (this.sticky) this.cookies.set(pair.slice(0, at), pair.slice(at + 1))
+        }
+        res.on('end', () => {
+          const pool = String(res.headers['x-pool'] ?? '')
+          if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode}`))
+          this.pool = pool
+          resolve(pool)
+        })
+      })
+      req.setTimeout(5000, () => req.destroy(new Error('no answer within 5 s')))
+      req.on('error', reject)
+    })
+  }
+
+  close(): void {
+    this.agent.destroy()
+  }
+}
+
+/** Each client sends requests back to back until stopped; every answer is kept with its start time. */
+function runStickyLoad(clients: StickyClient[]) {
+  let stopped = false
+  const answers: { pool: string; startedAt: number }[] = []
+  const failures: string[] = []
+  const workers = clients.map(async (client) => {
+    while (!stopped) {
+      const startedAt = performance.now()
+      try {
+        answers.push({ pool: await client.get(), startedAt })
+      } catch (error) {
+        failures.push((error as Error).message)
+      }
+    }
+  })
+  return {
+    async stop() {
+      stopped = true
+      await Promise.all(workers)
+      for (const client of clients) client.close()
+      return { answers, failures }
+    },
+  }
+}

@@ -2,7 +2,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { startAlbEmulator, type AlbEmulator } from '../../src/local/alb/index.js'
 import type { TargetRecord } from '../../src/local/alb/state.js'
 import { freePort, waitFor } from '../support/process.js'
-import { closeApps, fixtureConfig, sdkClient, sleep, startPoolApps, type PoolApps } from './alb-support.js'
+import {
+  closeApps,
+  fixtureConfig,
+  setListenerWeights,
+  sleep,
+  startPoolApps,
+  type PoolApps,
+} from './alb-support.js'
 
 describe('ALB emulator: health checks', () => {
   let apps: PoolApps
@@ -96,28 +103,7 @@ describe('ALB emulator: health checks', () => {
     })
 
     // When: green is attached at weight 0
-    const { sdk, client } = await sdkClient(emulator.apiUrl)
-    try {
-      const [blueArn, greenArn] = emulator.targetGroups.map((tg) => tg.arn)
-      await client.send(
-        new sdk.ModifyListenerCommand({
-          ListenerArn: emulator.listeners[0].arn,
-          DefaultActions: [
-            {
-              Type: 'forward',
-              ForwardConfig: {
-                TargetGroups: [
-                  { TargetGroupArn: blueArn, Weight: 100 },
-                  { TargetGroupArn: greenArn, Weight: 0 },
-                ],
-              },
-            },
-          ],
-        }),
-      )
-    } finally {
-      client.destroy()
-    }
+    await setListenerWeights(emulator, { blue: 100, green: 0 })
     // Then: it is checked, and becomes healthy before it gets any traffic
     expect(green.health.state).toBe('initial')
     await waitFor(() => green.health.state === 'healthy', 5000, 'green to be healthy')

@@ -3,7 +3,15 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { startAlbEmulator, type AlbEmulator } from '../../src/local/alb/index.js'
 import { runKeepAliveLoad } from '../support/load.js'
 import { waitFor } from '../support/process.js'
-import { closeApps, fixtureConfig, sdkClient, sleep, startPoolApps, type PoolApps } from './alb-support.js'
+import {
+  closeApps,
+  fixtureConfig,
+  sdkClient,
+  setListenerWeights,
+  sleep,
+  startPoolApps,
+  type PoolApps,
+} from './alb-support.js'
 
 interface Answer {
   status: number
@@ -80,22 +88,7 @@ describe('ALB emulator: the data plane', () => {
   })
 
   async function setWeights(blue: number, green: number): Promise<void> {
-    await client.send(
-      new sdk.ModifyListenerCommand({
-        ListenerArn: emulator.listeners[0].arn,
-        DefaultActions: [
-          {
-            Type: 'forward',
-            ForwardConfig: {
-              TargetGroups: [
-                { TargetGroupArn: blueArn, Weight: blue },
-                { TargetGroupArn: greenArn, Weight: green },
-              ],
-            },
-          },
-        ],
-      }),
-    )
+    await setListenerWeights(emulator, { blue, green })
   }
 
   it('forwards every request to the live pool, round-robin over its healthy targets', async () => {

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { parse } from 'yaml'
-import type { AlbConfigInput } from '../../src/local/alb/index.js'
+import type { AlbConfigInput, AlbEmulator } from '../../src/local/alb/index.js'
 import { closeApps, startPoolApps, type PoolApps } from '../support/http-app.js'
 
 export { closeApps, startPoolApps, type PoolApps }
@@ -60,4 +60,33 @@ export async function rejection<T = Error & Record<string, unknown>>(promise: Pr
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** Sets the first listener's forward to the fixture's two target groups with these weights (0–999). */
+export async function setListenerWeights(
+  emulator: AlbEmulator,
+  weights: { blue: number; green: number },
+): Promise<void> {
+  const arn = (name: string): string => emulator.targetGroups.find((tg) => tg.name === name)!.arn
+  const { sdk, client } = await sdkClient(emulator.apiUrl)
+  try {
+    await client.send(
+      new sdk.ModifyListenerCommand({
+        ListenerArn: emulator.listeners[0].arn,
+        DefaultActions: [
+          {
+            Type: 'forward',
+            ForwardConfig: {
+              TargetGroups: [
+                { TargetGroupArn: arn('shop-blue'), Weight: weights.blue },
+                { TargetGroupArn: arn('shop-green'), Weight: weights.green },
+              ],
+            },
+          },
+        ],
+      }),
+    )
+  } finally {
+    client.destroy()
+  }
 }

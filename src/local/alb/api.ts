@@ -4,7 +4,10 @@
  * AWS SDK parses the answers into its own output types and exception classes.
  *
  * Also an admin endpoint for fault drills, outside the AWS API:
- *   POST   /_emulator/faults  {"mode":"5xx"|"throttle"|"slow"|"denied","count":N,"delayMs":N,"actions":[…]}
+ *   POST   /_emulator/faults  {"mode":"5xx"|"throttle"|"slow"|"denied"|"stale","count":N,"delayMs":N,"actions":[…]}
+ *          mode stale: ELBv2's eventual consistency. For `delayMs` after each of the next `count`
+ *          writes (ModifyListener, ModifyRule), Describe calls still show the actions as they were
+ *          before that write. The data plane follows the write at once.
  *   DELETE /_emulator/faults  clears queued faults
  *   GET    /_emulator/state   listeners, weights and target health as JSON
  */
@@ -12,7 +15,9 @@ import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import * as z from 'zod'
+import { Ec2Api } from './ec2.js'
 import { parseQuery, QueryParseError, read, toXml, type QueryStruct, type XmlStruct } from './query.js'
+import { validateInput } from './validate.js'
 import {
   ApiError,
   forwardTargets,
@@ -27,33 +32,55 @@ const namespace = 'http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/'
 const vpcId = 'vpc-0e1a0c0a1b0c0d0e0'
 
 export const Fault = z.strictObject({
-  mode: z.enum(['5xx', 'throttle', 'slow', 'denied']),
-  count: z.int().min(1).default(1).describe('How many API calls it affects'),
-  delayMs: z.int().min(0).default(2000).describe('For mode slow: how long each affected call waits'),
+  mode: z.enum(['5xx', 'throttle', 'slow', 'denied', 'stale']),
+  count: z.int().min(1).default(1).describe('How many API calls (for stale: writes) it affects'),
+  delayMs: z
+    .int()
+    .min(0)
+    .default(2000)
+    .describe('For mode slow: how long each affected call waits; for stale: how long reads lag a write'),
   actions: z.array(z.string()).optional().describe('Only these API actions (default: all)'),
 })
 export type Fault = z.infer<typeof Fault>
 export type FaultInput = z.input<typeof Fault>
 
-type Handler = (params: QueryStruct) => XmlStruct
+/** What a handler answers: the result, and for a write the change to make once the reply is ready. */
+interface Answer {
+  result: XmlStruct
+  commit?: () => void
+}
+type Handler = (params: QueryStruct) => Answer
+
+/** AWS answers 413 above this; the emulator reads no further. */
+export const maxBodyBytes = 1024 * 1024
+
+class BodyTooLarge extends Error {}
 
 export class ApiServer {
   private server?: Server
   private faults: Fault[] = []
-  private readonly handlers: Record<string, Handler>
+  /** Actions that Describe still shows (mode stale), by listener or rule ARN, until a time. */
+  private readonly staleViews = new Map<string, { actions: QueryStruct[]; until: number }>()
+  /** A Map, not an object: `constructor`, `toString` or `__proto__` are no actions. */
+  private readonly handlers: Map<string, Handler>
+  private readonly ec2: Ec2Api
 
   constructor(private readonly state: AlbState) {
-    this.handlers = {
-      DescribeLoadBalancers: (p) => this.describeLoadBalancers(p),
-      DescribeListeners: (p) => this.describeListeners(p),
-      DescribeRules: (p) => this.describeRules(p),
-      DescribeTargetGroups: (p) => this.describeTargetGroups(p),
-      DescribeTargetHealth: (p) => this.describeTargetHealth(p),
-      ModifyListener: (p) => this.modifyListener(p),
-      ModifyRule: (p) => this.modifyRule(p),
-      RegisterTargets: (p) => this.registerTargets(p),
-      DeregisterTargets: (p) => this.deregisterTargets(p),
-    }
+    const reads =
+      (fn: (p: QueryStruct) => XmlStruct): Handler =>
+      (p) => ({ result: fn(p) })
+    this.handlers = new Map<string, Handler>([
+      ['DescribeLoadBalancers', reads((p) => this.describeLoadBalancers(p))],
+      ['DescribeListeners', reads((p) => this.describeListeners(p))],
+      ['DescribeRules', reads((p) => this.describeRules(p))],
+      ['DescribeTargetGroups', reads((p) => this.describeTargetGroups(p))],
+      ['DescribeTargetHealth', reads((p) => this.describeTargetHealth(p))],
+      ['ModifyListener', (p) => this.modifyListener(p)],
+      ['ModifyRule', (p) => this.modifyRule(p)],
+      ['RegisterTargets', (p) => this.registerTargets(p)],
+      ['DeregisterTargets', (p) => this.deregisterTargets(p)],
+    ])
+    this.ec2 = new Ec2Api(state)
   }
 
   async start(host: string, port: number): Promise<string> {
@@ -88,6 +115,26 @@ export class ApiServer {
 
   clearFaults(): void {
     this.faults = []
+    this.staleViews.clear()
+  }
+
+  /** After a write: with a stale fault queued, Describe keeps showing `previous` for a while. */
+  private lagReads(arn: string, previous: QueryStruct[]): void {
+    const fault = this.faults.find((f) => f.mode === 'stale')
+    if (!fault) return
+    if (--fault.count <= 0) this.faults.splice(this.faults.indexOf(fault), 1)
+    const shown = this.staleViews.get(arn)
+    const actions = shown && shown.until > Date.now() ? shown.actions : previous
+    this.staleViews.set(arn, { actions, until: Date.now() + fault.delayMs })
+  }
+
+  /** The actions Describe shows for a listener or rule: the stored ones, unless reads lag. */
+  private described(arn: string, actions: QueryStruct[]): QueryStruct[] {
+    const shown = this.staleViews.get(arn)
+    if (!shown) return actions
+    if (shown.until > Date.now()) return shown.actions
+    this.staleViews.delete(arn)
+    return actions
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -101,9 +148,13 @@ export class ApiServer {
       for (const [key, value] of new URLSearchParams(body)) form.append(key, value)
       const action = form.get('Action')
       if (!action) throw new ApiError('MissingAction', 'The request must contain the parameter Action')
-      const handler = this.handlers[action]
-      if (!handler)
-        throw new ApiError('InvalidAction', `The action ${action} is not valid for this web service.`)
+      // EC2's DescribeInstances shares the endpoint, for instance targets' private IPs.
+      if (action === 'DescribeInstances' && form.get('Version') === Ec2Api.version) {
+        await this.applyFault(action)
+        return this.ec2.handle(form, requestId, res)
+      }
+      const handler = this.handlers.get(action)
+      if (!handler) throw new ApiError('InvalidAction', 'The action or operation requested is not valid.')
       await this.applyFault(action)
       let params: QueryStruct
       try {
@@ -112,36 +163,55 @@ export class ApiServer {
         if (error instanceof QueryParseError) throw new ApiError('MalformedQueryString', error.message)
         throw error
       }
-      const result = handler(params)
+      validateInput(action, params)
+      const { result, commit } = handler(params)
+      // The reply is written before the change is made: a request that fails on the way changes nothing.
       const xml =
         `<?xml version="1.0" encoding="UTF-8"?>\n<${action}Response xmlns="${namespace}">` +
         toXml(`${action}Result`, result) +
         `<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${action}Response>`
+      commit?.()
       res.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId }).end(xml)
     } catch (error) {
+      if (error instanceof BodyTooLarge) {
+        const apiError = new ApiError(
+          'RequestEntityTooLarge',
+          `Request body exceeds ${maxBodyBytes} bytes`,
+          413,
+        )
+        return this.errorReply(res, apiError, requestId, true)
+      }
       const apiError =
         error instanceof ApiError
           ? error
           : new ApiError(
               'InternalFailure',
-              `The emulator failed: ${(error as Error).message}`,
+              'The request processing has failed because of an unknown error.',
               500,
               'Receiver',
             )
-      const xml =
-        `<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="${namespace}"><Error>` +
-        toXml('Type', apiError.type) +
-        toXml('Code', apiError.code) +
-        toXml('Message', apiError.message) +
-        `</Error>${toXml('RequestId', requestId)}</ErrorResponse>`
-      if (!res.headersSent)
-        res.writeHead(apiError.status, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId })
-      res.end(xml)
+      this.errorReply(res, apiError, requestId, false)
     }
   }
 
+  private errorReply(res: ServerResponse, apiError: ApiError, requestId: string, close: boolean): void {
+    const xml =
+      `<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="${namespace}"><Error>` +
+      toXml('Type', apiError.type) +
+      toXml('Code', apiError.code) +
+      toXml('Message', apiError.message) +
+      `</Error>${toXml('RequestId', requestId)}</ErrorResponse>`
+    if (!res.headersSent)
+      res.writeHead(apiError.status, {
+        'content-type': 'text/xml',
+        'x-amzn-requestid': requestId,
+        ...(close ? { connection: 'close' } : {}),
+      })
+    res.end(xml)
+  }
+
   private async applyFault(action: string): Promise<void> {
-    const fault = this.faults.find((f) => !f.actions || f.actions.includes(action))
+    const fault = this.faults.find((f) => f.mode !== 'stale' && (!f.actions || f.actions.includes(action)))
     if (!fault) return
     if (--fault.count <= 0) this.faults.splice(this.faults.indexOf(fault), 1)
     switch (fault.mode) {
@@ -152,6 +222,8 @@ export class ApiServer {
         throw new ApiError('InternalFailure', 'An internal error has occurred. Try again.', 500, 'Receiver')
       case 'throttle':
         throw new ApiError('Throttling', 'Rate exceeded', 400)
+      case 'stale':
+        return
       case 'denied':
         throw new ApiError(
           'AccessDenied',
@@ -194,32 +266,37 @@ export class ApiServer {
     for (const name of read.strings(params.Names)) {
       if (name !== lb.name) throw new ApiError('LoadBalancerNotFound', `Load balancers '[${name}]' not found`)
     }
+    const page = paginate([lb], params)
     return {
-      LoadBalancers: [
-        {
-          LoadBalancerArn: lb.arn,
-          DNSName: lb.dnsName,
-          CanonicalHostedZoneId: 'Z35SXDOTRQ7X7K',
-          CreatedTime: lb.createdTime.toISOString(),
-          LoadBalancerName: lb.name,
-          Scheme: 'internet-facing',
-          VpcId: vpcId,
-          State: { Code: 'active' },
-          Type: 'application',
-          AvailabilityZones: ['a', 'b'].map((zone, i) => ({
-            ZoneName: `${this.state.region}${zone}`,
-            SubnetId: `subnet-0${i}0000000000000000`,
-          })),
-          SecurityGroups: ['sg-00000000000000000'],
-          IpAddressType: 'ipv4',
-        },
-      ],
+      LoadBalancers: page.items.map(() => ({
+        LoadBalancerArn: lb.arn,
+        DNSName: lb.dnsName,
+        CanonicalHostedZoneId: 'Z35SXDOTRQ7X7K',
+        CreatedTime: lb.createdTime.toISOString(),
+        LoadBalancerName: lb.name,
+        Scheme: 'internet-facing',
+        VpcId: vpcId,
+        State: { Code: 'active' },
+        Type: 'application',
+        AvailabilityZones: ['a', 'b'].map((zone, i) => ({
+          ZoneName: `${this.state.region}${zone}`,
+          SubnetId: `subnet-0${i}0000000000000000`,
+        })),
+        SecurityGroups: ['sg-00000000000000000'],
+        IpAddressType: 'ipv4',
+      })),
+      NextMarker: page.nextMarker,
     }
   }
 
   private describeListeners(params: QueryStruct): XmlStruct {
     const arns = read.strings(params.ListenerArns)
     const lbArn = read.string(params.LoadBalancerArn)
+    if (arns.length > 0 && lbArn)
+      throw new ApiError(
+        'ValidationError',
+        'Listener ARNs and a load balancer ARN cannot be specified at the same time',
+      )
     let listeners: ListenerRecord[]
     if (arns.length > 0) listeners = arns.map((arn) => this.state.listener(arn))
     else if (lbArn) {
@@ -227,27 +304,45 @@ export class ApiServer {
       listeners = this.state.listeners
     } else
       throw new ApiError('ValidationError', 'You must specify either listener ARNs or a load balancer ARN')
-    return { Listeners: listeners.map((l) => this.listenerXml(l)) }
+    const page = paginate(listeners, params)
+    return { Listeners: page.items.map((l) => this.listenerXml(l)), NextMarker: page.nextMarker }
   }
 
   private describeRules(params: QueryStruct): XmlStruct {
     const arns = read.strings(params.RuleArns)
     const listenerArn = read.string(params.ListenerArn)
+    if (arns.length > 0 && listenerArn)
+      throw new ApiError(
+        'ValidationError',
+        'Listener rule ARNs and a listener ARN cannot be specified at the same time',
+      )
+    let rules: XmlStruct[]
     if (arns.length > 0) {
-      return {
-        Rules: arns.map((arn) => this.state.rule(arn)).map(({ listener, rule }) => ruleXml(listener, rule)),
-      }
+      rules = arns
+        .map((arn) => this.state.rule(arn))
+        .map(({ listener, rule }) => this.ruleXml(listener, rule))
+    } else {
+      if (!listenerArn)
+        throw new ApiError('ValidationError', 'You must specify either listener rule ARNs or a listener ARN')
+      const listener = this.state.listener(listenerArn)
+      rules = [
+        ...listener.rules.map((rule) => this.ruleXml(listener, rule)),
+        this.ruleXml(listener, 'default'),
+      ]
     }
-    if (!listenerArn)
-      throw new ApiError('ValidationError', 'You must specify either listener rule ARNs or a listener ARN')
-    const listener = this.state.listener(listenerArn)
-    return { Rules: [...listener.rules.map((rule) => ruleXml(listener, rule)), ruleXml(listener, 'default')] }
+    const page = paginate(rules, params)
+    return { Rules: page.items, NextMarker: page.nextMarker }
   }
 
   private describeTargetGroups(params: QueryStruct): XmlStruct {
     const arns = read.strings(params.TargetGroupArns)
     const names = read.strings(params.Names)
     const lbArn = read.string(params.LoadBalancerArn)
+    if ([arns.length > 0, names.length > 0, Boolean(lbArn)].filter(Boolean).length > 1)
+      throw new ApiError(
+        'ValidationError',
+        'Target group ARNs, names and a load balancer ARN cannot be combined',
+      )
     let groups = this.state.targetGroups
     if (arns.length > 0) groups = arns.map((arn) => this.state.targetGroup(arn))
     else if (names.length > 0) {
@@ -260,11 +355,12 @@ export class ApiServer {
       this.state.checkLoadBalancer(lbArn)
       groups = groups.filter((tg) => tg.inUse)
     }
-    return { TargetGroups: groups.map((tg) => this.targetGroupXml(tg)) }
+    const page = paginate(groups, params)
+    return { TargetGroups: page.items.map((tg) => this.targetGroupXml(tg)), NextMarker: page.nextMarker }
   }
 
   private describeTargetHealth(params: QueryStruct): XmlStruct {
-    const tg = this.state.targetGroup(required(params, 'TargetGroupArn', 'targetGroupArn'))
+    const tg = this.state.targetGroup(read.string(params.TargetGroupArn) ?? '')
     const wanted = read.structs(params.Targets)
     const descriptions =
       wanted.length === 0
@@ -287,8 +383,8 @@ export class ApiServer {
     return { TargetHealthDescriptions: descriptions }
   }
 
-  private modifyListener(params: QueryStruct): XmlStruct {
-    const arn = required(params, 'ListenerArn', 'listenerArn')
+  private modifyListener(params: QueryStruct): Answer {
+    const arn = read.string(params.ListenerArn) ?? ''
     const listener = this.state.listener(arn)
     const port = read.int(params.Port)
     if (port !== undefined && port !== listener.port) {
@@ -301,37 +397,88 @@ export class ApiServer {
     if (protocol !== undefined && protocol !== 'HTTP') {
       throw new ApiError('UnsupportedProtocol', `The emulator supports only HTTP listeners, not ${protocol}`)
     }
+    for (const tls of ['SslPolicy', 'Certificates', 'AlpnPolicy', 'MutualAuthentication'] as const) {
+      if (tls in params)
+        throw new ApiError(
+          'ValidationError',
+          `${tls} applies only to HTTPS and TLS listeners; this listener is HTTP`,
+        )
+    }
     const actions = 'DefaultActions' in params ? read.structs(params.DefaultActions) : undefined
-    return { Listeners: [this.listenerXml(this.state.modifyListener(arn, actions))] }
+    const next = actions ? this.state.prepareListenerActions(arn, actions) : undefined
+    const described = next ? { ...listener, defaultActions: next } : listener
+    return {
+      result: { Listeners: [this.listenerXml(described, false)] },
+      commit: next
+        ? () => {
+            this.lagReads(arn, listener.defaultActions)
+            this.lagReads(listener.defaultRuleArn, listener.defaultActions)
+            this.state.setListenerActions(arn, next)
+          }
+        : undefined,
+    }
   }
 
-  private modifyRule(params: QueryStruct): XmlStruct {
-    const arn = required(params, 'RuleArn', 'ruleArn')
+  private modifyRule(params: QueryStruct): Answer {
+    const arn = read.string(params.RuleArn) ?? ''
     const actions = 'Actions' in params ? read.structs(params.Actions) : undefined
     const conditions = 'Conditions' in params ? read.structs(params.Conditions) : undefined
     if (!actions && !conditions)
       throw new ApiError('ValidationError', 'Either conditions or actions must be specified')
-    const rule = this.state.modifyRule(arn, actions, conditions)
-    return { Rules: [ruleXml(this.state.rule(arn).listener, rule)] }
+    const { listener, rule, next } = this.state.prepareRule(arn, actions, conditions)
+    return {
+      result: { Rules: [this.ruleXml(listener, next, false)] },
+      commit: () => {
+        this.lagReads(arn, rule.actions)
+        this.state.setRule(arn, next)
+      },
+    }
   }
 
-  private registerTargets(params: QueryStruct): XmlStruct {
-    this.state.registerTargets(required(params, 'TargetGroupArn', 'targetGroupArn'), targetsParam(params))
-    return {}
+  private registerTargets(params: QueryStruct): Answer {
+    const arn = read.string(params.TargetGroupArn) ?? ''
+    const targets = this.state.prepareTargets(arn, targetsParam(params))
+    return { result: {}, commit: () => this.state.registerTargets(arn, targets) }
   }
 
-  private deregisterTargets(params: QueryStruct): XmlStruct {
-    this.state.deregisterTargets(required(params, 'TargetGroupArn', 'targetGroupArn'), targetsParam(params))
-    return {}
+  private deregisterTargets(params: QueryStruct): Answer {
+    const arn = read.string(params.TargetGroupArn) ?? ''
+    const targets = targetsParam(params)
+    this.state.checkDeregistration(arn, targets)
+    return { result: {}, commit: () => this.state.deregisterTargets(arn, targets) }
   }
 
-  private listenerXml(listener: ListenerRecord): XmlStruct {
+  /** A listener as Describe shows it (`lagging`: as eventual consistency has it) or as just written. */
+  private listenerXml(listener: ListenerRecord, lagging = true): XmlStruct {
+    const actions = lagging ? this.described(listener.arn, listener.defaultActions) : listener.defaultActions
     return {
       ListenerArn: listener.arn,
       LoadBalancerArn: this.state.loadBalancer.arn,
       Port: listener.port,
       Protocol: listener.protocol,
-      DefaultActions: listener.defaultActions.map(actionXml),
+      DefaultActions: actions.map(actionXml),
+    }
+  }
+
+  private ruleXml(listener: ListenerRecord, rule: RuleRecord | 'default', lagging = true): XmlStruct {
+    if (rule === 'default') {
+      const actions = lagging
+        ? this.described(listener.defaultRuleArn, listener.defaultActions)
+        : listener.defaultActions
+      return {
+        RuleArn: listener.defaultRuleArn,
+        Priority: 'default',
+        Conditions: [],
+        Actions: actions.map(actionXml),
+        IsDefault: true,
+      }
+    }
+    return {
+      RuleArn: rule.arn,
+      Priority: String(rule.priority),
+      Conditions: rule.conditions,
+      Actions: (lagging ? this.described(rule.arn, rule.actions) : rule.actions).map(actionXml),
+      IsDefault: false,
     }
   }
 
@@ -361,17 +508,6 @@ export class ApiServer {
   }
 }
 
-function required(params: QueryStruct, name: string, member: string): string {
-  const value = read.string(params[name])
-  if (!value) {
-    throw new ApiError(
-      'ValidationError',
-      `1 validation error detected: Value null at '${member}' failed to satisfy constraint: Member must not be null`,
-    )
-  }
-  return value
-}
-
 function targetsParam(params: QueryStruct): { id: string; port?: number }[] {
   const targets = read.structs(params.Targets)
   if (targets.length === 0) {
@@ -380,11 +516,25 @@ function targetsParam(params: QueryStruct): { id: string; port?: number }[] {
       "1 validation error detected: Value null at 'targets' failed to satisfy constraint: Member must not be null",
     )
   }
-  return targets.map((t) => {
-    const id = read.string(t.Id)
-    if (!id) throw new ApiError('ValidationError', 'Every target needs an Id')
-    return { id, port: read.int(t.Port) }
-  })
+  return targets.map((t) => ({ id: read.string(t.Id) ?? '', port: read.int(t.Port) }))
+}
+
+/** DescribeX pagination: PageSize (1–400) items from Marker, and a NextMarker while more are left. */
+function paginate<T>(items: T[], params: QueryStruct): { items: T[]; nextMarker?: string } {
+  const size = read.int(params.PageSize) ?? 400
+  const marker = read.string(params.Marker)
+  let start = 0
+  if (marker !== undefined) {
+    const match = /^o([0-9]{1,6})$/.exec(Buffer.from(marker, 'base64url').toString('latin1'))
+    start = match ? Number(match[1]) : -1
+    if (start < 0 || start > items.length || Buffer.from(`o${start}`).toString('base64url') !== marker)
+      throw new ApiError('ValidationError', 'The specified marker is not valid')
+  }
+  const end = start + size
+  return {
+    items: items.slice(start, end),
+    nextMarker: end < items.length ? Buffer.from(`o${end}`).toString('base64url') : undefined,
+  }
 }
 
 /** An action as ELBv2 describes it: the OIDC client secret is never returned. */
@@ -393,25 +543,6 @@ function actionXml(action: QueryStruct): XmlStruct {
   if (!oidc) return action
   const { ClientSecret: _secret, ...rest } = oidc
   return { ...action, AuthenticateOidcConfig: rest }
-}
-
-function ruleXml(listener: ListenerRecord, rule: RuleRecord | 'default'): XmlStruct {
-  if (rule === 'default') {
-    return {
-      RuleArn: listener.defaultRuleArn,
-      Priority: 'default',
-      Conditions: [],
-      Actions: listener.defaultActions.map(actionXml),
-      IsDefault: true,
-    }
-  }
-  return {
-    RuleArn: rule.arn,
-    Priority: String(rule.priority),
-    Conditions: rule.conditions,
-    Actions: rule.actions.map(actionXml),
-    IsDefault: false,
-  }
 }
 
 function targetHealthXml(target: TargetRecord): XmlStruct {
@@ -448,15 +579,23 @@ export function snapshot(state: AlbState): unknown {
   }
 }
 
+/** Reads at most maxBodyBytes; a larger body (declared or sent) is BodyTooLarge, read no further. */
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
-    let body = ''
-    req.setEncoding('utf8')
-    req.on('data', (chunk: string) => {
-      body += chunk
-      if (body.length > 1024 * 1024) req.destroy(new Error('request body too large'))
+    const declared = Number(req.headers['content-length'] ?? 0)
+    if (declared > maxBodyBytes) return reject(new BodyTooLarge())
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > maxBodyBytes) {
+        req.pause()
+        reject(new BodyTooLarge())
+        return
+      }
+      chunks.push(chunk)
     })
-    req.on('end', () => resolve(body))
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
     req.on('error', reject)
   })
 }

@@ -8,20 +8,31 @@ import { isIP } from 'node:net'
 import { parse as parseYaml } from 'yaml'
 import * as z from 'zod'
 import { BluegreenError } from '../../errors.js'
+import { parseDuration } from '../../plan/duration.js'
 import { Duration } from '../../plan/schema.js'
 
 const name = z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$/, {
   message: 'use 1-32 letters, digits and hyphens, not starting or ending with a hyphen (as AWS does)',
 })
 
-const HostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, { message: 'expected host:port, e.g. 127.0.0.1:3001' })
+const HostPort = z
+  .string()
+  .regex(/^(?:[^\s:[\]]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/, {
+    message: 'expected host:port, e.g. 127.0.0.1:3001 or [::1]:3001',
+  })
+  .refine((text) => {
+    const port = Number(text.slice(text.lastIndexOf(':') + 1))
+    return port >= 1 && port <= 65535
+  }, 'the port must be from 1 to 65535')
 
 const HealthCheck = z.strictObject({
   path: z.string().startsWith('/').default('/'),
-  interval: Duration.default('5s').describe(
-    'Time between checks of each target (AWS: HealthCheckIntervalSeconds)',
+  interval: Duration.default('30s').describe(
+    'Time between checks of each target (AWS: HealthCheckIntervalSeconds, 5s to 300s; shorter with fastHealthChecks)',
   ),
-  timeout: Duration.default('2s'),
+  timeout: Duration.default('5s').describe(
+    'AWS: HealthCheckTimeoutSeconds, 2s to 120s and less than the interval (shorter with fastHealthChecks)',
+  ),
   healthyThreshold: z.int().min(1).max(10).default(2),
   unhealthyThreshold: z.int().min(1).max(10).default(2),
   matcher: z
@@ -85,6 +96,12 @@ export const AlbConfig = z
       .regex(/^\d{12}$/)
       .default('000000000000'),
     loadBalancer: z.strictObject({ name }),
+    fastHealthChecks: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Allow health-check intervals and timeouts below AWS’s minimums (5s and 2s), down to 50ms and 10ms: for tests and the demo',
+      ),
     instances: z
       .record(
         z.string().regex(/^i-[0-9a-f]+$/),
@@ -132,8 +149,32 @@ export const AlbConfig = z
       })
     })
     config.targetGroups.forEach((tg, i) => {
+      const interval = parseDuration(tg.healthCheck.interval)
+      const timeout = parseDuration(tg.healthCheck.timeout)
+      const [minInterval, minTimeout] = config.fastHealthChecks ? [50, 10] : [5000, 2000]
+      const check = (ok: boolean, key: string, message: string): void => {
+        if (!ok) ctx.addIssue({ code: 'custom', path: ['targetGroups', i, 'healthCheck', key], message })
+      }
+      const fast = config.fastHealthChecks
+        ? ''
+        : ' (AWS’s bounds; set fastHealthChecks: true for shorter ones in tests)'
+      check(
+        interval >= minInterval && interval <= 300_000,
+        'interval',
+        `must be from ${minInterval === 50 ? '50ms' : '5s'} to 300s${fast}`,
+      )
+      check(
+        timeout >= minTimeout && timeout <= 120_000,
+        'timeout',
+        `must be from ${minTimeout === 10 ? '10ms' : '2s'} to 120s${fast}`,
+      )
+      check(
+        config.fastHealthChecks || timeout < interval,
+        'timeout',
+        'must be less than the interval, as AWS requires',
+      )
       tg.targets.forEach((target, j) => {
-        const host = target.slice(0, target.lastIndexOf(':'))
+        const host = target.slice(0, target.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1')
         const ok = tg.targetType === 'ip' ? isIP(host) !== 0 : host in config.instances
         if (!ok) {
           const message =

@@ -53,6 +53,10 @@ export async function startAlbEmulator(
     await dataPlane.stop()
     throw portError(error, host)
   }
+  // The load balancer's own addresses are no targets (ELBv2: Target.IpUnusable): a target there
+  // would send every request back into the listener.
+  const apiPort = Number(new URL(apiUrl).port)
+  state.reserveAddresses([{ host, port: apiPort }, ...state.listeners.map((l) => ({ host, port: l.port }))])
   health.start()
   const urlHost = host.includes(':') ? `[${host}]` : host
   return {

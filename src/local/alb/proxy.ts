@@ -10,6 +10,14 @@
  * - a request whose reused upstream socket turns out to be closed is sent again on a new one
  *   (the request never reached the app), which is what Node's docs advise for keep-alive races.
  * Weighted forwards use smooth weighted round-robin, so 10/90 means exactly 1 request in 10.
+ *
+ * Group stickiness (ForwardConfig.TargetGroupStickinessConfig) as AWS documents it for weighted
+ * forwards: the reply sets AWSALBTG (and AWSALBTGCORS) naming the chosen target group, valid for
+ * DurationSeconds and renewed with every reply; a request that carries a valid one goes to that
+ * group, whatever its weight (0 included: stickiness wins over weights), while the group is still
+ * in the action and has a target that has not failed its health checks. Otherwise the weights choose, and a new cookie is set.
+ * With stickiness off, the cookies are ignored.
+ * https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-action-types.html#forward-actions
  */
 import { randomBytes } from 'node:crypto'
 import {
@@ -42,6 +50,9 @@ const hopByHop = new Set([
   'transfer-encoding',
   'upgrade',
 ])
+const stickinessCookie = 'AWSALBTG'
+/** A request that has already passed through this emulator this many times is a loop. */
+const hopHeader = 'x-bluegreen-alb-hops'
 /** ALB's default idle timeout. */
 const idleTimeoutMs = 60_000
 const maxBodyBytes = 10 * 1024 * 1024
@@ -144,13 +155,48 @@ export class DataPlane {
     res: ServerResponse,
     body: Buffer,
   ): void {
-    const groups = forwardTargets(action).filter((g) => g.weight > 0)
-    if (groups.length === 0) return reply(res, 503, 'Service Temporarily Unavailable')
-    const arn = this.pickGroup(action, groups)
+    if (Number(req.headers[hopHeader] ?? 0) >= 1) return reply(res, 508, 'Loop Detected')
+    const all = forwardTargets(action)
+    const stickiness = stickinessOf(action)
+    const sticky = stickiness ? this.stickyGroup(req, all) : undefined
+    const groups = all.filter((g) => g.weight > 0)
+    if (!sticky && groups.length === 0) return reply(res, 503, 'Service Temporarily Unavailable')
+    const arn = sticky ?? this.pickGroup(action, groups)
     const tg = this.state.targetGroups.find((t) => t.arn === arn)
     const target = tg && this.pickTarget(tg)
     if (!target) return reply(res, 503, 'Service Temporarily Unavailable')
+    if (stickiness) {
+      const expires = new Date(Date.now() + stickiness * 1000)
+      const value = Buffer.from(JSON.stringify({ g: arn, e: expires.getTime() })).toString('base64url')
+      res.setHeader('set-cookie', [
+        `${stickinessCookie}=${value}; Expires=${expires.toUTCString()}; Path=/`,
+        `${stickinessCookie}CORS=${value}; Expires=${expires.toUTCString()}; Path=/; SameSite=None; Secure`,
+      ])
+    }
     this.proxy(listener, target, req, res, body, 1)
+  }
+
+  /** The group a valid stickiness cookie names, if the action still has it and it is not unhealthy. */
+  private stickyGroup(req: IncomingMessage, groups: { arn: string }[]): string | undefined {
+    const value = cookie(req, stickinessCookie) ?? cookie(req, `${stickinessCookie}CORS`)
+    if (!value) return undefined
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'))
+    } catch {
+      return undefined
+    }
+    const { g, e } = (parsed ?? {}) as { g?: unknown; e?: unknown }
+    if (typeof g !== 'string' || typeof e !== 'number' || e <= Date.now()) return undefined
+    if (!groups.some((group) => group.arn === g)) return undefined
+    const tg = this.state.targetGroups.find((t) => t.arn === g)
+    // A group whose targets have all failed their health checks loses its sticky clients.
+    const serving =
+      tg &&
+      [...tg.targets.values()].some(
+        (t) => !t.unusable && (t.health.state === 'healthy' || t.health.state === 'initial'),
+      )
+    return serving ? g : undefined
   }
 
   private pickGroup(action: QueryStruct, groups: { arn: string; weight: number }[]): string {
@@ -169,7 +215,7 @@ export class DataPlane {
 
   /** Round-robin over healthy targets; with none healthy, over all of them (ELBv2 fails open). */
   private pickTarget(tg: TargetGroupRecord): TargetRecord | undefined {
-    const registered = [...tg.targets.values()].filter((t) => t.health.state !== 'draining')
+    const registered = [...tg.targets.values()].filter((t) => t.health.state !== 'draining' && !t.unusable)
     const healthy = registered.filter((t) => t.health.state === 'healthy')
     const candidates = healthy.length > 0 ? healthy : registered
     if (candidates.length === 0) return undefined
@@ -235,11 +281,26 @@ function forwardedHeaders(
   headers['x-forwarded-for'] = previous ? `${String(previous)}, ${client}` : client
   headers['x-forwarded-proto'] = 'http'
   headers['x-forwarded-port'] = String(listener.port)
+  headers[hopHeader] = String(Number(req.headers[hopHeader] ?? 0) + 1)
   headers['x-amzn-trace-id'] ??=
     `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')}`
   if (body.length > 0 || req.headers['content-length'] !== undefined)
     headers['content-length'] = String(body.length)
   return headers
+}
+
+/** DurationSeconds of the action's group stickiness, when it is on. */
+function stickinessOf(action: QueryStruct): number | undefined {
+  const config = read.struct(read.struct(action.ForwardConfig)?.TargetGroupStickinessConfig)
+  return read.bool(config?.Enabled) ? read.int(config?.DurationSeconds) : undefined
+}
+
+function cookie(req: IncomingMessage, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const at = part.indexOf('=')
+    if (at > 0 && part.slice(0, at).trim() === name) return part.slice(at + 1).trim()
+  }
+  return undefined
 }
 
 function withoutHopByHop(headers: IncomingHttpHeaders): IncomingHttpHeaders {

@@ -21,48 +21,82 @@ type Building =
 
 export class QueryParseError extends Error {}
 
+/**
+ * Bounds that keep parsing linear and small whatever a client sends. The deepest parameter the
+ * ELBv2 API has is 7 segments (Actions.member.1.ForwardConfig.TargetGroups.member.1.Weight).
+ */
+export const queryLimits = { maxParams: 1000, maxKeyLength: 256, maxDepth: 12, maxListIndex: 1000 }
+
 /** Parses form-encoded Query parameters (already split by URLSearchParams) into a tree. */
 export function parseQuery(params: URLSearchParams): QueryStruct {
   const root: Building = { kind: 'struct', fields: new Map() }
-  for (const [key, value] of params) insert(root, key.split('.'), value, key)
-  return finish(root) as QueryStruct
+  let count = 0
+  for (const [key, value] of params) {
+    if (++count > queryLimits.maxParams)
+      throw new QueryParseError(`more than ${queryLimits.maxParams} parameters`)
+    if (key.length > queryLimits.maxKeyLength)
+      throw new QueryParseError(`a parameter name is longer than ${queryLimits.maxKeyLength} characters`)
+    const path = key.split('.')
+    if (path.length > queryLimits.maxDepth)
+      throw new QueryParseError(`a parameter name has more than ${queryLimits.maxDepth} parts`)
+    insert(root, path, 0, value, key)
+  }
+  return finish(root, '') as QueryStruct
 }
 
-function insert(node: Building, path: string[], value: string, key: string): void {
+/** Walks `path` from `at` by index (no copies), so a key costs time linear in its length. */
+function insert(node: Building, path: string[], at: number, value: string, key: string): void {
   if (node.kind !== 'struct') throw new QueryParseError(`parameter ${key} does not fit the others`)
-  const [name, ...rest] = path
+  const name = path[at]
   if (!name) throw new QueryParseError(`empty parameter name in ${key}`)
-  if (rest.length === 0) {
+  if (at === path.length - 1) {
     // `Name=` with nothing under it: a scalar, or an empty list; readers decide which.
-    if (!node.fields.has(name)) node.fields.set(name, { kind: 'scalar', value })
+    const existing = node.fields.get(name)
+    if (existing && existing.kind !== 'scalar') {
+      if (value === '') return
+      throw new QueryParseError(`parameter ${key} conflicts with ${name}`)
+    }
+    if (existing) throw new QueryParseError(`parameter ${key} is given more than once`)
+    node.fields.set(name, { kind: 'scalar', value })
     return
   }
-  const [marker, index, ...tail] = rest
-  if (marker === 'member' && index !== undefined && /^\d+$/.test(index)) {
+  const marker = path[at + 1]
+  const index = path[at + 2]
+  const rest = path.length - (at + 3)
+  if (marker === 'member' && index !== undefined) {
+    const position = listIndex(index, key)
     const list = child(node, name, () => ({ kind: 'list', items: new Map() }), key)
     if (list.kind !== 'list') throw new QueryParseError(`parameter ${key} mixes a list with other values`)
-    const position = Number(index)
-    if (tail.length === 0) {
+    if (rest === 0) {
+      if (list.items.has(position)) throw new QueryParseError(`parameter ${key} is given more than once`)
       list.items.set(position, { kind: 'scalar', value })
       return
     }
     let item = list.items.get(position)
     if (!item) list.items.set(position, (item = { kind: 'struct', fields: new Map() }))
-    insert(item, tail, value, key)
+    insert(item, path, at + 3, value, key)
     return
   }
-  if (marker === 'entry' && index !== undefined && /^\d+$/.test(index) && tail.length === 1) {
+  if (marker === 'entry' && index !== undefined && rest === 1) {
+    const position = listIndex(index, key)
     const map = child(node, name, () => ({ kind: 'map', entries: new Map() }), key)
     if (map.kind !== 'map') throw new QueryParseError(`parameter ${key} mixes a map with other values`)
-    const entry = map.entries.get(Number(index)) ?? {}
-    if (tail[0] === 'key') entry.key = value
-    else if (tail[0] === 'value') entry.value = value
+    const entry = map.entries.get(position) ?? {}
+    const part = path[at + 3]
+    if (part === 'key') entry.key = value
+    else if (part === 'value') entry.value = value
     else throw new QueryParseError(`map parameter ${key} must end in .key or .value`)
-    map.entries.set(Number(index), entry)
+    map.entries.set(position, entry)
     return
   }
   const struct = child(node, name, () => ({ kind: 'struct', fields: new Map() }), key)
-  insert(struct, rest, value, key)
+  insert(struct, path, at + 1, value, key)
+}
+
+function listIndex(index: string, key: string): number {
+  if (!/^[1-9]\d{0,3}$/.test(index) || Number(index) > queryLimits.maxListIndex)
+    throw new QueryParseError(`parameter ${key}: list positions count from 1 to ${queryLimits.maxListIndex}`)
+  return Number(index)
 }
 
 function child(
@@ -81,22 +115,33 @@ function child(
   return created
 }
 
-function finish(node: Building): QueryNode {
+function finish(node: Building, path: string): QueryNode {
   switch (node.kind) {
     case 'scalar':
       return node.value
-    case 'list':
-      return [...node.items.entries()].sort(([a], [b]) => a - b).map(([, item]) => finish(item))
+    case 'list': {
+      // Positions must run 1..N, as the SDKs and the AWS CLI send them.
+      const items: QueryNode[] = []
+      for (let i = 1; i <= node.items.size; i++) {
+        const item = node.items.get(i)
+        if (!item) throw new QueryParseError(`list ${path} has no member ${i}`)
+        items.push(finish(item, `${path}.member.${i}`))
+      }
+      return items
+    }
     case 'map': {
       const map = new Map<string, string>()
-      for (const [, entry] of [...node.entries.entries()].sort(([a], [b]) => a - b)) {
-        if (entry.key !== undefined) map.set(entry.key, entry.value ?? '')
+      for (let i = 1; i <= node.entries.size; i++) {
+        const entry = node.entries.get(i)
+        if (entry?.key === undefined) throw new QueryParseError(`map ${path} has no key for entry ${i}`)
+        map.set(entry.key, entry.value ?? '')
       }
       return map
     }
     case 'struct': {
-      const struct: QueryStruct = {}
-      for (const [name, field] of node.fields) struct[name] = finish(field)
+      // A null prototype: a parameter named __proto__ or constructor is data, never a lookup.
+      const struct = Object.create(null) as QueryStruct
+      for (const [name, field] of node.fields) struct[name] = finish(field, path ? `${path}.${name}` : name)
       return struct
     }
   }

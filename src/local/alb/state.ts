@@ -31,6 +31,24 @@ export class ApiError extends Error {
 
 const validation = (message: string): ApiError => new ApiError('ValidationError', message)
 
+const arnPatterns = {
+  listener:
+    /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener\/(?:app|net|gwy)\/[A-Za-z0-9-]{1,32}\/[0-9a-f]{16}\/[0-9a-f]{16}$/,
+  rule: /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener-rule\/(?:app|net)\/[A-Za-z0-9-]{1,32}\/[0-9a-f]{16}\/[0-9a-f]{16}\/[0-9a-f]{16}$/,
+  'target group':
+    /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup\/[A-Za-z0-9-]{1,32}\/[0-9a-f]{16}$/,
+  'load balancer':
+    /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:loadbalancer\/(?:app|net|gwy)\/[A-Za-z0-9-]{1,32}\/[0-9a-f]{16}$/,
+}
+
+/** A malformed ARN is a ValidationError in ELBv2, not a NotFound: the request could never match. */
+export function checkArn(kind: keyof typeof arnPatterns, arn: string): void {
+  if (!arnPatterns[kind].test(arn)) {
+    const shown = arn.length > 100 ? `${arn.slice(0, 100)}…` : arn
+    throw validation(`'${shown}' is not a valid ${kind} ARN`)
+  }
+}
+
 export type HealthState = 'initial' | 'healthy' | 'unhealthy' | 'unused' | 'draining' | 'unavailable'
 
 export interface TargetHealthInfo {
@@ -45,6 +63,8 @@ export interface TargetRecord {
   port: number
   /** The address the emulator connects to. */
   host: string
+  /** The load balancer's own address: never checked, never sent a request (Target.IpUnusable). */
+  unusable?: boolean
   health: TargetHealthInfo
   successes: number
   failures: number
@@ -96,6 +116,11 @@ const notInUse: TargetHealthInfo = {
   reason: 'Target.NotInUse',
   description: 'Target group is not configured to receive traffic from the load balancer',
 }
+const ipUnusable: TargetHealthInfo = {
+  state: 'unused',
+  reason: 'Target.IpUnusable',
+  description: 'The target IP address is reserved for use by a load balancer',
+}
 const registering: TargetHealthInfo = {
   state: 'initial',
   reason: 'Elb.RegistrationInProgress',
@@ -116,8 +141,10 @@ export class AlbState {
   readonly loadBalancer: { arn: string; name: string; createdTime: Date; dnsName: string }
   readonly listeners: ListenerRecord[] = []
   readonly targetGroups: TargetGroupRecord[] = []
-  private readonly instances: Record<string, string>
+  readonly instances: Record<string, string>
   private readonly subscribers: (() => void)[] = []
+  /** host:port of the emulator's own listeners and API, which targets may not use. */
+  private readonly reserved = new Set<string>()
 
   constructor(config: AlbConfig) {
     this.region = config.region
@@ -179,14 +206,34 @@ export class AlbState {
     })
     this.updateUsage()
     for (const [i, tg] of config.targetGroups.entries()) {
-      this.registerTargets(
-        this.targetGroups[i].arn,
-        tg.targets.map((target) => {
-          const at = target.lastIndexOf(':')
-          return { id: target.slice(0, at), port: Number(target.slice(at + 1)) }
-        }),
-      )
+      const arn = this.targetGroups[i].arn
+      this.registerTargets(arn, this.prepareTargets(arn, tg.targets.map(parseHostPort)))
     }
+  }
+
+  /** Marks the emulator's own addresses, once bound: a target there would loop requests back. */
+  reserveAddresses(addresses: { host: string; port: number }[]): void {
+    for (const { host, port } of addresses) this.reserved.add(`${host}:${port}`)
+    for (const tg of this.targetGroups) {
+      for (const target of tg.targets.values()) {
+        if (!target.unusable && this.isReserved(target.host, target.port)) {
+          target.unusable = true
+          target.health = ipUnusable
+        }
+      }
+    }
+    this.changed()
+  }
+
+  private isReserved(host: string, port: number): boolean {
+    for (const entry of this.reserved) {
+      const at = entry.lastIndexOf(':')
+      const [rHost, rPort] = [entry.slice(0, at), Number(entry.slice(at + 1))]
+      if (rPort !== port) continue
+      if (rHost === host || rHost === '0.0.0.0' || rHost === '::' || (isLoopback(rHost) && isLoopback(host)))
+        return true
+    }
+    return false
   }
 
   private arn(resource: string): string {
@@ -194,16 +241,19 @@ export class AlbState {
   }
 
   targetGroup(arn: string): TargetGroupRecord {
+    checkArn('target group', arn)
     const tg = this.targetGroups.find((t) => t.arn === arn)
     if (!tg) throw new ApiError('TargetGroupNotFound', `Target groups '${arn}' not found`)
     return tg
   }
 
   hasTargetGroup(arn: string): boolean {
+    checkArn('target group', arn)
     return this.targetGroups.some((t) => t.arn === arn)
   }
 
   listener(arn: string): ListenerRecord {
+    checkArn('listener', arn)
     const listener = this.listeners.find((l) => l.arn === arn)
     if (!listener) throw new ApiError('ListenerNotFound', `One or more listeners not found`)
     return listener
@@ -211,6 +261,7 @@ export class AlbState {
 
   /** A rule by ARN, the listener's default rule included. */
   rule(arn: string): { listener: ListenerRecord; rule: RuleRecord | 'default' } {
+    checkArn('rule', arn)
     for (const listener of this.listeners) {
       if (listener.defaultRuleArn === arn) return { listener, rule: 'default' }
       const rule = listener.rules.find((r) => r.arn === arn)
@@ -220,57 +271,81 @@ export class AlbState {
   }
 
   checkLoadBalancer(arn: string): void {
+    checkArn('load balancer', arn)
     if (arn !== this.loadBalancer.arn)
       throw new ApiError('LoadBalancerNotFound', 'One or more load balancers not found')
   }
 
-  modifyListener(arn: string, actions: QueryStruct[] | undefined): ListenerRecord {
+  /** Validates and normalizes new default actions for a listener; changes nothing. */
+  prepareListenerActions(arn: string, actions: QueryStruct[]): QueryStruct[] {
     const listener = this.listener(arn)
-    if (actions) {
-      listener.defaultActions = normalizeActions(actions, listener.defaultActions, 'DefaultActions', this)
-      this.changed()
-    }
-    return listener
+    return normalizeActions(actions, listener.defaultActions, 'DefaultActions', this)
   }
 
-  modifyRule(
+  setListenerActions(arn: string, actions: QueryStruct[]): void {
+    this.listener(arn).defaultActions = actions
+    this.changed()
+  }
+
+  /** Validates a ModifyRule; changes nothing. */
+  prepareRule(
     arn: string,
     actions: QueryStruct[] | undefined,
     conditions: QueryStruct[] | undefined,
-  ): RuleRecord {
-    const { rule } = this.rule(arn)
+  ): { listener: ListenerRecord; rule: RuleRecord; next: RuleRecord } {
+    const { listener, rule } = this.rule(arn)
     if (rule === 'default') {
       throw new ApiError(
         'OperationNotPermitted',
         'Default rule cannot be modified; use ModifyListener to change the default actions',
       )
     }
-    if (actions) rule.actions = normalizeActions(actions, rule.actions, 'Actions', this)
-    if (conditions) {
-      if (conditions.length === 0) throw validation('A rule must have at least one condition')
-      rule.conditions = conditions
+    const next: RuleRecord = {
+      ...rule,
+      actions: actions ? normalizeActions(actions, rule.actions, 'Actions', this) : rule.actions,
+      conditions: conditions ? normalizeConditions(conditions) : rule.conditions,
     }
-    this.changed()
-    return rule
+    return { listener, rule, next }
   }
 
-  registerTargets(tgArn: string, targets: { id: string; port?: number }[]): void {
+  setRule(arn: string, next: RuleRecord): void {
+    const { listener } = this.rule(arn)
+    listener.rules = listener.rules.map((r) => (r.arn === arn ? next : r))
+    this.changed()
+  }
+
+  /** Validates every target of a RegisterTargets before any is added (all or nothing). */
+  prepareTargets(tgArn: string, targets: { id: string; port?: number }[]): PreparedTarget[] {
     const tg = this.targetGroup(tgArn)
-    for (const target of targets) {
+    if (targets.length > 1000)
+      throw new ApiError('TooManyTargets', 'You have reached the limit on the number of targets')
+    return targets.map((target) => {
       const port = target.port ?? tg.port
       const host = tg.targetType === 'ip' ? target.id : this.instances[target.id]
       if (!host || (tg.targetType === 'ip' && isIP(target.id) === 0) || port < 1 || port > 65535) {
-        throw new ApiError('InvalidTarget', `The following targets are not valid: ${target.id}:${port}`)
+        throw new ApiError(
+          'InvalidTarget',
+          `The following targets are not valid: ${shorten(target.id)}:${port}`,
+        )
       }
-      const key = `${target.id}:${port}`
+      return { id: target.id, port, host }
+    })
+  }
+
+  registerTargets(tgArn: string, targets: PreparedTarget[]): void {
+    const tg = this.targetGroup(tgArn)
+    for (const { id, port, host } of targets) {
+      const key = `${id}:${port}`
       const existing = tg.targets.get(key)
       if (existing && existing.health.state !== 'draining') continue
       if (existing?.drainTimer) clearTimeout(existing.drainTimer)
+      const unusable = this.isReserved(host, port)
       tg.targets.set(key, {
-        id: target.id,
+        id,
         port,
         host,
-        health: tg.inUse ? registering : notInUse,
+        unusable,
+        health: unusable ? ipUnusable : tg.inUse ? registering : notInUse,
         successes: 0,
         failures: 0,
       })
@@ -278,12 +353,20 @@ export class AlbState {
     this.changed()
   }
 
+  checkDeregistration(tgArn: string, targets: { id: string; port?: number }[]): void {
+    const tg = this.targetGroup(tgArn)
+    const missing = targets.map((t) => `${t.id}:${t.port ?? tg.port}`).filter((key) => !tg.targets.has(key))
+    if (missing.length > 0)
+      throw new ApiError(
+        'InvalidTarget',
+        `The following targets are not registered: ${missing.slice(0, 5).map(shorten).join(', ')}`,
+      )
+  }
+
   deregisterTargets(tgArn: string, targets: { id: string; port?: number }[]): void {
+    this.checkDeregistration(tgArn, targets)
     const tg = this.targetGroup(tgArn)
     const keys = targets.map((t) => `${t.id}:${t.port ?? tg.port}`)
-    const missing = keys.filter((key) => !tg.targets.has(key))
-    if (missing.length > 0)
-      throw new ApiError('InvalidTarget', `The following targets are not registered: ${missing.join(', ')}`)
     for (const key of keys) {
       const target = tg.targets.get(key)!
       if (target.health.state === 'draining') continue
@@ -312,7 +395,7 @@ export class AlbState {
     failure?: { reason: string; description: string },
   ): void {
     if (!tg.inUse || tg.targets.get(`${target.id}:${target.port}`) !== target) return
-    if (target.health.state === 'draining' || target.health.state === 'unused') return
+    if (target.health.state === 'draining' || target.health.state === 'unused' || target.unusable) return
     if (!failure) {
       target.successes++
       target.failures = 0
@@ -371,13 +454,106 @@ export class AlbState {
       if (inUse === tg.inUse) continue
       tg.inUse = inUse
       for (const target of tg.targets.values()) {
-        if (target.health.state === 'draining') continue
+        if (target.health.state === 'draining' || target.unusable) continue
         target.health = inUse ? registering : notInUse
         target.successes = 0
         target.failures = 0
       }
     }
   }
+}
+
+export interface PreparedTarget {
+  id: string
+  port: number
+  host: string
+}
+
+/** `host:port`, `[v6]:port` or `v6:port` (the last colon splits) from the config. */
+export function parseHostPort(text: string): { id: string; port: number } {
+  const at = text.lastIndexOf(':')
+  const host = text.slice(0, at).replace(/^\[(.*)\]$/, '$1')
+  return { id: host, port: Number(text.slice(at + 1)) }
+}
+
+function isLoopback(host: string): boolean {
+  return host === '::1' || host === 'localhost' || /^127\./.test(host) || host === '::ffff:127.0.0.1'
+}
+
+function shorten(text: string): string {
+  return text.length > 64 ? `${text.slice(0, 64)}…` : text
+}
+
+/** ELBv2's condition fields, the config each one has, and its limits. */
+const conditionConfigs: Record<string, string> = {
+  'host-header': 'HostHeaderConfig',
+  'path-pattern': 'PathPatternConfig',
+  'http-header': 'HttpHeaderConfig',
+  'http-request-method': 'HttpRequestMethodConfig',
+  'query-string': 'QueryStringConfig',
+  'source-ip': 'SourceIpConfig',
+}
+const singleUse = new Set(['host-header', 'path-pattern', 'http-request-method', 'source-ip'])
+/** AWS quota: condition values per rule. */
+const maxConditionValues = 5
+
+/**
+ * Validates rule conditions as ELBv2 does and stores them as it describes them: with both the
+ * legacy Values and the typed config for host-header and path-pattern.
+ */
+export function normalizeConditions(conditions: QueryStruct[]): QueryStruct[] {
+  if (conditions.length === 0) throw validation('A rule must have at least one condition')
+  const seen = new Set<string>()
+  let values = 0
+  const normalized = conditions.map((condition, i) => {
+    const path = `Conditions.member.${i + 1}`
+    const field = read.string(condition.Field)
+    if (!field || !Object.hasOwn(conditionConfigs, field)) {
+      throw validation(
+        `1 validation error detected: Value at '${path}.field' failed to satisfy constraint: Member must be one of [${Object.keys(conditionConfigs).join(', ')}]`,
+      )
+    }
+    if (singleUse.has(field) && seen.has(field))
+      throw validation(`A rule can have only one '${field}' condition`)
+    seen.add(field)
+    const configName = conditionConfigs[field]
+    for (const other of Object.values(conditionConfigs))
+      if (other !== configName && other in condition)
+        throw validation(`${path}: ${other} does not go with Field '${field}'`)
+    const config = read.struct(condition[configName])
+    const legacy = read.strings(condition.Values)
+    let count: number
+    if (field === 'http-header') {
+      if (!read.string(config?.HttpHeaderName))
+        throw validation(`${path}.HttpHeaderConfig needs HttpHeaderName`)
+      count = read.strings(config?.Values).length
+    } else if (field === 'query-string') {
+      const pairs = read.structs(config?.Values)
+      if (pairs.some((p) => !read.string(p.Value)))
+        throw validation(`${path}.QueryStringConfig: every key/value pair needs a Value`)
+      count = pairs.length
+    } else {
+      const typed = read.strings(config?.Values)
+      if (typed.length > 0 && legacy.length > 0 && typed.join('\n') !== legacy.join('\n'))
+        throw validation(`${path}: Values and ${configName}.Values differ; give one of them`)
+      count = Math.max(typed.length, legacy.length)
+      const list = typed.length > 0 ? typed : legacy
+      if (list.some((v) => v.length > 128))
+        throw validation(`${path}: a condition value can be at most 128 characters`)
+      if (field === 'path-pattern' || field === 'host-header')
+        return { Field: field, Values: list, [configName]: { Values: list } }
+    }
+    if (count === 0) throw validation(`${path}: a '${field}' condition needs at least one value`)
+    values += count
+    return condition
+  })
+  for (const condition of normalized) {
+    const field = read.string(condition.Field)
+    if (field === 'path-pattern' || field === 'host-header') values += read.strings(condition.Values).length
+  }
+  if (values > maxConditionValues)
+    throw validation(`A rule can have at most ${maxConditionValues} condition values; this one has ${values}`)
+  return normalized
 }
 
 /** The target groups and weights of a forward action (empty for other actions). */
@@ -561,6 +737,11 @@ function normalizeForward(
       `${path}: with both TargetGroupArn and ForwardConfig, ForwardConfig must hold exactly that one target group`,
     )
   }
+  // With several target groups ELBv2 needs a weight for each; one alone defaults to 1.
+  if (tuples.length > 1 && tuples.some((tuple) => read.int(tuple.Weight) === undefined))
+    throw validation(
+      `${path}.ForwardConfig.TargetGroups: with more than one target group, each needs a Weight`,
+    )
   const groups =
     tuples.length > 0
       ? tuples.map((tuple) => ({
@@ -581,6 +762,8 @@ function normalizeForward(
   const stickiness = read.struct(config?.TargetGroupStickinessConfig)
   const enabled = read.bool(stickiness?.Enabled) ?? false
   const duration = read.int(stickiness?.DurationSeconds)
+  if (stickiness?.Enabled !== undefined && read.bool(stickiness.Enabled) === undefined)
+    throw validation(`${path}: TargetGroupStickinessConfig.Enabled must be true or false`)
   if (enabled && (duration === undefined || duration < 1 || duration > 604800)) {
     throw validation(`${path}: stickiness needs DurationSeconds between 1 and 604800`)
   }
