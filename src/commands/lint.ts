@@ -46,7 +46,9 @@ export default class Lint extends BluegreenCommand {
       })
     }
     const phase = flags.phase === 'contract' ? 'contract' : 'expand'
-    const { findings, parseErrors, files } = await lintPaths(paths, phase)
+    // A directory is linted as the runner sees it: the same files, links followed.
+    const { migrationPaths } = await import('../db/migration-files.js')
+    const { findings, parseErrors, files } = await lintPaths(await migrationPaths(paths), phase)
     process.exitCode = parseErrors.length > 0 ? ExitCode.usage : findings.length > 0 ? 1 : ExitCode.ok
 
     if (this.json) {
