@@ -211,7 +211,7 @@ const rules: ShapeRule[] = [
 
 /** A flag whose argument is a secret: `--token`, `--db-password`, `--api-key` (not `--password-stdin`). */
 export function isSecretFlag(flag: string): boolean {
-  if (!/^--?[A-Za-z]/.test(flag) || /(stdin|file|prompt|env)$/i.test(flag)) return false
+  if (!/^--?[A-Za-z][\w-]*$/.test(flag) || /(stdin|file|prompt|env)$/i.test(flag)) return false
   const bare = flag.replace(/^--?/, '')
   return flag.startsWith('--') ? isSecretName(bare) : false
 }

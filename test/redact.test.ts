@@ -169,3 +169,11 @@ describe('isSecretName', () => {
       expect(isSecretName(name), name).toBe(false)
   })
 })
+
+describe('a secret flag is only a flag', () => {
+  it('does not take the argument after --token=VALUE for a secret (it is the next flag)', () => {
+    registerSecretsIn({ run: ['./deploy.sh', '--token=flag-t0ken-9', '--password', 'flag-pw-99'] })
+    expect(redact('./deploy.sh --token=*** --password ***')).toBe('./deploy.sh --token=*** --password ***')
+    expect(redact('the deploy printed flag-pw-99')).toBe('the deploy printed ***')
+  })
+})
