@@ -184,10 +184,10 @@ const rules: ShapeRule[] = [
     value: 4,
     accept: (g) => isSecretName(g[2]),
   },
-  // "name": "value" and name: value (JSON and YAML in a deploy's output).
+  // "name": "value" and name: value (JSON and YAML in a deploy's output); not a nested object.
   {
     pattern: new RegExp(
-      String.raw`(^|[\s{,\[])(["']?)(${name})(\2)(\s*:\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,}\]"']+)`,
+      String.raw`(^|[\s{,\[])(["']?)(${name})(\2)(\s*:\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,{}[\]"'][^\s,}\]"']*)`,
       'g',
     ),
     value: 6,

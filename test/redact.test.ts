@@ -177,3 +177,11 @@ describe('a secret flag is only a flag', () => {
     expect(redact('the deploy printed flag-pw-99')).toBe('the deploy printed ***')
   })
 })
+
+describe('structured text', () => {
+  it('leaves keys named like secrets alone when they hold an object or a list', () => {
+    const schema = JSON.stringify({ key: { type: 'array' }, token: ['a'] }, null, 2)
+    expect(redact(schema)).toBe(schema)
+    expect(redact('{"key": "k3y-value"}')).toBe('{"key": "***"}')
+  })
+})
