@@ -2,7 +2,10 @@
  * One error type for everything a user can act on. `code` is stable (scripts may match on it),
  * `hint` says what to do next, and the process exit code follows from the code.
  * Anything that is not a BluegreenError is a bug and is printed with its stack.
+ * Its texts are redacted when it is made: an error message travels far (the journal, the spool
+ * of an offline rollback, an automatic rollback's reason), and no copy of it may hold a secret.
  */
+import { redact } from './redact.js'
 
 /** Exit codes: a contract with CD pipelines (see DESIGN.md). */
 export const ExitCode = {
@@ -84,11 +87,11 @@ export class BluegreenError extends Error {
   readonly exitCode: ExitCodeValue
 
   constructor(options: BluegreenErrorOptions) {
-    super(options.message, options.cause === undefined ? undefined : { cause: options.cause })
+    super(redact(options.message), options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'BluegreenError'
     this.code = options.code
-    this.hint = options.hint
-    this.details = options.details ?? []
+    this.hint = options.hint === undefined ? undefined : redact(options.hint)
+    this.details = (options.details ?? []).map(redact)
     this.exitCode = options.exitCode ?? exitCodes[options.code]
   }
 

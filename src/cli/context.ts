@@ -12,6 +12,7 @@ import { isBluegreenError } from '../errors.js'
 import type { Plan } from '../plan/schema.js'
 import { createRenderer, outputMode, type Renderer } from '../ui/index.js'
 import { withInterrupts } from './interrupt.js'
+import { redactingJournal } from './redacting-journal.js'
 
 export interface ContextOptions {
   planFile: string
@@ -87,7 +88,7 @@ export async function withEngine<T>(
             planDir,
             planHash: loaded.hash,
             lb: await loadBalancer(),
-            journal,
+            journal: redactingJournal(journal),
             journalOffline: offline,
             emit: ui.emit,
             signal,

@@ -5,7 +5,7 @@
  * Free of oclif, so the rollback fast path (fast-path.ts) reports exactly as the commands do.
  */
 import { formatError, isBluegreenError, type BluegreenError } from '../errors.js'
-import { redact } from '../redact.js'
+import { redact, redactJson } from '../redact.js'
 import { SourceMaps } from './source-map.js'
 
 /** Exit status for an unexpected error (EX_SOFTWARE): pipelines can tell a bug from codes 1–5. */
@@ -23,7 +23,7 @@ export function printError(text: string): void {
 
 /** Writes a JSON value as one line to stdout, with secrets removed. */
 export function printJson(value: unknown): void {
-  process.stdout.write(redact(JSON.stringify(value)) + '\n')
+  process.stdout.write(redactJson(value) + '\n')
 }
 
 /** Prints a BluegreenError for a person (stderr) or a program (a JSON result on stdout). */

@@ -77,7 +77,12 @@ export default class Lint extends BluegreenCommand {
     ) as 'text' | 'gcc' | 'json' | 'github' | 'sarif' | 'gitlab'
     const configFile = flags.config ?? findLintConfig(process.cwd())
     const levelsFor = configFile ? await loadLintConfig(configFile) : undefined
-    const result = await lintPaths(paths, phase, { stripTransaction: flags['strip-transaction'], levelsFor })
+    // A directory is linted as the runner sees it: the same files, links followed.
+    const { migrationPaths } = await import('../db/migration-files.js')
+    const result = await lintPaths(await migrationPaths(paths), phase, {
+      stripTransaction: flags['strip-transaction'],
+      levelsFor,
+    })
     const errors = result.findings.filter((f) => f.severity === 'error').length
     const warnings = result.findings.length - errors
     process.exitCode =

@@ -4,6 +4,7 @@ import { confirm } from '../cli/confirm.js'
 import { withEngine } from '../cli/context.js'
 import { dryRunFlag, versionFlag, yesFlag } from '../cli/flags.js'
 import { commandLine } from '../cli/invocation.js'
+import { checkVersionFlag } from '../plan/version.js'
 
 export default class Release extends BluegreenCommand {
   static override description =
@@ -39,6 +40,7 @@ export default class Release extends BluegreenCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Release)
     this.json = flags.json
+    checkVersionFlag(flags['live-version'], '--live-version')
     const result = await withEngine(
       {
         planFile: args.plan,

@@ -4,7 +4,7 @@
  * that never touch the database start fast.
  */
 import type pg from 'pg'
-import { BluegreenError } from '../errors.js'
+import { BluegreenError, ExitCode } from '../errors.js'
 import { redact } from '../redact.js'
 
 export type Client = pg.Client
@@ -18,6 +18,10 @@ export async function withClient<T>(
   const client = await connect(url, options)
   try {
     return await fn(client)
+  } catch (error) {
+    // A migration or a backfill reports a failed statement as its own error; when the cause was
+    // the connection going away, that is not the statement's fault, and the user should resume.
+    throw lostConnection(error) ?? error
   } finally {
     await client.end().catch(() => {})
   }
@@ -33,16 +37,27 @@ export async function connect(
 ): Promise<Client> {
   const { default: pgModule } = await import('pg')
   const timeoutMs = options.timeoutMs ?? connectTimeoutMs()
-  const client = new pgModule.Client({
-    connectionString: url,
-    application_name: 'bluegreen',
-    // pg waits forever by default: a black-holed database would hang a rollback for minutes
-    // before it could go on without the journal.
-    connectionTimeoutMillis: timeoutMs,
-    // The release lock's connection idles through long steps: TCP keepalive stops a NAT or a
-    // firewall from dropping it silently, and makes a dead peer show up as an error.
-    ...(options.keepAlive ? { keepAlive: true, keepAliveInitialDelayMillis: 10_000 } : {}),
-  })
+  let client: Client
+  try {
+    client = new pgModule.Client({
+      connectionString: url,
+      application_name: 'bluegreen',
+      // pg waits forever by default: a black-holed database would hang a rollback for minutes
+      // before it could go on without the journal.
+      connectionTimeoutMillis: timeoutMs,
+      // The release lock's connection idles through long steps: TCP keepalive stops a NAT or a
+      // firewall from dropping it silently, and makes a dead peer show up as an error.
+      ...(options.keepAlive ? { keepAlive: true, keepAliveInitialDelayMillis: 10_000 } : {}),
+    })
+  } catch (error) {
+    // The plan check refuses such URLs; this is for URLs from elsewhere (demo --postgres).
+    throw new BluegreenError({
+      code: 'PLAN_INVALID',
+      message: `not a PostgreSQL connection URL: ${redact(url)} (${(error as Error).message})`,
+      hint: 'write postgres://USER:PASSWORD@HOST:5432/DATABASE (port 1–65535; percent-encode @, : and / in the password)',
+      cause: error,
+    })
+  }
   // An idle connection that the server drops must not crash the process.
   client.on('error', () => {})
   try {
@@ -178,13 +193,47 @@ export function isConnectionLost(error: unknown): boolean {
   return /Connection terminated|not queryable|Client was closed|connection error/i.test(message)
 }
 
+const resumeHint =
+  'check that the database is up; once it is, `bluegreen release PLAN --resume` continues an unfinished release'
+
 /** Turns a lost connection into an error a user can act on; other errors pass through unchanged. */
 export function connectionLostError(error: unknown, what: string): unknown {
-  if (!isConnectionLost(error)) return error
+  if (!isConnectionLost(error) || isUnreachable(error)) return error
   return new BluegreenError({
     code: 'DATABASE_UNREACHABLE',
     message: `lost the connection to PostgreSQL while ${what}: ${(error as Error).message}`,
-    hint: 'check that the database is up; once it is, `bluegreen release PLAN --resume` continues an unfinished release',
+    hint: resumeHint,
+    cause: error,
+  })
+}
+
+function isUnreachable(error: unknown): boolean {
+  return error instanceof BluegreenError && error.code === 'DATABASE_UNREACHABLE'
+}
+
+/**
+ * DATABASE_UNREACHABLE for an error whose cause, at any depth, is a lost connection
+ * (MIGRATION_FAILED or BACKFILL_FAILED wrapping "terminating connection…"); undefined otherwise.
+ * The exit code stays the original's: after the switch it still says so.
+ */
+export function lostConnection(error: unknown): BluegreenError | undefined {
+  if (isUnreachable(error)) return undefined
+  let lost: unknown
+  for (let cause = error, depth = 0; cause !== undefined && depth < 8; depth++) {
+    if (isUnreachable(cause) || (!(cause instanceof BluegreenError) && isConnectionLost(cause))) {
+      lost = cause
+      break
+    }
+    cause = cause instanceof Error ? cause.cause : undefined
+  }
+  if (lost === undefined) return undefined
+  const original = error instanceof BluegreenError ? error : undefined
+  return new BluegreenError({
+    code: 'DATABASE_UNREACHABLE',
+    message: `the connection to PostgreSQL was lost: ${original?.message ?? (error as Error).message}`,
+    details: original?.details,
+    hint: resumeHint,
+    exitCode: original && original.exitCode !== ExitCode.usage ? original.exitCode : undefined,
     cause: error,
   })
 }

@@ -12,9 +12,10 @@
  * keep one table's lock-taking changes per file.
  */
 import { createHash } from 'node:crypto'
-import { readdir, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BluegreenError } from '../errors.js'
+import { listMigrationFiles } from './migration-files.js'
 import type { IndexStmt, RangeVar } from 'libpg-query'
 import {
   abortableSleep,
@@ -25,7 +26,6 @@ import {
   type Client,
 } from './client.js'
 import {
-  byCodePoint,
   lintStatements,
   SchemaKnowledge,
   type Finding,
@@ -41,6 +41,8 @@ export type { MigrationPhase } from './lint/index.js'
 export interface MigrationFile {
   /** The file name, e.g. `002_add_email.sql`. */
   file: string
+  /** Where the file really is, symlinks followed. */
+  realPath: string
   /** sha256 of the content, line endings normalized to \n. */
   checksum: string
   sql: string
@@ -109,24 +111,15 @@ export interface ApplyMigrationsOptions {
   onEvent?: (event: MigrationEvent) => void
 }
 
-/** The .sql files of a directory (not its subdirectories), in file-name order. */
+/**
+ * The .sql files of a directory (not its subdirectories), in file-name order, read. Which files
+ * those are is decided by `listMigrationFiles`, which `bluegreen lint` and the plan check share.
+ */
 export async function listMigrations(dir: string): Promise<MigrationFile[]> {
-  let entries
-  try {
-    entries = await readdir(dir, { withFileTypes: true })
-  } catch (error) {
-    throw new BluegreenError({
-      code: 'PLAN_INVALID',
-      message: `cannot read the migration directory ${dir}: ${(error as Error).message}`,
-      hint: 'check the phase’s `dir` (relative to the plan file)',
-      cause: error,
-    })
-  }
-  const names = entries.filter((e) => e.isFile() && e.name.endsWith('.sql')).map((e) => e.name)
   const files: MigrationFile[] = []
-  for (const file of names.sort(byCodePoint)) {
-    const sql = (await readFile(join(dir, file), 'utf8')).replace(/^\uFEFF/, '').replace(/\r\n/g, '\n')
-    files.push({ file, checksum: createHash('sha256').update(sql).digest('hex'), sql })
+  for (const { file, realPath } of await listMigrationFiles(dir)) {
+    const sql = (await readFile(realPath, 'utf8')).replace(/^\uFEFF/, '').replace(/\r\n/g, '\n')
+    files.push({ file, realPath, checksum: createHash('sha256').update(sql).digest('hex'), sql })
   }
   return files
 }

@@ -7,7 +7,7 @@
  */
 import { resolve } from 'node:path'
 import { BluegreenError } from '../errors.js'
-import type { Client } from '../db/client.js'
+import { lostConnection, type Client } from '../db/client.js'
 import { PostgresJournal } from '../db/journal-store.js'
 import { parseDuration } from '../plan/duration.js'
 import { databaseSettings } from '../phases/database.js'
@@ -129,6 +129,9 @@ export async function runDueContracts(
         ...migrationTimeouts(ctx),
       })
     } catch (error) {
+      // A lost connection is not a broken migration: say so, and how to continue.
+      const lost = lostConnection(error)
+      if (lost) throw lost
       throw new BluegreenError({
         code: 'CONTRACT_FAILED',
         message: `contract migrations of ${pending.version} failed: ${(error as Error).message}`,

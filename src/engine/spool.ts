@@ -20,6 +20,7 @@ import {
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { PoolName } from '../plan/schema.js'
+import { redactJson } from '../redact.js'
 import type { PoolRecord } from './journal.js'
 import type { Pools } from './standing.js'
 
@@ -61,7 +62,8 @@ function appendDurably(path: string, line: SpoolLine): void {
   mkdirSync(dirname(path), { recursive: true })
   const fd = openSync(path, 'a', 0o600)
   try {
-    writeSync(fd, JSON.stringify(line) + '\n')
+    // Reasons and actors come from errors and the environment: never a secret on disk.
+    writeSync(fd, redactJson(line) + '\n')
     fsyncSync(fd)
   } finally {
     closeSync(fd)

@@ -4,6 +4,7 @@ import { parseDuration } from '../plan/duration.js'
 import { fillPlaceholders } from '../plan/placeholders.js'
 import type { PhaseKind } from '../plan/schema.js'
 import { runCommand } from './run-command.js'
+import { fillShellScript } from './shell-quote.js'
 import type { PhaseRunContext } from './types.js'
 
 /** The environment a deploy or exec command sees: who, what, where, plus the pool's own settings. */
@@ -28,7 +29,17 @@ export function commandEnv<K extends PhaseKind>(
   }
 }
 
-export function fillCommand(command: string[] | string, vars: Record<string, string>): string[] | string {
+/**
+ * The command with its placeholders filled. An argv command gets the values as they are (no
+ * shell reads them); a `shell: true` command gets each value quoted for where it stands in the
+ * script (shell-quote.ts), so a value is always one literal word and never code.
+ */
+export function fillCommand(
+  command: string[] | string,
+  vars: Record<string, string>,
+  shell = false,
+): string[] | string {
+  if (shell) return fillShellScript(Array.isArray(command) ? command.join(' ') : command, vars)
   return Array.isArray(command)
     ? command.map((part) => fillPlaceholders(part, vars))
     : fillPlaceholders(command, vars)
@@ -49,7 +60,7 @@ export async function runPlanCommand<K extends PhaseKind>(
   codes: { fail: ErrorCode; timeout: ErrorCode },
 ): Promise<number> {
   const { ms } = await runCommand({
-    command: fillCommand(config.run, ctx.vars),
+    command: fillCommand(config.run, ctx.vars, config.shell),
     shell: config.shell,
     cwd: ctx.planDir,
     env: commandEnv(ctx, config.env),

@@ -8,11 +8,12 @@
 import { createHash } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
-import { BluegreenError } from '../errors.js'
-import { registerUrlSecrets } from '../redact.js'
+import { BluegreenError, isBluegreenError } from '../errors.js'
+import { registerEnvSecrets, registerSecretsIn } from '../redact.js'
 import { interpolate, type Env } from './interpolate.js'
 import { formatPath, PlanError, type PlanIssue, type PlanPath, type RawIssue } from './issues.js'
 import type { Plan } from './schema.js'
+import { checkVersionFlag, shownValue as shown, versionPattern, versionRule } from './version.js'
 
 export interface LoadPlanOptions {
   /** Where `${VAR}` values come from; default process.env. */
@@ -41,12 +42,10 @@ export interface LoadedPlan {
 const maxPlanBytes = 1024 * 1024
 
 export async function loadPlan(file: string, options: LoadPlanOptions = {}): Promise<LoadedPlan> {
+  checkVersionFlag(options.version, '--version')
   const absolute = resolve(file)
   const source = await readPlanSource(file, absolute)
-  const [{ parseYaml }, { checkPlan, forEachString }] = await Promise.all([
-    import('./yaml-source.js'),
-    import('./check.js'),
-  ])
+  const [{ parseYaml }, { checkPlan }] = await Promise.all([import('./yaml-source.js'), import('./check.js')])
   const issues = (raw: RawIssue[], locate: (issue: RawIssue) => { line: number; col: number }) =>
     raw.map((issue): PlanIssue => ({
       file,
@@ -63,6 +62,8 @@ export async function loadPlan(file: string, options: LoadPlanOptions = {}): Pro
   if (parsed.issues.length > 0) throw planError(file, issues(parsed.issues, locate))
 
   const env = options.env ?? process.env
+  // Before anything can be reported: an error message may quote an interpolated value.
+  registerEnvSecrets(env)
   const value = withoutExtensionKeys(parsed.value)
   const interpolationIssues: RawIssue[] = []
   const interpolated = mapStrings(value, [], (text, path) => {
@@ -82,6 +83,11 @@ export async function loadPlan(file: string, options: LoadPlanOptions = {}): Pro
   const withVersion =
     options.version && isRecord(interpolated) ? { ...interpolated, version: options.version } : interpolated
 
+  registerSecretsIn(withVersion)
+  // Checked here rather than by the schema alone, so the message never quotes a hostile value raw.
+  const reported = new Set(interpolationIssues.map((issue) => formatPath(issue.path)))
+  interpolationIssues.push(...valueIssues(withVersion).filter((i) => !reported.has(formatPath(i.path))))
+
   const checked = checkPlan(withVersion, { scalarAt: (path) => locator.scalarAt(path) })
   // A value whose variable is unset would also fail the schema; one error for it is enough.
   const unsetPaths = new Set(interpolationIssues.map((issue) => formatPath(issue.path)))
@@ -93,14 +99,8 @@ export async function loadPlan(file: string, options: LoadPlanOptions = {}): Pro
 
   const dir = dirname(absolute)
   const plan = resolvePaths(checked.plan, dir)
-  const missing = await missingDirs(plan, dir)
-  if (missing.length > 0) throw planError(file, issues(missing, locate))
-
-  registerUrlSecrets(plan.database?.url)
-  forEachString(checked.plan, [], (text, path) => {
-    // A URL anywhere in the plan (a verify URL with basic auth) keeps its password out of output.
-    if (text.includes('://') && path.length > 0) registerUrlSecrets(text)
-  })
+  const badDirs = await migrationDirIssues(plan, dir)
+  if (badDirs.length > 0) throw planError(file, issues(badDirs, locate))
   return { plan, file: absolute, dir, source, hash: planHash(checked.plan) }
 }
 
@@ -137,9 +137,9 @@ async function readPlanSource(file: string, absolute: string): Promise<string> {
       },
     ])
   }
-  let source: string
+  let bytes: Buffer
   try {
-    source = await readFile(absolute, 'utf8')
+    bytes = await readFile(absolute)
   } catch (error) {
     throw new BluegreenError({
       code: 'PLAN_NOT_FOUND',
@@ -147,6 +147,22 @@ async function readPlanSource(file: string, absolute: string): Promise<string> {
       hint: 'check the file’s permissions',
       cause: error,
     })
+  }
+  const source = bytes.toString('utf8')
+  const invalid = firstInvalidUtf8(bytes, source)
+  if (invalid !== undefined) {
+    const before = bytes.subarray(0, invalid).toString('utf8')
+    const line = before.split('\n').length
+    throw planError(file, [
+      {
+        file,
+        line,
+        col: before.length - before.lastIndexOf('\n'),
+        path: '',
+        message: `not valid UTF-8: byte 0x${bytes[invalid].toString(16).padStart(2, '0')} at offset ${invalid}`,
+        hint: 'save the plan as UTF-8 (e.g. iconv -f latin1 -t utf-8); bluegreen does not guess encodings',
+      },
+    ])
   }
   if (source.includes('\u0000')) {
     throw planError(file, [
@@ -161,6 +177,59 @@ async function readPlanSource(file: string, absolute: string): Promise<string> {
     ])
   }
   return source.startsWith('\uFEFF') ? source.slice(1) : source
+}
+
+/** The version and the database URL, which the schema alone would report with their raw text. */
+function valueIssues(value: unknown): RawIssue[] {
+  if (!isRecord(value)) return []
+  const issues: RawIssue[] = []
+  if (typeof value.version === 'string' && !versionPattern.test(value.version)) {
+    issues.push({
+      path: ['version'],
+      at: 'value',
+      message: `${shown(value.version)} is not a version name`,
+      hint: versionRule,
+    })
+  }
+  const url = isRecord(value.database) ? value.database.url : undefined
+  const problem = typeof url === 'string' && url !== '' ? databaseUrlProblem(url) : undefined
+  if (problem) {
+    issues.push({
+      path: ['database', 'url'],
+      at: 'value',
+      message: `database.url is not a PostgreSQL URL: ${problem}`,
+      hint: 'write postgres://USER:PASSWORD@HOST:5432/DATABASE (port 1–65535; percent-encode @, : and / in the password, e.g. @ as %40)',
+    })
+  }
+  return issues
+}
+
+/** Why pg could not use `url` (it would throw a TypeError deep in the driver), or undefined. */
+function databaseUrlProblem(url: string): string | undefined {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    const port = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*:(\d+)(?:[/?#]|$)/i.exec(url)?.[1]
+    if (port && (Number(port) < 1 || Number(port) > 65535)) return `port ${port} is out of range`
+    return 'it does not parse as a URL'
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')
+    return `the scheme is ${parsed.protocol.replace(/:$/, '')}, not postgres`
+  if (parsed.port === '0') return 'port 0 is out of range'
+  return undefined
+}
+
+/**
+ * The offset of the first byte that is not valid UTF-8, or undefined. Decoding replaces such
+ * bytes with U+FFFD; encoding again differs from the input first where the input was invalid.
+ */
+function firstInvalidUtf8(bytes: Buffer, decoded: string): number | undefined {
+  const again = Buffer.from(decoded, 'utf8')
+  if (again.equals(bytes)) return undefined
+  let i = 0
+  while (i < bytes.length && i < again.length && bytes[i] === again[i]) i++
+  return i
 }
 
 function planError(file: string, issues: PlanIssue[]): PlanError {
@@ -226,28 +295,50 @@ function resolvePaths(plan: Plan, dir: string): Plan {
   }
 }
 
-/** Migration directories are read during the release; a missing one is a plan error now. */
-async function missingDirs(plan: Plan, dir: string): Promise<RawIssue[]> {
+/**
+ * Migration directories are read during the release; a problem with one is a plan error now,
+ * before anything runs: a missing directory, an entry the runner could not apply (a directory
+ * named *.sql, a dangling link), or no .sql file at all unless the phase says `allowEmpty: true`
+ * (a typo in `dir` that points at some other directory is thus caught).
+ */
+async function migrationDirIssues(plan: Plan, dir: string): Promise<RawIssue[]> {
   const issues: RawIssue[] = []
   for (const [index, entry] of plan.phases.entries()) {
     const phase =
       'expand' in entry
-        ? { kind: 'expand', dir: entry.expand.dir }
+        ? { kind: 'expand', ...entry.expand }
         : 'contract' in entry
-          ? { kind: 'contract', dir: entry.contract.dir }
+          ? { kind: 'contract', ...entry.contract }
           : undefined
     if (!phase) continue
+    const path = ['phases', index, phase.kind, 'dir']
     const isDir = await stat(phase.dir).then(
       (info) => info.isDirectory(),
       () => false,
     )
     if (!isDir) {
       issues.push({
-        path: ['phases', index, phase.kind, 'dir'],
+        path,
         at: 'value',
         message: `directory not found: ${phase.dir}`,
         hint: `relative dirs are resolved against the plan file’s directory (${dir}); create it or fix the path`,
       })
+      continue
+    }
+    const { listMigrationFiles } = await import('../db/migration-files.js')
+    try {
+      const files = await listMigrationFiles(phase.dir)
+      if (files.length === 0 && !phase.allowEmpty) {
+        issues.push({
+          path,
+          at: 'value',
+          message: `no .sql file in ${phase.dir}`,
+          hint: `check the path (relative to ${dir}); add allowEmpty: true to the ${phase.kind} phase if the directory is empty on purpose`,
+        })
+      }
+    } catch (error) {
+      if (!isBluegreenError(error)) throw error
+      issues.push({ path, at: 'value', message: error.message, hint: error.hint ?? '' })
     }
   }
   return issues

@@ -5,6 +5,7 @@
  */
 import * as z from 'zod'
 import { durationPattern } from './duration.js'
+import { versionPattern, versionRule } from './version.js'
 
 // A process validates a plan once: compiling each object's parser with `new Function` (zod's
 // default) costs more than it saves — about 6 ms of every command's start-up.
@@ -19,6 +20,18 @@ export const Duration = z
 export const Command = z
   .union([z.array(z.string()).min(1), z.string().min(1)])
   .describe('The command to run: an argv array, or a single string when `shell: true`')
+
+/** See version.ts: versions are names, not code. */
+export const Version = z
+  .string()
+  .regex(versionPattern, { message: versionRule })
+  .describe(`Version being released (or --version); ${versionRule}`)
+
+// Optional rather than defaulted: the plan hash of plans that do not use it stays what it was.
+const allowEmpty = z
+  .boolean()
+  .optional()
+  .describe('true: accept a directory without any .sql file (otherwise that is a plan error)')
 
 export const PoolName = z.enum(['blue', 'green'])
 export type PoolName = z.infer<typeof PoolName>
@@ -179,6 +192,7 @@ const phaseSchemas = {
     .strictObject({
       dir: z.string().min(1).describe('Directory of .sql files applied in file-name order'),
       lint: z.boolean().default(true).describe('Refuse files the compatibility linter flags'),
+      allowEmpty,
     })
     .describe('Apply backward-compatible migrations'),
   backfill: z
@@ -266,6 +280,7 @@ const phaseSchemas = {
     .strictObject({
       dir: z.string().min(1),
       notBefore: Duration.default('0s').describe('Minimum age of a release before its contract may run'),
+      allowEmpty,
     })
     .describe(
       'Run the earlier releases’ contract migrations that are now safe; record this release’s own as pending',
@@ -321,7 +336,7 @@ export const Plan = z
   .strictObject({
     $schema: z.string().optional(),
     app: slug.describe('Application name: the release lock and the journal are per app'),
-    version: z.string().min(1).optional().describe('Version being released (or --version)'),
+    version: Version.optional(),
     database: Database.optional(),
     state: State.optional(),
     loadBalancer: LoadBalancerConfig,

@@ -1,5 +1,6 @@
 /** Picks the renderer: NDJSON under --json, listr2 on a terminal, plain lines otherwise (and with CI=true). */
 import { stamp, type Emit, type StampedEvent } from '../engine/events.js'
+import { redactDeep } from '../redact.js'
 import { ndjsonRenderer } from './ndjson.js'
 import { plainRenderer } from './plain.js'
 
@@ -33,7 +34,8 @@ export async function createRenderer(mode: OutputMode): Promise<Renderer> {
   }
   return {
     emit: (event) => {
-      const stamped = stamp(event)
+      // Redacted once, before any renderer (or a test reading `events`) sees it.
+      const stamped = redactDeep(stamp(event))
       events.push(stamped)
       render(stamped)
     },

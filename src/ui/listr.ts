@@ -2,7 +2,8 @@
  * On a terminal: a listr2 task tree, one task per step, driven by engine events. The engine
  * knows nothing of listr2; this adapter turns each step's start/done/fail into a task that
  * resolves or rejects, and progress into the task's output line (with ETA for backfills).
- * Events that belong to no step show under the running step, where the next progress line
+ * Every text handed to listr2 (titles, output lines, error blocks, skip reasons) is redacted here,
+ * whatever the renderer was given. Events that belong to no step show under the running step, where the next progress line
  * replaces them; warnings and rollbacks among them are printed again below the finished tree, so
  * an operator never misses one.
  */
@@ -50,7 +51,7 @@ export async function listrRenderer(): Promise<{
         }
         steps.set(step.index, deferred)
         return {
-          title: `${step.kind.padEnd(9)} ${step.summary}`,
+          title: redact(`${step.kind.padEnd(9)} ${step.summary}`),
           task: async (
             _ctx: unknown,
             task: { output: string; title: string; skip: (m?: string) => void },
@@ -58,14 +59,14 @@ export async function listrRenderer(): Promise<{
             await started
             await new Promise<void>((resolve, reject) => {
               deferred.resolve = (title) => {
-                if (title) task.title = title
+                if (title) task.title = redact(title)
                 resolve()
               }
               deferred.reject = reject
               deferred.setOutput = (text) => (task.output = redact(text))
               deferred.setTitle = (text) => (task.title = redact(text))
               deferred.skip = (reason) => {
-                task.skip(reason)
+                task.skip(redact(reason))
                 resolve()
               }
               for (const queued of pending.splice(0)) emit(queued)

@@ -1,7 +1,7 @@
 /** --json: one JSON object per line on stdout, events first, the result last. Nothing else. */
-import { redact } from '../redact.js'
+import { redactJson } from '../redact.js'
 import type { StampedEvent } from '../engine/events.js'
 
 export function ndjsonRenderer(write: (line: string) => void = (line) => process.stdout.write(line + '\n')) {
-  return (event: StampedEvent) => write(redact(JSON.stringify(event)))
+  return (event: StampedEvent) => write(redactJson(event))
 }

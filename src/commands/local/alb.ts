@@ -32,6 +32,10 @@ export default class LocalAlb extends BluegreenCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(LocalAlb)
     this.json = flags.json
+    if (!isLoopback(flags.host))
+      this.err(
+        `warning: the emulator's API on ${flags.host} has no authentication: anyone who can reach it can change the listeners and targets (use 127.0.0.1 unless that is what you want)`,
+      )
     const { loadAlbConfig, startAlbEmulator } = await import('../../local/alb/index.js')
     const emulator = await startAlbEmulator(await loadAlbConfig(flags.config), {
       host: flags.host,
@@ -61,4 +65,12 @@ export default class LocalAlb extends BluegreenCommand {
     })
     await emulator.close()
   }
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
+function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase()
+  return (
+    bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare) || bare === '::ffff:127.0.0.1'
+  )
 }
