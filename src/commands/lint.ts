@@ -77,9 +77,8 @@ export default class Lint extends BluegreenCommand {
     ) as 'text' | 'gcc' | 'json' | 'github' | 'sarif' | 'gitlab'
     const configFile = flags.config ?? findLintConfig(process.cwd())
     const levelsFor = configFile ? await loadLintConfig(configFile) : undefined
-    // A directory is linted as the runner sees it: the same files, links followed.
-    const { migrationPaths } = await import('../db/migration-files.js')
-    const result = await lintPaths(await migrationPaths(paths), phase, {
+    // A directory is linted as the runner sees it: the same files, links followed (lintPaths).
+    const result = await lintPaths(paths, phase, {
       stripTransaction: flags['strip-transaction'],
       levelsFor,
     })

@@ -309,19 +309,24 @@ export class PostgresJournal implements Journal {
     return toHolder(rows[0])
   }
 
-  async withLock<T>(app: string, holder: LockHolder, fn: (lease: Lease) => Promise<T>): Promise<T> {
+  async withLock<T>(
+    app: string,
+    holder: LockHolder,
+    fn: (lease: Lease) => Promise<T>,
+    options: { besideLostHolder?: boolean } = {},
+  ): Promise<T> {
     // The lock lives on a connection of its own so that it is held exactly as long as `fn` runs.
     const early = this.lockConnection
     this.lockConnection = undefined
     const fresh = () => connect(this.url, { timeoutMs: this.connectTimeoutMs, keepAlive: true })
     let lockClient: Client
     try {
-      lockClient = await this.lockOn(early ?? fresh(), app, holder)
+      lockClient = await this.lockOn(early ?? fresh(), app, holder, options)
     } catch (error) {
       // The early connection may have been dropped while a confirmation prompt waited: one
       // fresh connection, then the error as it is.
       if (!early || !(isConnectionLost(error) || isUnreachable(error))) throw lockError(error)
-      lockClient = await this.lockOn(fresh(), app, holder).catch((retry: unknown) => {
+      lockClient = await this.lockOn(fresh(), app, holder, options).catch((retry: unknown) => {
         throw lockError(retry)
       })
     }
@@ -368,7 +373,12 @@ export class PostgresJournal implements Journal {
   }
 
   /** Takes the lock on a connection being opened and records its holder; or ends the connection. */
-  private async lockOn(connecting: Promise<Client>, app: string, holder: LockHolder): Promise<Client> {
+  private async lockOn(
+    connecting: Promise<Client>,
+    app: string,
+    holder: LockHolder,
+    options: { besideLostHolder?: boolean },
+  ): Promise<Client> {
     const lockClient = await connecting
     try {
       // The lock's session must outlive any idle or statement limit set for the role or database.
@@ -391,7 +401,7 @@ export class PostgresJournal implements Journal {
       // A holder that lost its lock's session but still runs on this host (a release whose
       // connection was cut) must not have a second command beside it, e.g. a `--resume`.
       const previous = await this.lastLockHolder(app)
-      if (previous && holderStillRunning(previous, holder)) {
+      if (previous && !options.besideLostHolder && holderStillRunning(previous, holder)) {
         await lockClient.query(`SELECT pg_advisory_unlock(${lockKey})`, [app])
         throw lockedError(app, previous, true)
       }

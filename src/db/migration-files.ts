@@ -65,23 +65,6 @@ export function shownPath(entry: MigrationEntry): string {
   return entry.realPath === resolve(entry.path) ? entry.path : entry.realPath
 }
 
-/**
- * `bluegreen lint`'s arguments as files: a directory becomes its migrations, exactly as the
- * runner lists them; files and paths that do not exist are passed on as given.
- */
-export async function migrationPaths(paths: string[]): Promise<string[]> {
-  const out: string[] = []
-  for (const path of paths) {
-    const isDir = await stat(path).then(
-      (info) => info.isDirectory(),
-      () => false,
-    )
-    if (isDir) out.push(...(await listMigrationFiles(path)).map(shownPath))
-    else out.push(path)
-  }
-  return out
-}
-
 /** File-name order that does not depend on the locale. */
 function byCodePoint(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0

@@ -126,11 +126,21 @@ export class FileJournal implements Journal {
     return (await this.lockHolder(app)) ?? this.view(app).lastHolder
   }
 
-  async withLock<T>(app: string, holder: LockHolder, fn: (lease: Lease) => Promise<T>): Promise<T> {
+  async withLock<T>(
+    app: string,
+    holder: LockHolder,
+    fn: (lease: Lease) => Promise<T>,
+    options: { besideLostHolder?: boolean } = {},
+  ): Promise<T> {
     const path = this.lockPath(app)
     mkdirSync(dirname(path), { recursive: true })
     const previous = this.view(app).lastHolder
-    if (previous && !(await this.lockHolder(app)) && holderStillRunning(previous, holder))
+    if (
+      previous &&
+      !options.besideLostHolder &&
+      !(await this.lockHolder(app)) &&
+      holderStillRunning(previous, holder)
+    )
       throw lockedError(app, previous, true)
     // The lock file names its holder with a token of its own: the lease is the file still being ours.
     const mine: LockHolder & { token: string } = { ...holder, token: randomUUID() }

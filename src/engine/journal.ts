@@ -118,8 +118,17 @@ export interface Lease {
 
 export interface Journal {
   readonly kind: 'postgres' | 'file'
-  /** Runs `fn` holding the app's release lock; throws LOCKED (exit 4) at once when another holds it. */
-  withLock<T>(app: string, holder: LockHolder, fn: (lease: Lease) => Promise<T>): Promise<T>
+  /**
+   * Runs `fn` holding the app's release lock; throws LOCKED (exit 4) at once when another holds
+   * it, or when the last holder lost it but still runs on this host — unless `besideLostHolder`
+   * (a rollback: that holder is fenced and stops at its next check).
+   */
+  withLock<T>(
+    app: string,
+    holder: LockHolder,
+    fn: (lease: Lease) => Promise<T>,
+    options?: { besideLostHolder?: boolean },
+  ): Promise<T>
   /** Clears the lock (terminating a stale holder's session); returns who held it. */
   forceUnlock(app: string): Promise<LockHolder | undefined>
   lockHolder(app: string): Promise<LockHolder | undefined>

@@ -61,8 +61,13 @@ export async function rollback(ctx: EngineContext, options: RollbackOptions): Pr
   try {
     if (ctx.journalOffline) return await offlineRollback(ctx, options)
     try {
-      return await ctx.journal.withLock(ctx.plan.app, currentHolderFor(ctx), (lease) =>
-        onlineRollback(ctx, lease, options),
+      // A release that lost its lock may still run: it is fenced (it stops at its next check),
+      // and the on-call engineer's rollback must not wait for it.
+      return await ctx.journal.withLock(
+        ctx.plan.app,
+        currentHolderFor(ctx),
+        (lease) => onlineRollback(ctx, lease, options),
+        { besideLostHolder: true },
       )
     } catch (error) {
       // The database answered the connection but not in time for the decision: go on without it.
@@ -365,9 +370,11 @@ export async function rollbackTo(ctx: EngineContext, options: RollbackToOptions)
     spoolIntent(plan.app, { ...intent, id: spoolId })
   }
   await options.lease?.verify()
-  const result = await lb.shift(options.to, 100)
+  // Every client moves, sticky ones too: the adapter breaks group stickiness in the same write.
+  const result = await lb.shift(options.to, 100, { stickyClients: 'move' })
   failpoint('rollback:switched')
   emit({ type: 'switch', from, to: options.to, weights: result.after.weights, changed: result.changed })
+  for (const note of result.notes ?? []) emit({ type: 'info', message: note })
   if (!result.changed)
     emit({
       type: 'info',

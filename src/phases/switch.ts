@@ -20,8 +20,11 @@ export const switchPhase = {
       return `${to} already gets 100% of traffic; nothing to switch`
     }
     for (const [i, weight] of remaining.entries()) {
-      const result = await lb.shift(to, weight)
+      // A forward switch keeps group stickiness as configured: sticky clients stay on the old
+      // pool until their cookie expires (the adapter's notes say for how long).
+      const result = await lb.shift(to, weight, { stickyClients: 'stay' })
       ctx.emit({ type: 'switch', from, to, weights: result.after.weights, changed: result.changed })
+      for (const note of result.notes ?? []) ctx.emit({ type: 'info', message: note })
       failpoint(`switch:${weight}`)
       ctx.progress(`${to} ${weight}% / ${from} ${100 - weight}%`, { done: weight, total: 100 })
       if (i < remaining.length - 1 && interval > 0) {

@@ -266,10 +266,14 @@ class Words {
   private loadBalancerLine(): string {
     const lb = this.plan.loadBalancer
     switch (lb.provider) {
-      case 'aws-elbv2':
+      case 'aws-elbv2': {
+        const sticky = lb.stickiness
+          ? `; group stickiness ${lb.stickiness.duration} on forward switches (a rollback turns it off and moves every client)`
+          : '; group stickiness as the listener has it (a rollback turns it off and moves every client)'
         return lb.ruleArn
-          ? `aws-elbv2 listener rule ${lb.ruleArn}`
-          : `aws-elbv2 listener ${lb.listenerArn ?? ''} (${lb.region}${lb.endpoint ? `, endpoint ${lb.endpoint}` : ''})`
+          ? `aws-elbv2 listener rule ${lb.ruleArn}${sticky}`
+          : `aws-elbv2 listener ${lb.listenerArn ?? ''} (${lb.region}${lb.endpoint ? `, endpoint ${lb.endpoint}` : ''})${sticky}`
+      }
       case 'haproxy':
         return `haproxy backend ${lb.backend} via the runtime API at ${lb.runtimeApi} (weights change, no reload)`
       case 'nginx':

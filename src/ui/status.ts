@@ -10,6 +10,11 @@ export function drawStatus(report: StatusReport): string {
       `  ${pool.pool.padEnd(6)} ${role.padEnd(8)} ${bar} ${String(pool.weight).padStart(3)}%   ${(pool.version ?? 'version unknown').padEnd(16)} ${pool.healthy}/${pool.targets.length} healthy`,
     )
   }
+  lines.push(
+    report.traffic.stickiness
+      ? `  stickiness: on, ${report.traffic.stickiness.durationSeconds} s — sticky clients stay on their pool that long after a forward switch; a rollback moves them`
+      : '  stickiness: off',
+  )
   lines.push('')
   for (const pool of report.pools)
     lines.push(`  ${pool.words}${pool.rollbackTarget ? ' — the rollback target' : ''}`)

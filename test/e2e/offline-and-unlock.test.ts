@@ -133,6 +133,49 @@ describe('rollback journal written by the next command that reaches the database
   })
 })
 
+describe('rollback with a partitioned database and no PGCONNECT_TIMEOUT', () => {
+  it('gives the database its --journal-timeout (1 s), not the 10 s connect timeout, and decides from what it last read', async () => {
+    // Given 3.0.0 live on blue and 2.0.0 the standby on green, as this machine last read them
+    const { url, env, stack } = await ownStack()
+    expect((await bluegreen(['release', e2ePlan, '--version', '2.0.0', '--yes'], env)).code).toBe(0)
+    expect((await bluegreen(['release', e2ePlan, '--version', '3.0.0', '--yes'], env)).code).toBe(0)
+    // And a 4.0.0 whose smoke test failed: its deploy replaced green, the standby, with the failed build
+    expect(
+      (
+        await bluegreen(['release', e2ePlan, '--version', '4.0.0', '--yes'], {
+          ...env,
+          E2E_SMOKE_PREFIX: 'not-',
+        })
+      ).code,
+    ).toBe(1)
+    const sockets = new Set<Socket>()
+    const silent = createServer((socket) => sockets.add(socket))
+    await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done))
+    try {
+      const port = (silent.address() as AddressInfo).port
+      const partitioned = { ...env, DATABASE_URL: url.replace(/@[^/]+\//, `@127.0.0.1:${port}/`) }
+      // When the database is partitioned and the on-call engineer rolls back
+      const refused = await bluegreen(['rollback', '--plan', e2ePlan, '--yes'], partitioned)
+      // Then it gave up on the database after its 1 s budget, and still refused the failed build
+      expect(refused.stdout + refused.stderr).toContain('no answer within 1 s')
+      expect(refused.code).toBe(5)
+      expect(refused.stderr).toContain('NO_ROLLBACK_TARGET')
+      expect(await productionPool(stack)).toBe('blue')
+      // And --journal-timeout changes the budget (a flag, and BLUEGREEN_JOURNAL_TIMEOUT)
+      const quick = await bluegreen(['rollback', '--plan', e2ePlan, '--yes', '--force'], {
+        ...partitioned,
+        BLUEGREEN_JOURNAL_TIMEOUT: '300ms',
+      })
+      expect(quick.stdout + quick.stderr).toContain('no answer within 0.3 s')
+      expect(quick.code, quick.stderr).toBe(0)
+      expect(await productionPool(stack)).toBe('green')
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      await new Promise((done) => silent.close(done))
+    }
+  })
+})
+
 describe('unlock --force', () => {
   it('clears the lock of a hung release and records who did it', async () => {
     // Given a release hung in its deploy step (stopped with SIGSTOP: its lock session stays open)

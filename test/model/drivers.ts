@@ -56,12 +56,14 @@ export interface Stack {
   databaseUrl: string
   local: LocalStack
   stateDir: string
+  /** The environment of the model plan for `app` (its own journal, state and spool). */
+  env(app: string): Record<string, string>
   /** Starts a sequence: a fresh app, both pools on 1.0.0, blue live. */
   world(app: string, through: 'engine' | 'cli'): Promise<World>
   close(): Promise<void>
 }
 
-const planFor = (kind: JournalKind) =>
+export const planFor = (kind: JournalKind) =>
   join(repoRoot, `test/fixtures/model/plan-${kind === 'postgres' ? 'pg' : 'file'}.yaml`)
 const deployIndex = (kind: JournalKind) => (kind === 'postgres' ? 1 : 0)
 const standbyIndex = (kind: JournalKind) => (kind === 'postgres' ? 5 : 4)
@@ -76,15 +78,16 @@ export async function startStack(kind: JournalKind): Promise<Stack> {
     databaseUrl,
     local,
     stateDir,
+    env: (app) => ({
+      ...local.env,
+      DATABASE_URL: databaseUrl,
+      MODEL_APP: app,
+      MODEL_STATE_FILE: join(stateDir, `${app}.state.json`),
+      BLUEGREEN_STATE_DIR: join(stateDir, app),
+      CI: 'true',
+    }),
     async world(app, through) {
-      const env: Record<string, string> = {
-        ...local.env,
-        DATABASE_URL: databaseUrl,
-        MODEL_APP: app,
-        MODEL_STATE_FILE: join(stateDir, `${app}.state.json`),
-        BLUEGREEN_STATE_DIR: join(stateDir, app),
-        CI: 'true',
-      }
+      const env = stack.env(app)
       // Both pools back on 1.0.0, all traffic on blue.
       for (const pool of ['blue', 'green'] as const)
         await fetch(local.app.controlUrl, {
@@ -376,12 +379,18 @@ function cliWorld(kind: JournalKind, env: Record<string, string>, local: LocalSt
               '1.0.0',
               '--yes',
             ],
-            { env: { ...process.env, ...base }, stdio: 'ignore' },
+            { env: { ...process.env, ...base }, stdio: ['ignore', 'pipe', 'ignore'] },
           )
-          const timer = setTimeout(() => {
-            if (op.how === 'interrupt') child.kill('SIGINT')
-            else void cutLock(kind, env)
-          }, op.afterMs)
+          // The moment counts from the release's first line: a signal before Node has started
+          // bluegreen kills the process before it did anything (that is no release to model).
+          let timer: NodeJS.Timeout | undefined
+          child.stdout.once('data', () => {
+            timer = setTimeout(() => {
+              if (op.how === 'interrupt') child.kill('SIGINT')
+              else void cutLock(kind, env)
+            }, op.afterMs)
+          })
+          child.stdout.resume()
           const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
           clearTimeout(timer)
           const observed = await started(code)

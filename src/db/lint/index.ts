@@ -322,15 +322,23 @@ async function sqlFilesUnder(path: string): Promise<string[]> {
   return files
 }
 
+/**
+ * A directory's files as the runner lists them (listMigrationFiles: links followed, bad entries
+ * refused), then those of its subdirectories, for a tree of migration directories. Hidden
+ * directories are skipped: a Kubernetes ConfigMap's `..data` holds the same files again.
+ */
 async function sqlFilesIn(path: string): Promise<string[]> {
+  const { listMigrationFiles, shownPath } = await import('../migration-files.js')
+  const files = (await listMigrationFiles(path)).map(shownPath)
   const entries = await readdir(path, { withFileTypes: true })
-  const names = entries.map((e) => e.name).sort(byCodePoint)
-  const files: string[] = []
-  for (const name of names) {
-    const entry = entries.find((e) => e.name === name)!
+  for (const name of entries.map((e) => e.name).sort(byCodePoint)) {
+    if (name.startsWith('.') || name.endsWith('.sql')) continue
     const full = join(path, name)
-    if (entry.isDirectory()) files.push(...(await sqlFilesIn(full)))
-    else if (name.endsWith('.sql')) files.push(full)
+    const isDir = await stat(full).then(
+      (info) => info.isDirectory(),
+      () => false,
+    )
+    if (isDir) files.push(...(await sqlFilesIn(full)))
   }
   return files
 }
