@@ -6,7 +6,7 @@
  * and only when they are due (`notBefore`). A release that was rolled back never contracts.
  */
 import { resolve } from 'node:path'
-import { BluegreenError } from '../errors.js'
+import { BluegreenError, isBluegreenError } from '../errors.js'
 import { lostConnection, type Client } from '../db/client.js'
 import { PostgresJournal } from '../db/journal-store.js'
 import { parseDuration } from '../plan/duration.js'
@@ -132,6 +132,8 @@ export async function runDueContracts(
       // A lost connection is not a broken migration: say so, and how to continue.
       const lost = lostConnection(error)
       if (lost) throw lost
+      // Interrupted (SIGINT) is not a failed contract either: the release stops, resumable.
+      if (isBluegreenError(error) && error.code === 'INTERRUPTED') throw error
       throw new BluegreenError({
         code: 'CONTRACT_FAILED',
         message: `contract migrations of ${pending.version} failed: ${(error as Error).message}`,

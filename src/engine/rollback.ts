@@ -234,16 +234,7 @@ async function act(
       })
     case 'none':
       ctx.emit({ type: 'info', message: decision.message })
-      return {
-        ok: true,
-        action: 'none',
-        to: decision.live,
-        version: options.pools[decision.live]?.version,
-        ms: 0,
-        changed: false,
-        journaled: options.journaled,
-        message: decision.message,
-      }
+      return unchanged('none', decision.live, decision.message, options)
     case 'close': {
       const release = decision.release
       await journal.finishRelease(release.id, {
@@ -260,16 +251,7 @@ async function act(
         detail: `closed release ${release.version}: it never reached users; ${decision.live} stays live`,
       })
       ctx.emit({ type: 'info', message: decision.message })
-      return {
-        ok: true,
-        action: 'closed',
-        to: decision.live,
-        version: options.pools[decision.live]?.version,
-        ms: 0,
-        changed: false,
-        journaled: true,
-        message: decision.message,
-      }
+      return unchanged('closed', decision.live, decision.message, { ...options, journaled: true })
     }
     case 'switch':
       break
@@ -287,6 +269,17 @@ async function act(
     releaseId: decision.undoes,
     lease: options.lease,
   })
+}
+
+/** A rollback that switched nothing: production stays on `live`. */
+function unchanged(
+  action: 'none' | 'closed',
+  live: PoolName,
+  message: string,
+  options: { pools: Pools; journaled: boolean },
+): RollbackResult {
+  const version = options.pools[live]?.version
+  return { ok: true, action, to: live, version, ms: 0, changed: false, journaled: options.journaled, message }
 }
 
 async function preflight(ctx: EngineContext, target: PoolName, pools: Pools): Promise<void> {

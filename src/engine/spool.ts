@@ -21,6 +21,7 @@ import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { PoolName } from '../plan/schema.js'
 import { redactJson } from '../redact.js'
+import { writeFileAtomic } from './file-journal.js'
 import type { PoolRecord } from './journal.js'
 import type { Pools } from './standing.js'
 
@@ -143,29 +144,16 @@ export function takeSpool(
           return ''
         }
       })()
-      writeAtomic(path, text + rest)
+      writeFileAtomic(path, text + rest)
       rmSync(taken, { force: true })
     },
   }
 }
 
-function writeAtomic(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true })
-  const temp = `${path}.${process.pid}.tmp`
-  const fd = openSync(temp, 'w', 0o600)
-  try {
-    writeSync(fd, text)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  renameSync(temp, path)
-}
-
 /** Remembers the standings read from (or written to) the journal; never fails a command. */
 export function rememberPools(app: string, pools: Pools): void {
   try {
-    writeAtomic(cachePath(app), JSON.stringify({ at: new Date().toISOString(), pools }) + '\n')
+    writeFileAtomic(cachePath(app), JSON.stringify({ at: new Date().toISOString(), pools }) + '\n')
   } catch {
     // A read-only home directory: the offline rollback will say it could not check.
   }

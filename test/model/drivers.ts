@@ -15,7 +15,7 @@ import { startLocalStack, type LocalStack } from '../../src/local/stack.js'
 import { repoRoot, runCli } from '../support/cli.js'
 import { sql } from '../support/e2e.js'
 import { createTestDatabase } from '../support/postgres.js'
-import type { Fail, Pool } from './model.js'
+import { brokenBuild, type Fail, type Pool } from './model.js'
 
 export type JournalKind = 'postgres' | 'file'
 
@@ -32,7 +32,14 @@ export interface Observed {
   /** The error's code and message, for the sequence's log. */
   error?: string
   /** For release-stopped: how far the real release got. */
-  reached?: { deployBegan: boolean; promoted: boolean; finished: boolean; weights: Record<Pool, number> }
+  reached?: {
+    deployBegan: boolean
+    promoted: boolean
+    finished: boolean
+    weights: Record<Pool, number>
+    /** What each pool's servers answer with now. */
+    served: Record<Pool, string>
+  }
 }
 
 export interface Observation {
@@ -202,7 +209,7 @@ export function lastErrorMessage(): string | undefined {
 const failEnv = (fail: Fail | undefined): Record<string, string> => ({
   MODEL_DEPLOY_FAIL: fail === 'deploy' ? '1' : '',
   MODEL_SMOKE_PREFIX: fail === 'smoke' ? 'not-' : '',
-  MODEL_DEPLOY_AS: fail === 'verify' ? 'broken-build' : '',
+  MODEL_DEPLOY_AS: fail === 'verify' ? brokenBuild : '',
 })
 
 /** Cuts the release lock's session (PostgreSQL), or removes its lock file (file journal). */
@@ -222,6 +229,7 @@ async function reachedOf(
   kind: JournalKind,
   env: Record<string, string>,
   code: number,
+  local: LocalStack,
 ): Promise<NonNullable<Observed['reached']>> {
   return withEngine(kind, env, {}, async (ctx) => {
     const [latest] = await ctx.journal.releases(env.MODEL_APP, 1)
@@ -232,6 +240,7 @@ async function reachedOf(
       promoted: steps.some((s) => s.index === standbyIndex(kind) && s.status === 'done'),
       finished: code === 0,
       weights: traffic.weights,
+      served: { blue: local.app.versionOf('blue'), green: local.app.versionOf('green') },
     }
   })
 }
@@ -290,7 +299,7 @@ function engineWorld(kind: JournalKind, env: Record<string, string>, local: Loca
             }),
           )
           const observed = await started(code)
-          return { ...observed, reached: await reachedOf(kind, env, code) }
+          return { ...observed, reached: await reachedOf(kind, env, code, local) }
         }
         case 'resume':
           return {
@@ -334,6 +343,15 @@ function cliWorld(kind: JournalKind, env: Record<string, string>, local: LocalSt
   const common = commonWorld(kind, env, local)
   const plan = planFor(kind)
   const base = { ...env, ...failEnv(undefined) }
+  const releaseArgs = (version: string) => [
+    'release',
+    plan,
+    '--version',
+    version,
+    '--live-version',
+    '1.0.0',
+    '--yes',
+  ]
   const cli = (args: string[], extra: Record<string, string> = {}) =>
     runCli(args, { env: { ...base, ...extra }, timeoutMs: 60_000 })
   return {
@@ -349,38 +367,15 @@ function cliWorld(kind: JournalKind, env: Record<string, string>, local: LocalSt
       switch (op.kind) {
         case 'release':
           return started(
-            (
-              await cli(
-                [
-                  'release',
-                  plan,
-                  '--version',
-                  op.version,
-                  '--live-version',
-                  '1.0.0',
-                  '--yes',
-                  ...(op.force ? ['--force'] : []),
-                ],
-                failEnv(op.fail),
-              )
-            ).code,
+            (await cli([...releaseArgs(op.version), ...(op.force ? ['--force'] : [])], failEnv(op.fail)))
+              .code,
           )
         case 'release-stopped': {
           const { spawn } = await import('node:child_process')
-          const child = spawn(
-            process.execPath,
-            [
-              join(repoRoot, 'bin/run.js'),
-              'release',
-              plan,
-              '--version',
-              op.version,
-              '--live-version',
-              '1.0.0',
-              '--yes',
-            ],
-            { env: { ...process.env, ...base }, stdio: ['ignore', 'pipe', 'ignore'] },
-          )
+          const child = spawn(process.execPath, [join(repoRoot, 'bin/run.js'), ...releaseArgs(op.version)], {
+            env: { ...process.env, ...base },
+            stdio: ['ignore', 'pipe', 'ignore'],
+          })
           // The moment counts from the release's first line: a signal before Node has started
           // bluegreen kills the process before it did anything (that is no release to model).
           let timer: NodeJS.Timeout | undefined
@@ -394,7 +389,7 @@ function cliWorld(kind: JournalKind, env: Record<string, string>, local: LocalSt
           const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
           clearTimeout(timer)
           const observed = await started(code)
-          return { ...observed, reached: await reachedOf(kind, env, observed.code) }
+          return { ...observed, reached: await reachedOf(kind, env, observed.code, local) }
         }
         case 'resume':
           return { code: (await cli(['release', plan, '--resume', '--yes'])).code ?? -1 }

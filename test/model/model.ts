@@ -26,6 +26,11 @@ export interface ModelState {
   forced: boolean
   /** Contract seqs applied, as the real ledger says (observed). */
   applied: number[]
+  /**
+   * What each pool's servers really answer with: a verify failure is injected by deploying a
+   * build that reports another version, so a pool can hold something other than its record.
+   */
+  served: Record<Pool, string>
 }
 
 export const other = (pool: Pool): Pool => (pool === 'blue' ? 'green' : 'blue')
@@ -37,7 +42,15 @@ const all = (pool: Pool): Record<Pool, number> =>
   pool === 'blue' ? { blue: 100, green: 0 } : { blue: 0, green: 100 }
 
 export function initial(): ModelState {
-  return { weights: { blue: 100, green: 0 }, pools: {}, seq: 0, bad: new Set(), forced: false, applied: [] }
+  return {
+    weights: { blue: 100, green: 0 },
+    pools: {},
+    seq: 0,
+    bad: new Set(),
+    forced: false,
+    applied: [],
+    served: { blue: initialVersion, green: initialVersion },
+  }
 }
 
 export function clone(state: ModelState): ModelState {
@@ -48,10 +61,23 @@ export function clone(state: ModelState): ModelState {
     unfinished: state.unfinished && { ...state.unfinished },
     bad: new Set(state.bad),
     applied: [...state.applied],
+    served: { ...state.served },
   }
 }
 
 export type Fail = 'deploy' | 'smoke' | 'verify'
+
+/** The build a verify failure deploys: it answers with this instead of its version. */
+export const brokenBuild = 'broken-build'
+
+/**
+ * A rollback (or the automatic one) confirms production by the target's recorded version when
+ * the target is known good: a pool that serves something else fails that confirmation.
+ */
+function confirms(state: ModelState, target: Pool): boolean {
+  const record = state.pools[target]
+  return !good(record) || !record?.version || state.served[target].includes(record.version)
+}
 
 /** The version the first release records for the pool that was live before bluegreen. */
 export const initialVersion = '1.0.0'
@@ -89,16 +115,21 @@ function promote(state: ModelState, version: string, from: Pool, to: Pool, seq: 
 export function release(state: ModelState, version: string, fail: Fail | undefined): number {
   const { from, to, seq } = begin(state)
   if (!fail) {
+    state.served[to] = version
     promote(state, version, from, to, seq)
     return 0
   }
   state.bad.add(version)
   if (fail === 'verify') {
-    // Switched, failed verify, switched back by itself: the pool it left is rolled back.
+    // Switched, failed verify, switched back by itself: the pool it left is rolled back. The
+    // switch back is recorded before it is confirmed; a pool that does not answer as recorded
+    // fails the confirmation (exit 5).
+    state.served[to] = brokenBuild
     state.pools[to] = { version, standing: 'rolled_back', seq }
     state.weights = all(from)
-    return 3
+    return confirms(state, from) ? 3 : 5
   }
+  if (fail === 'smoke') state.served[to] = version
   state.pools[to] = { version, standing: 'candidate', seq }
   return 1
 }
@@ -111,10 +142,17 @@ export function release(state: ModelState, version: string, fail: Fail | undefin
 export function releaseStopped(
   state: ModelState,
   version: string,
-  reached: { deployBegan: boolean; promoted: boolean; finished: boolean; weights: Record<Pool, number> },
+  reached: {
+    deployBegan: boolean
+    promoted: boolean
+    finished: boolean
+    weights: Record<Pool, number>
+    served: Record<Pool, string>
+  },
   how: 'interrupt' | 'lock',
 ): number {
   const { from, to, seq } = begin(state)
+  state.served = { ...reached.served }
   if (reached.finished) {
     promote(state, version, from, to, seq)
     return 0
@@ -130,6 +168,7 @@ export function releaseStopped(
 export function resume(state: ModelState): number {
   const open = state.unfinished
   if (!open) return 2
+  state.served[open.to] = open.version
   promote(state, open.version, open.from, open.to, open.seq)
   state.unfinished = undefined
   return 0
@@ -183,8 +222,9 @@ export function rollback(state: ModelState, force: boolean): number {
   // Schema-safe only: no contract newer than the target's release may have run.
   const targetSeq = state.pools[target]?.seq ?? 0
   if (state.applied.some((seq) => seq > targetSeq)) return 5
+  const confirmed = confirms(state, target)
   switchTo(state, target)
-  return 0
+  return confirmed ? 0 : 5
 }
 
 export function retire(state: ModelState): number {

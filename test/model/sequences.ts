@@ -179,13 +179,13 @@ async function compare(
 }
 
 const fixedSeed = process.env.MODEL_SEED ? Number(process.env.MODEL_SEED) : undefined
-const baseSeed = fixedSeed ?? Number(process.env.MODEL_BASE_SEED ?? 20261201)
 
 /**
  * The sequence tests for one journal: `engine` sequences in-process and `cli` through the built
  * CLI (MODEL_SEQUENCES and MODEL_CLI_SEQUENCES override; MODEL_SEED runs one seed).
  */
 export function defineSequences(kind: JournalKind, defaults: { engine: number; cli: number }): void {
+  const baseSeed = fixedSeed ?? Number(process.env.MODEL_BASE_SEED ?? 20261201)
   const only = process.env.MODEL_JOURNAL
   const through = process.env.MODEL_THROUGH
   const counts = {
