@@ -26,7 +26,7 @@ import { holderStillRunning } from '../engine/holder.js'
 import { connect, connectionLostError, isConnectionLost, withClient, type Client } from './client.js'
 import { STATE_SCHEMA_LOCK } from './state-schema.js'
 
-const journalSchema = `
+export const journalSchemaV1 = `
 CREATE SCHEMA IF NOT EXISTS bluegreen;
 CREATE TABLE IF NOT EXISTS bluegreen.releases (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -105,25 +105,35 @@ ALTER TABLE bluegreen.releases
   ADD COLUMN IF NOT EXISTS failed_index int,
   ADD COLUMN IF NOT EXISTS failed_kind text,
   ADD COLUMN IF NOT EXISTS rollback text CHECK (rollback IN ('automatic', 'manual')),
-  ADD COLUMN IF NOT EXISTS reached_users boolean;
-ALTER TABLE bluegreen.releases ADD CONSTRAINT rollback_only_when_rolled_back
-  CHECK (rollback IS NULL OR status = 'rolled_back');
-ALTER TABLE bluegreen.pools
-  ALTER COLUMN version DROP NOT NULL,
-  ADD COLUMN IF NOT EXISTS release_id uuid,
-  ADD COLUMN IF NOT EXISTS standing text NOT NULL DEFAULT 'live'
-    CHECK (standing IN ('live', 'standby', 'candidate', 'rolled_back', 'retired')),
-  ADD COLUMN IF NOT EXISTS since timestamptz NOT NULL DEFAULT now(),
-  ADD COLUMN IF NOT EXISTS until timestamptz;
-ALTER TABLE bluegreen.pools ADD CONSTRAINT window_only_for_standby CHECK (until IS NULL OR standing = 'standby');
-UPDATE bluegreen.pools p SET
-  standing = CASE WHEN s.retired_at IS NOT NULL THEN 'retired' ELSE 'standby' END,
-  until = CASE WHEN s.retired_at IS NULL THEN s.until END
-  FROM bluegreen.standby s WHERE s.app = p.app AND s.pool = p.pool;
--- At most one live pool per app, checked at the end of the statement or transaction that
--- moves the standing from one pool to the other.
-ALTER TABLE bluegreen.pools ADD CONSTRAINT one_live_pool_per_app
-  EXCLUDE USING btree (app WITH =) WHERE (standing = 'live') DEFERRABLE INITIALLY DEFERRED;
+  ADD COLUMN IF NOT EXISTS reached_users boolean,
+  ADD COLUMN IF NOT EXISTS runner_pid int,
+  ADD COLUMN IF NOT EXISTS runner_host text;
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'rollback_only_when_rolled_back') THEN
+    ALTER TABLE bluegreen.releases ADD CONSTRAINT rollback_only_when_rolled_back
+      CHECK (rollback IS NULL OR status = 'rolled_back');
+  END IF;
+  -- Once: pools get their standing, from the standby row of journals written before it.
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'bluegreen.pools'::regclass AND attname = 'standing') THEN
+    ALTER TABLE bluegreen.pools
+      ALTER COLUMN version DROP NOT NULL,
+      ADD COLUMN release_id uuid,
+      ADD COLUMN standing text NOT NULL DEFAULT 'live'
+        CHECK (standing IN ('live', 'standby', 'candidate', 'rolled_back', 'retired')),
+      ADD COLUMN since timestamptz NOT NULL DEFAULT now(),
+      ADD COLUMN until timestamptz,
+      ADD CONSTRAINT window_only_for_standby CHECK (until IS NULL OR standing = 'standby');
+    UPDATE bluegreen.pools p SET
+      standing = CASE WHEN s.retired_at IS NOT NULL THEN 'retired' ELSE 'standby' END,
+      until = CASE WHEN s.retired_at IS NULL THEN s.until END
+      FROM bluegreen.standby s WHERE s.app = p.app AND s.pool = p.pool;
+    -- At most one live pool per app, checked at the end of the statement or transaction that
+    -- moves the standing from one pool to the other.
+    ALTER TABLE bluegreen.pools ADD CONSTRAINT one_live_pool_per_app
+      EXCLUDE USING btree (app WITH =) WHERE (standing = 'live') DEFERRABLE INITIALLY DEFERRED;
+  END IF;
+END $$;
 CREATE TABLE IF NOT EXISTS bluegreen.rollbacks (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
   app text NOT NULL,
@@ -154,7 +164,7 @@ export async function ensureJournalSchema(client: Client): Promise<void> {
     // The same lock as the migration tables' creation (state-schema.ts), so the two never race.
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [STATE_SCHEMA_LOCK])
     if (!(await journalTablesExist(client))) {
-      await client.query(journalSchema)
+      await client.query(journalSchemaV1)
       await client.query(standingSchema)
     }
     await client.query('COMMIT')
@@ -165,8 +175,10 @@ export async function ensureJournalSchema(client: Client): Promise<void> {
 }
 
 async function journalTablesExist(client: Client): Promise<boolean> {
+  // The newest column of the newest schema step: an older journal gets the rest added.
   const { rows } = await client.query<{ ok: boolean }>(
-    `SELECT to_regclass('bluegreen.rollbacks') IS NOT NULL AS ok`,
+    `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('bluegreen.releases')
+       AND attname = 'runner_pid' AND NOT attisdropped) AS ok`,
   )
   return rows[0]?.ok === true
 }
@@ -195,6 +207,8 @@ interface ReleaseRow {
   failed_kind: string | null
   rollback: 'automatic' | 'manual' | null
   reached_users: boolean | null
+  runner_pid: number | null
+  runner_host: string | null
 }
 
 function toRelease(row: ReleaseRow): ReleaseRecord {
@@ -214,6 +228,7 @@ function toRelease(row: ReleaseRow): ReleaseRecord {
       row.failed_index === null ? undefined : { index: row.failed_index, kind: row.failed_kind ?? '' },
     rollback: row.rollback ?? undefined,
     reachedUsers: row.reached_users ?? undefined,
+    runner: row.runner_pid === null ? undefined : { pid: row.runner_pid, host: row.runner_host ?? '' },
   }
 }
 
@@ -362,13 +377,22 @@ export class PostgresJournal implements Journal {
     try {
       return await fn(lease)
     } finally {
-      if (!lost) {
-        await lockClient
-          .query(`DELETE FROM bluegreen.locks WHERE app = $1 AND backend_pid = pg_backend_pid()`, [app])
-          .catch(() => {})
-        await lockClient.query(`SELECT pg_advisory_unlock(${lockKey})`, [app]).catch(() => {})
+      // Bounded: a database that stopped answering must not keep the command from exiting
+      // (the server frees the lock when the connection goes).
+      const release = async () => {
+        if (!lost) {
+          await lockClient
+            .query(`DELETE FROM bluegreen.locks WHERE app = $1 AND backend_pid = pg_backend_pid()`, [app])
+            .catch(() => {})
+          await lockClient.query(`SELECT pg_advisory_unlock(${lockKey})`, [app]).catch(() => {})
+        }
+        await lockClient.end().catch(() => {})
       }
-      await lockClient.end().catch(() => {})
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        release(),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, verifyTimeoutMs).unref())),
+      ]).finally(() => clearTimeout(timer))
     }
   }
 
@@ -382,9 +406,11 @@ export class PostgresJournal implements Journal {
     const lockClient = await connecting
     try {
       // The lock's session must outlive any idle or statement limit set for the role or database.
-      await lockClient.query(
-        `SET idle_session_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0`,
-      )
+      await offSessionLimits(lockClient, [
+        'idle_session_timeout',
+        'idle_in_transaction_session_timeout',
+        'statement_timeout',
+      ])
       const { rows } = await lockClient.query<{ ok: boolean }>(
         `SELECT pg_try_advisory_lock(${lockKey}) AS ok`,
         [app],
@@ -447,6 +473,14 @@ export class PostgresJournal implements Journal {
       [app],
     )
     return rows[0] && toRelease(rows[0])
+  }
+
+  async setRunner(id: string, runner: { pid: number; host: string }): Promise<void> {
+    await this.q(`UPDATE bluegreen.releases SET runner_pid = $2, runner_host = $3 WHERE id = $1`, [
+      id,
+      runner.pid,
+      runner.host,
+    ])
   }
 
   async finishRelease(id: string, outcome: ReleaseOutcome): Promise<void> {
@@ -667,6 +701,14 @@ export class PostgresJournal implements Journal {
   }
 }
 
+/**
+ * Turns the given limits off for this session, one round trip; those the server does not have
+ * (idle_session_timeout is PostgreSQL 14+) are skipped rather than failing the command.
+ */
+async function offSessionLimits(client: Client, names: string[]): Promise<void> {
+  await client.query(`SELECT set_config(name, '0', false) FROM pg_settings WHERE name = ANY($1)`, [names])
+}
+
 interface HolderRow {
   holder: string
   pid: number
@@ -696,6 +738,9 @@ export async function withPostgresJournal<T>(
     return await withClient(
       url,
       async (client) => {
+        // A release idles through long steps: a limit set for the role or database must not cut
+        // the journal's connection under it.
+        await offSessionLimits(client, ['idle_session_timeout', 'idle_in_transaction_session_timeout'])
         await ensureJournalSchema(client)
         journal = new PostgresJournal(client, url, lockConnection, timeoutMs)
         return fn(journal)

@@ -229,6 +229,13 @@ export class FileJournal implements Journal {
     })
   }
 
+  async setRunner(id: string, runner: { pid: number; host: string }): Promise<void> {
+    this.update(this.appOf(id), (state) => {
+      const release = state.releases.find((r) => r.id === id)
+      if (release) release.runner = runner
+    })
+  }
+
   async release(id: string): Promise<ReleaseRecord | undefined> {
     for (const state of Object.values(this.read().apps)) {
       const found = state.releases.find((r) => r.id === id)

@@ -31,6 +31,8 @@ export interface ReleaseRecord {
   rollback?: 'automatic' | 'manual'
   /** Whether traffic reached the release's pool before it ended (false: users never saw it). */
   reachedUsers?: boolean
+  /** The process that runs it (or ran it last, on --resume): tells running from interrupted. */
+  runner?: { pid: number; host: string }
 }
 
 export interface ReleaseOutcome {
@@ -137,6 +139,8 @@ export interface Journal {
 
   startRelease(release: Omit<ReleaseRecord, 'id' | 'seq' | 'status' | 'startedAt'>): Promise<ReleaseRecord>
   unfinishedRelease(app: string): Promise<ReleaseRecord | undefined>
+  /** Records which process runs the release now (at its start, and on --resume). */
+  setRunner(id: string, runner: { pid: number; host: string }): Promise<void>
   finishRelease(id: string, outcome: ReleaseOutcome): Promise<void>
   releases(app: string, limit: number): Promise<ReleaseRecord[]>
   release(id: string): Promise<ReleaseRecord | undefined>

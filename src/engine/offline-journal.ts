@@ -38,6 +38,7 @@ export class OfflineJournal implements Journal {
     return undefined
   }
   async finishRelease(): Promise<void> {}
+  async setRunner(): Promise<void> {}
   async releases(): Promise<ReleaseRecord[]> {
     return []
   }

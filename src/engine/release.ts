@@ -4,6 +4,7 @@
  * verified before every step and every load-balancer write. What a failure means is decided by
  * the outcome table (outcome.ts).
  */
+import { hostname } from 'node:os'
 import { BluegreenError, ExitCode, isBluegreenError } from '../errors.js'
 import { describeTraffic, otherPool, type LoadBalancer, type PoolName } from '../lb/types.js'
 import { describeStep } from '../plan/describe.js'
@@ -78,6 +79,8 @@ export async function release(ctx: EngineContext, options: ReleaseOptions): Prom
     const begun = await beginOrResume(locked, options)
     if ('unchanged' in begun) return begun.unchanged
     const record = begun.record
+    // Which process runs it: status tells a running release from an interrupted one by it.
+    await journal.setRunner(record.id, { pid: process.pid, host: hostname() })
     const done = new Set(
       (await journal.steps(record.id)).filter((s) => s.status === 'done').map((s) => s.index),
     )

@@ -2,6 +2,8 @@
  * `status` and `history`: the two pools as the load balancer sees them (live, weight, health),
  * what the journal knows of them (version, standby window), pending contracts, the last release.
  */
+import { hostname } from 'node:os'
+import { isProcessRunning } from '../process-alive.js'
 import { pools as poolNames, type PoolName, type Target, type Traffic } from '../lb/types.js'
 import type { EngineContext } from './context.js'
 import type {
@@ -116,10 +118,19 @@ export async function status(ctx: EngineContext): Promise<StatusReport> {
   if (facts.unfinished) {
     const steps = await journal.steps(facts.unfinished.id)
     const last = steps.at(-1)
+    // Running only when the lock's holder is the process that runs this release (another
+    // command may hold the lock a moment, and a holder killed a moment ago may still show in
+    // pg_locks until the server notices).
+    const runner = facts.unfinished.runner
+    const alive =
+      holder &&
+      runner?.pid === holder.pid &&
+      runner.host === holder.host &&
+      !(holder.host === hostname() && !isProcessRunning(holder.pid))
     unfinished = {
       release: facts.unfinished,
-      state: holder ? 'running' : 'interrupted',
-      holder,
+      state: alive ? 'running' : 'interrupted',
+      holder: alive ? holder : undefined,
       step: last && { index: last.index, kind: last.kind, of: plan.phases.length, status: last.status },
     }
   }

@@ -100,3 +100,67 @@ async function backendPid(client: Client): Promise<number> {
   const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
   return rows[0].pid
 }
+
+describe('pool standings and the fenced lock, on PostgreSQL', () => {
+  it('gives a journal written before standings its standings, from its standby row', async () => {
+    // Given a journal of the previous shape: pools without standing, the standby apart
+    const url = await createTestDatabase('jupgrade')
+    const { journalSchemaV1 } = await import('../../src/db/journal-store.js')
+    await withClient(url, async (client) => {
+      await client.query(journalSchemaV1)
+      await client.query(`INSERT INTO bluegreen.pools (app, pool, version, release_seq) VALUES
+        ('shop', 'blue', '1.0.0', 0), ('shop', 'green', '2.0.0', 1)`)
+      await client.query(`INSERT INTO bluegreen.standby (app, pool, version, release_seq, until)
+        VALUES ('shop', 'blue', '1.0.0', 0, '2030-01-01T00:00:00Z')`)
+    })
+    // When bluegreen opens it
+    const pools = await withPostgresJournal(url, (journal) => journal.pools('shop'))
+    // Then the standby keeps its window and the other pool is live
+    expect(pools.blue).toMatchObject({
+      standing: 'standby',
+      version: '1.0.0',
+      until: '2030-01-01T00:00:00.000Z',
+    })
+    expect(pools.green).toMatchObject({ standing: 'live', version: '2.0.0' })
+    // And the schema keeps the rule: never two live pools
+    await expect(
+      withClient(url, (client) =>
+        client.query(`UPDATE bluegreen.pools SET standing = 'live', until = NULL WHERE app = 'shop'`),
+      ),
+    ).rejects.toThrow(/one_live_pool_per_app/)
+  })
+
+  it('keeps the lock through an idle_session_timeout set for the database, and knows when it is cut', async () => {
+    // Given a database that cuts idle sessions after 200 ms
+    const url = await createTestDatabase('jfence')
+    const database = new URL(url).pathname.slice(1)
+    await withClient(url, (client) =>
+      client.query(`ALTER DATABASE "${database}" SET idle_session_timeout = '200ms'`),
+    )
+    await withPostgresJournal(
+      url,
+      async (journal) => {
+        await journal.withLock('shop', holder('bluegreen release'), async (lease) => {
+          // When the holder idles longer than that
+          await new Promise((resolve) => setTimeout(resolve, 600))
+          // Then its lock's session is still there (it turns the limit off for itself)
+          await expect(lease.verify()).resolves.toBeUndefined()
+          // When the session is cut anyway
+          await withClient(url, (client) =>
+            client.query(`SELECT pg_terminate_backend(backend_pid) FROM bluegreen.locks WHERE app = 'shop'`),
+          )
+          // Then the next check says so, and the lock is free for another command
+          await expect(lease.verify()).rejects.toMatchObject({ code: 'LOCK_LOST', exitCode: 4 })
+        })
+      },
+      { lockConnection: true },
+    )
+    // And the journal's own connection, idle as long, still writes
+    await withPostgresJournal(url, async (journal) => {
+      await new Promise((resolve) => setTimeout(resolve, 400))
+      await expect(
+        journal.audit({ app: 'shop', action: 'test', actor: 'tester', detail: 'idle' }),
+      ).resolves.toBeUndefined()
+    })
+  })
+})

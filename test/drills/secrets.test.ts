@@ -195,8 +195,10 @@ describe.runIf(havePostgres())('drill: secrets stay hidden everywhere', () => {
     // An offline rollback (the database refuses connections) writes the spool.
     const closed = new URL(stack!.databaseUrl)
     closed.port = String(await freePort())
+    // (--force: the last rollback left production on the known-good pool, so a plain one would
+    // change nothing and write nothing.)
     const offline = await plainOrJson(
-      ['rollback', '--plan', plan, '--yes'],
+      ['rollback', '--plan', plan, '--yes', '--force'],
       { ...env, DATABASE_URL: closed.toString() },
       'offline rollback',
     )
@@ -204,7 +206,7 @@ describe.runIf(havePostgres())('drill: secrets stay hidden everywhere', () => {
     expect(leaks(offline.output)).toEqual([])
     const spoolDir = env.BLUEGREEN_STATE_DIR
     const spooled = readdirSync(spoolDir).map((f) => readFileSync(join(spoolDir, f), 'utf8'))
-    expect(spooled.join('')).toContain('"kind":"rollback"')
+    expect(spooled.join('')).toContain('"kind":"rollback.intent"')
     expect(leaks(spooled.join('\n'))).toEqual([])
 
     // A plan without a database keeps its journal in a state file: release, fail and roll back.

@@ -238,7 +238,9 @@ async function reachedOf(
     return {
       deployBegan: steps.some((s) => s.index === deployIndex(kind)),
       promoted: steps.some((s) => s.index === standbyIndex(kind) && s.status === 'done'),
-      finished: code === 0,
+      // A signal that lands as the release ends (its handler already gone) kills the process
+      // after the work: the journal says whether it finished.
+      finished: code === 0 || latest?.status === 'done',
       weights: traffic.weights,
       served: { blue: local.app.versionOf('blue'), green: local.app.versionOf('green') },
     }

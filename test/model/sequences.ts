@@ -114,6 +114,9 @@ export async function runSequence(stack: Stack, seed: number, through: 'engine' 
           start.runs && observed.reached
             ? model.releaseStopped(state, resolved.version, observed.reached, resolved.how)
             : start.code
+        // Killed by the signal after it had finished (Node's default action, once bluegreen's
+        // handler is gone): the release is done, the exit is the signal's.
+        if (observed.code === -1 && observed.reached?.finished) expected = -1
         break
       }
       case 'resume':
