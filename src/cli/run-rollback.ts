@@ -4,6 +4,7 @@
  */
 import { BluegreenError } from '../errors.js'
 import { parseDuration } from '../plan/duration.js'
+import type { PlanPath } from '../plan/issues.js'
 import { confirm } from './confirm.js'
 import { withEngine } from './context.js'
 import { printJson, printLine } from './output.js'
@@ -29,6 +30,8 @@ export async function runRollback(input: RollbackInput): Promise<void> {
       allowOfflineJournal: true,
       locks: true,
       journalTimeoutMs: journalBudgetMs,
+      tolerateUnset: rollbackDoesNotRead,
+      checkMigrationDirs: false,
     },
     async (ctx) => {
       const { rollback } = await import('../engine/rollback.js')
@@ -49,6 +52,16 @@ export async function runRollback(input: RollbackInput): Promise<void> {
     printLine(
       `✓ rolled back: ${result.to}${result.version ? ` (${result.version})` : ''} is live, in ${result.ms} ms${result.journaled ? '' : ' (journal entry pending)'}`,
     )
+}
+
+/**
+ * Rollback reads the app, the load balancer, the pools and the verify phase; an unset variable
+ * anywhere else (the database secret the on-call laptop lacks) must not stop it.
+ */
+function rollbackDoesNotRead(path: PlanPath): boolean {
+  const [top, , kind] = path
+  if (top === 'phases') return kind !== 'verify'
+  return top !== 'app' && top !== 'loadBalancer' && top !== 'pools'
 }
 
 function budget(text: string | undefined): number {
