@@ -1,17 +1,19 @@
-import { Args } from '@oclif/core'
-import { commandLine } from '../cli/invocation.js'
+import { planArg, planFlag } from '../cli/flags.js'
+import { commandLine, requirePlan } from '../cli/invocation.js'
 import { BluegreenCommand } from '../cli/base-command.js'
 import { withEngine } from '../cli/context.js'
 
 export default class Retire extends BluegreenCommand {
   static override description = 'Give up the standby pool as a rollback target (lets contract migrations run)'
-  static override args = { plan: Args.string({ description: 'Plan file (YAML)', required: true }) }
+  static override args = { plan: planArg }
+  static override flags = { plan: planFlag }
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Retire)
     this.json = flags.json
+    const planFile = requirePlan(args.plan, flags.plan, 'retire')
     const result = await withEngine(
-      { planFile: args.plan, json: flags.json, command: commandLine(this.id, this.argv), locks: true },
+      { planFile, json: flags.json, command: commandLine(this.id, this.argv), locks: true },
       async (ctx) => {
         const { retire } = await import('../engine/retire.js')
         return retire(ctx)
@@ -21,7 +23,7 @@ export default class Retire extends BluegreenCommand {
     else if (!result.changed) this.out(`✓ ${result.message ?? 'nothing to retire'}`)
     else
       this.out(
-        `✓ ${result.pool}${result.version ? ` (${result.version})` : ''} is no longer a rollback target; run \`bluegreen contract ${args.plan}\` to apply what is now safe`,
+        `✓ ${result.pool}${result.version ? ` (${result.version})` : ''} is no longer a rollback target; run \`bluegreen contract ${planFile}\` to apply what is now safe`,
       )
   }
 }
