@@ -844,3 +844,59 @@ function toBluegreenError(error: unknown, subject: Subject, config: AwsElbv2Conf
   }
   return error
 }
+
+/** What `bluegreen init --listener-arn` learns from a listener: read-only, one or two calls. */
+export interface ListenerPools {
+  region: string
+  blue: string
+  green: string
+}
+
+/**
+ * The two target groups of a listener's default forward action, as blue and green: by name
+ * when their names say blue and green, otherwise in the action's order.
+ */
+export async function describeListenerPools(
+  listenerArn: string,
+  config: Pick<AwsElbv2Config, 'endpoint' | 'profile'> & { region?: string },
+): Promise<ListenerPools> {
+  const region = config.region ?? /^arn:[^:]+:elasticloadbalancing:([^:]+):/.exec(listenerArn)?.[1]
+  if (!region) {
+    throw new BluegreenError({
+      code: 'USAGE',
+      message: `${listenerArn} is not a listener ARN`,
+      hint: 'copy it from the console or `aws elbv2 describe-listeners`: arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/NAME/…',
+    })
+  }
+  const full = { ...config, region } as AwsElbv2Config
+  const sdk = await import('@aws-sdk/client-elastic-load-balancing-v2')
+  const client = newClient(sdk, full)
+  const subject = { doing: `describing listener ${listenerArn}`, noun: 'listener', planKey: '--listener-arn' }
+  try {
+    const listeners = await client.send(new sdk.DescribeListenersCommand({ ListenerArns: [listenerArn] }))
+    const actions = listeners.Listeners?.[0]?.DefaultActions ?? []
+    const forward = actions.find((a) => a.Type === 'forward')
+    const arns = [
+      ...(forward?.ForwardConfig?.TargetGroups ?? []).map((g) => g.TargetGroupArn),
+      forward?.TargetGroupArn,
+    ].filter((arn, i, all): arn is string => typeof arn === 'string' && all.indexOf(arn) === i)
+    if (arns.length < 2) {
+      throw new BluegreenError({
+        code: 'LB_CONFIG',
+        message: `listener ${listenerArn} forwards to ${arns.length} target group${arns.length === 1 ? '' : 's'}, not two`,
+        hint: 'give its default forward action both pools’ target groups (live at weight 100, the other at 0), or fill pools.blue and pools.green in bluegreen.yaml by hand',
+      })
+    }
+    const named = (color: string) =>
+      arns.find((arn) => new RegExp(`targetgroup/[^/]*${color}`, 'i').test(arn))
+    const blue = named('blue')
+    const green = named('green')
+    return blue && green && blue !== green
+      ? { region, blue, green }
+      : { region, blue: arns[0], green: arns[1] }
+  } catch (error) {
+    throw toBluegreenError(error, subject, full)
+  } finally {
+    client.destroy()
+  }
+}
