@@ -1,12 +1,13 @@
 import { BluegreenCommand } from '../cli/base-command.js'
 import { withEngine } from '../cli/context.js'
-import { dryRunFlag, planArg, planFlag } from '../cli/flags.js'
+import { confirm } from '../cli/confirm.js'
+import { dryRunFlag, planArg, planFlag, yesFlag } from '../cli/flags.js'
 import { commandLine, requirePlan } from '../cli/invocation.js'
 
 export default class Contract extends BluegreenCommand {
   static override description = 'Run the pending contract migrations that are safe and due'
   static override args = { plan: planArg }
-  static override flags = { plan: planFlag, 'dry-run': dryRunFlag }
+  static override flags = { plan: planFlag, 'dry-run': dryRunFlag, yes: yesFlag }
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Contract)
@@ -22,7 +23,10 @@ export default class Contract extends BluegreenCommand {
         const { runDueContracts } = await import('../engine/contract.js')
         const { currentHolderFor } = await import('../engine/holder.js')
         return ctx.journal.withLock(ctx.plan.app, currentHolderFor(ctx), () =>
-          runDueContracts(ctx, { dryRun: flags['dry-run'] }),
+          runDueContracts(ctx, {
+            dryRun: flags['dry-run'],
+            confirm: (question) => confirm(question, flags),
+          }),
         )
       },
     )

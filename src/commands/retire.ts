@@ -1,4 +1,5 @@
-import { planArg, planFlag } from '../cli/flags.js'
+import { confirm } from '../cli/confirm.js'
+import { planArg, planFlag, yesFlag } from '../cli/flags.js'
 import { commandLine, requirePlan } from '../cli/invocation.js'
 import { BluegreenCommand } from '../cli/base-command.js'
 import { withEngine } from '../cli/context.js'
@@ -6,7 +7,7 @@ import { withEngine } from '../cli/context.js'
 export default class Retire extends BluegreenCommand {
   static override description = 'Give up the standby pool as a rollback target (lets contract migrations run)'
   static override args = { plan: planArg }
-  static override flags = { plan: planFlag }
+  static override flags = { plan: planFlag, yes: yesFlag }
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Retire)
@@ -16,7 +17,7 @@ export default class Retire extends BluegreenCommand {
       { planFile, json: flags.json, command: commandLine(this.id, this.argv), locks: true },
       async (ctx) => {
         const { retire } = await import('../engine/retire.js')
-        return retire(ctx)
+        return retire(ctx, { confirm: (question) => confirm(question, flags) })
       },
     )
     if (this.json) this.outJson({ type: 'result', ...result })
