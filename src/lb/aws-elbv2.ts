@@ -322,7 +322,7 @@ class AwsElbv2 implements LoadBalancer {
     return waitForHealthyPool(read, pool, options, (targets) =>
       targets.length === 0
         ? `register the ${pool} pool's targets in its target group ${group} (the deploy command should do it)`
-        : `check that each target answers target group ${group}'s health check; the reasons above are ELBv2's own`,
+        : `check that each target answers target group ${group}'s health check; the reasons given per target are ELBv2's own`,
     )
   }
 
@@ -614,7 +614,7 @@ class AwsElbv2 implements LoadBalancer {
         code: 'LB_CONFIG',
         message: `the ${pool} pool has ${targets.length} instance targets but pools.${pool}.addresses lists ${addresses.length}`,
         details: targets.map((t) => `${t.id}:${t.port}`),
-        hint: `set pools.${pool}.addresses to host:port of each instance, in the order of the instance ids above, or remove it to read the private IPs from EC2`,
+        hint: `set pools.${pool}.addresses to host:port of each instance, in the order of the instance ids listed in the details, or remove it to read the private IPs from EC2`,
       })
     }
     return targets.map((t, i) => {
@@ -839,7 +839,7 @@ function toBluegreenError(error: unknown, subject: Subject, config: AwsElbv2Conf
     return make(
       'LB_CONFIG',
       `ELBv2 rejected the request (${where})`,
-      `check ${subject.planKey} and the listener's actions in the console; the AWS message above says what it refused`,
+      `check ${subject.planKey} and the listener's actions in the console; the AWS message in the details says what it refused`,
     )
   }
   return error

@@ -12,6 +12,7 @@ import { BluegreenError, isBluegreenError } from '../errors.js'
 import { registerEnvSecrets, registerSecretsIn } from '../redact.js'
 import { interpolate, type Env } from './interpolate.js'
 import { formatPath, PlanError, type PlanIssue, type PlanPath, type RawIssue } from './issues.js'
+import type { CheckResult } from './check.js'
 import type { Plan } from './schema.js'
 import { checkVersionFlag, shownValue as shown, versionPattern, versionRule } from './version.js'
 
@@ -29,6 +30,12 @@ export interface LoadPlanOptions {
   tolerateUnset?: (path: PlanPath) => boolean
   /** Whether the expand and contract directories must exist and hold .sql files (default true). */
   checkMigrationDirs?: boolean
+  /**
+   * `plan validate --no-env`: an unset variable is no error; its value becomes a placeholder
+   * that suits where it is used (text, a URL, a duration, a number…), so the rest is still
+   * checked. The plan is for validation only: it holds placeholders.
+   */
+  placeholders?: boolean
 }
 
 /** A plan section left out because a variable it uses is unset (see tolerateUnset). */
@@ -85,9 +92,14 @@ export async function loadPlan(file: string, options: LoadPlanOptions = {}): Pro
   const value = withoutExtensionKeys(parsed.value)
   const interpolationIssues: RawIssue[] = []
   const tolerated: { path: PlanPath; variable: string }[] = []
+  const placeholderPaths = new Map<string, PlanPath>()
   const interpolated = mapStrings(value, [], (text, path) => {
     const result = interpolate(text, env)
     for (const problem of result.problems) {
+      if (problem.variable !== undefined && options.placeholders) {
+        placeholderPaths.set(formatPath(path), path)
+        continue
+      }
       if (problem.variable !== undefined && options.tolerateUnset?.(path)) {
         tolerated.push({ path, variable: problem.variable })
         continue
@@ -103,7 +115,7 @@ export async function loadPlan(file: string, options: LoadPlanOptions = {}): Pro
     const kept = interpolationIssues.filter((issue) => issue.path[0] !== 'version' || issue.path.length !== 1)
     interpolationIssues.splice(0, interpolationIssues.length, ...kept)
   }
-  const pruned = omitSections(interpolated, tolerated)
+  const pruned = omitSections(withPlaceholders(interpolated, placeholderPaths), tolerated)
   const withVersion =
     options.version && isRecord(pruned.value) ? { ...pruned.value, version: options.version } : pruned.value
 
@@ -118,12 +130,13 @@ export async function loadPlan(file: string, options: LoadPlanOptions = {}): Pro
         withVersion,
         pruned.omitted.some((o) => o.section === 'database'),
       ),
-    ).filter((i) => !reported.has(formatPath(i.path))),
+    ).filter((i) => !reported.has(formatPath(i.path)) && !placeholderPaths.has(formatPath(i.path))),
   )
 
-  const checkedPruned = checkPlan(withVersion, {
-    scalarAt: (path) => locator.scalarAt(pruned.original(path)),
-  })
+  // (placeholders and tolerateUnset are not used together: placeholder paths need no mapping.)
+  const checkedPruned = checkFitting(withVersion, placeholderPaths, (candidate) =>
+    checkPlan(candidate, { scalarAt: (path) => locator.scalarAt(pruned.original(path)) }),
+  )
   const checked = checkedPruned.ok
     ? checkedPruned
     : { ok: false as const, issues: prunedIssues(checkedPruned.issues) }
@@ -142,6 +155,72 @@ export async function loadPlan(file: string, options: LoadPlanOptions = {}): Pro
     if (badDirs.length > 0) throw planError(file, issues(badDirs, locate))
   }
   return { plan, file: absolute, dir, source, hash: planHash(checked.plan), omitted: pruned.omitted }
+}
+
+/** What a placeholder may stand for when its text as written (`${VAR}`) does not fit, in order. */
+const placeholderValues: readonly unknown[] = [
+  'http://placeholder.invalid/',
+  'arn:aws:elasticloadbalancing:us-east-1:000000000000:placeholder/placeholder',
+  '1s',
+  1,
+  true,
+]
+
+/** The database URL is checked before the schema: its placeholder is a URL from the start. */
+function withPlaceholders(value: unknown, paths: Map<string, PlanPath>): unknown {
+  const url = paths.get('database.url')
+  return url ? setAt(value, url, 'postgres://placeholder@placeholder.invalid/placeholder') : value
+}
+
+/**
+ * checkPlan, where each placeholder that the schema refuses is given the next of
+ * placeholderValues until it fits; what still does not fit is reported as the schema says.
+ */
+function checkFitting(
+  value: unknown,
+  paths: Map<string, PlanPath>,
+  check: (value: unknown) => CheckResult,
+): CheckResult {
+  let current = value
+  let checked = check(current)
+  const tried = new Map<string, number>()
+  for (let round = 0; round <= placeholderValues.length && !checked.ok; round++) {
+    const refused = checked.issues.flatMap((issue) => {
+      const path = paths.get(formatPath(issue.path))
+      return path ? [path] : []
+    })
+    if (refused.length === 0) break
+    for (const path of refused) {
+      const next = (tried.get(formatPath(path)) ?? -1) + 1
+      tried.set(formatPath(path), next)
+      if (next < placeholderValues.length) current = setAt(current, path, placeholderValues[next])
+    }
+    checked = check(current)
+  }
+  if (checked.ok || tried.size === 0) return checked
+  // Nothing fits there: report it against the value as written, not the last placeholder tried.
+  for (const issue of checked.issues) {
+    const path = paths.get(formatPath(issue.path))
+    if (path) current = setAt(current, path, getAt(value, path))
+  }
+  return check(current)
+}
+
+function getAt(value: unknown, path: PlanPath): unknown {
+  let at = value
+  for (const key of path)
+    at = isRecord(at) || Array.isArray(at) ? (at as Record<string, unknown>)[key] : undefined
+  return at
+}
+
+/** A copy of `value` with `item` at `path` (which exists). */
+function setAt(value: unknown, path: PlanPath, item: unknown): unknown {
+  if (path.length === 0) return item
+  const [head, ...rest] = path
+  if (Array.isArray(value))
+    return value.map((entry: unknown, i) => (i === head ? setAt(entry, rest, item) : entry))
+  if (isRecord(value)) return { ...value, [head]: setAt(value[head], rest, item) }
+  return value
 }
 
 /**
