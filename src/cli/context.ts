@@ -14,6 +14,7 @@ import type { OmittedSection } from '../plan/load.js'
 import type { Plan } from '../plan/schema.js'
 import { createRenderer, outputMode, type Renderer } from '../ui/index.js'
 import { withInterrupts } from './interrupt.js'
+import { waitingForLock } from './lock-wait.js'
 import { redactingJournal } from './redacting-journal.js'
 
 export interface ContextOptions {
@@ -40,6 +41,8 @@ export interface ContextOptions {
    * offline, as with the database down; needs allowOfflineJournal.
    */
   tolerateUnset?: (path: PlanPath) => boolean
+  /** --wait-lock: how long a held release lock is waited for (default: fail at once, exit 4). */
+  waitLockMs?: number
   /** Whether the plan's migration directories are checked (default true; rollback reads none). */
   checkMigrationDirs?: boolean
 }
@@ -106,7 +109,9 @@ export async function withEngine<T>(
             planDir,
             planHash: loaded.hash,
             lb: await loadBalancer(),
-            journal: redactingJournal(journal),
+            journal: redactingJournal(
+              options.waitLockMs ? waitingForLock(journal, options.waitLockMs, ui.emit) : journal,
+            ),
             journalOffline: offline,
             emit: ui.emit,
             signal,

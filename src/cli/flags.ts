@@ -17,6 +17,12 @@ export const yesFlag = Flags.boolean({
   default: false,
 })
 
+export const waitLockFlag = Flags.string({
+  description:
+    'Wait this long (e.g. 10m) for the release lock when another command holds it, saying who and at which step, instead of exiting 4',
+  env: 'BLUEGREEN_WAIT_LOCK',
+})
+
 export const versionFlag = Flags.string({
   description: 'Version to release (fills {{version}})',
   env: 'BLUEGREEN_VERSION',

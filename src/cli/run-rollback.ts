@@ -7,6 +7,7 @@ import { parseDuration } from '../plan/duration.js'
 import type { PlanPath } from '../plan/issues.js'
 import { confirm } from './confirm.js'
 import { withEngine } from './context.js'
+import { waitLockMs } from './lock-wait.js'
 import { printJson, printLine } from './output.js'
 
 export interface RollbackInput {
@@ -18,6 +19,8 @@ export interface RollbackInput {
   journalTimeout?: string
   /** The command line, recorded as the lock holder. */
   command: string
+  /** --wait-lock, e.g. "5m". */
+  waitLock?: string
 }
 
 export async function runRollback(input: RollbackInput): Promise<void> {
@@ -30,6 +33,7 @@ export async function runRollback(input: RollbackInput): Promise<void> {
       allowOfflineJournal: true,
       locks: true,
       journalTimeoutMs: journalBudgetMs,
+      waitLockMs: waitLockMs(input.waitLock),
       tolerateUnset: rollbackDoesNotRead,
       checkMigrationDirs: false,
     },

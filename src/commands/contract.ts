@@ -1,13 +1,14 @@
 import { BluegreenCommand } from '../cli/base-command.js'
 import { withEngine } from '../cli/context.js'
 import { confirm } from '../cli/confirm.js'
-import { dryRunFlag, planArg, planFlag, yesFlag } from '../cli/flags.js'
+import { dryRunFlag, planArg, planFlag, waitLockFlag, yesFlag } from '../cli/flags.js'
+import { waitLockMs } from '../cli/lock-wait.js'
 import { commandLine, requirePlan } from '../cli/invocation.js'
 
 export default class Contract extends BluegreenCommand {
   static override description = 'Run the pending contract migrations that are safe and due'
   static override args = { plan: planArg }
-  static override flags = { plan: planFlag, 'dry-run': dryRunFlag, yes: yesFlag }
+  static override flags = { plan: planFlag, 'dry-run': dryRunFlag, yes: yesFlag, 'wait-lock': waitLockFlag }
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Contract)
@@ -18,6 +19,7 @@ export default class Contract extends BluegreenCommand {
         json: flags.json,
         command: commandLine(this.id, this.argv),
         locks: true,
+        waitLockMs: waitLockMs(flags['wait-lock']),
       },
       async (ctx) => {
         const { runDueContracts } = await import('../engine/contract.js')

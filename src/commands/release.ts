@@ -2,7 +2,8 @@ import { Flags } from '@oclif/core'
 import { BluegreenCommand } from '../cli/base-command.js'
 import { confirm } from '../cli/confirm.js'
 import { withEngine } from '../cli/context.js'
-import { dryRunFlag, planArg, planFlag, versionFlag, yesFlag } from '../cli/flags.js'
+import { dryRunFlag, planArg, planFlag, versionFlag, waitLockFlag, yesFlag } from '../cli/flags.js'
+import { waitLockMs } from '../cli/lock-wait.js'
 import { commandLine, requirePlan } from '../cli/invocation.js'
 import { checkVersionFlag } from '../plan/version.js'
 
@@ -31,6 +32,7 @@ export default class Release extends BluegreenCommand {
       default: false,
     }),
     yes: yesFlag,
+    'wait-lock': waitLockFlag,
     'live-version': Flags.string({
       description:
         'The version the live pool runs now, on a first release (the journal has not seen it released): lets a rollback to it confirm it by version',
@@ -50,6 +52,7 @@ export default class Release extends BluegreenCommand {
         json: flags.json,
         command: commandLine(this.id, this.argv),
         locks: !flags['dry-run'],
+        waitLockMs: waitLockMs(flags['wait-lock']),
       },
       async (ctx) => {
         if (!flags['dry-run'])

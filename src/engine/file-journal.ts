@@ -26,6 +26,7 @@ import type {
   Journal,
   Lease,
   LockHolder,
+  LockOptions,
   PoolRecord,
   ReleaseOutcome,
   ReleaseRecord,
@@ -33,6 +34,7 @@ import type {
   StepRecord,
   StepStatus,
 } from './journal.js'
+import { lockRetryMs } from './journal.js'
 import { lockedError, lockLostError } from './lock-error.js'
 
 interface AppState {
@@ -130,10 +132,34 @@ export class FileJournal implements Journal {
     app: string,
     holder: LockHolder,
     fn: (lease: Lease) => Promise<T>,
-    options: { besideLostHolder?: boolean } = {},
+    options: LockOptions = {},
   ): Promise<T> {
     const path = this.lockPath(app)
     mkdirSync(dirname(path), { recursive: true })
+    // --wait-lock: try again until the deadline, saying who holds it.
+    const deadline = Date.now() + (options.waitMs ?? 0)
+    for (;;) {
+      try {
+        return await this.withLockOnce(app, holder, fn, options)
+      } catch (error) {
+        const waiting = error instanceof BluegreenError && error.code === 'LOCKED' && !this.holding.has(app)
+        if (!waiting || Date.now() >= deadline) throw error
+        options.onWait?.(await this.lockHolder(app))
+        await new Promise((resolve) => setTimeout(resolve, Math.min(lockRetryMs, deadline - Date.now())))
+      }
+    }
+  }
+
+  /** Apps whose lock this journal holds now: a LOCKED error from inside `fn` is not a wait. */
+  private readonly holding = new Set<string>()
+
+  private async withLockOnce<T>(
+    app: string,
+    holder: LockHolder,
+    fn: (lease: Lease) => Promise<T>,
+    options: LockOptions,
+  ): Promise<T> {
+    const path = this.lockPath(app)
     const previous = this.view(app).lastHolder
     if (
       previous &&
@@ -174,9 +200,11 @@ export class FileJournal implements Journal {
           throw lockLostError(app, 'its lock file was removed or replaced', await this.lockHolder(app))
       },
     }
+    this.holding.add(app)
     try {
       return await fn(lease)
     } finally {
+      this.holding.delete(app)
       if (held()) {
         rmSync(path, { force: true })
         this.update(app, (state) => void delete state.lastHolder)
