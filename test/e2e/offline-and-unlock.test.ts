@@ -176,6 +176,12 @@ describe('rollback journal written by the next command that reaches the database
     expect(audit).toHaveLength(1)
     const releases = await sql<{ status: string }>(url, 'SELECT status FROM bluegreen.releases')
     expect(releases.map((r) => r.status)).toEqual(['rolled_back'])
+
+    // And history lists the rollback: from where to where, by whom, and that it switched
+    const history = await bluegreen(['history', e2ePlan], env)
+    expect(history.code, history.stderr).toBe(0)
+    expect(history.stdout).toContain('rollbacks, newest first:')
+    expect(history.stdout).toMatch(/green → blue {2}manual, by \S+, switched in \d+ ms {2}requested/)
   })
 })
 
