@@ -139,19 +139,26 @@ export class FileJournal implements Journal {
     // --wait-lock: try again until the deadline, saying who holds it.
     const deadline = Date.now() + (options.waitMs ?? 0)
     for (;;) {
+      // A LOCKED error from inside fn (a nested command) is not a reason to wait.
+      let acquired = false
       try {
-        return await this.withLockOnce(app, holder, fn, options)
+        return await this.withLockOnce(
+          app,
+          holder,
+          (lease) => {
+            acquired = true
+            return fn(lease)
+          },
+          options,
+        )
       } catch (error) {
-        const waiting = error instanceof BluegreenError && error.code === 'LOCKED' && !this.holding.has(app)
+        const waiting = !acquired && error instanceof BluegreenError && error.code === 'LOCKED'
         if (!waiting || Date.now() >= deadline) throw error
         options.onWait?.(await this.lockHolder(app))
         await new Promise((resolve) => setTimeout(resolve, Math.min(lockRetryMs, deadline - Date.now())))
       }
     }
   }
-
-  /** Apps whose lock this journal holds now: a LOCKED error from inside `fn` is not a wait. */
-  private readonly holding = new Set<string>()
 
   private async withLockOnce<T>(
     app: string,
@@ -200,11 +207,9 @@ export class FileJournal implements Journal {
           throw lockLostError(app, 'its lock file was removed or replaced', await this.lockHolder(app))
       },
     }
-    this.holding.add(app)
     try {
       return await fn(lease)
     } finally {
-      this.holding.delete(app)
       if (held()) {
         rmSync(path, { force: true })
         this.update(app, (state) => void delete state.lastHolder)
