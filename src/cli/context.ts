@@ -9,9 +9,12 @@ import type { EngineContext } from '../engine/context.js'
 import type { Journal } from '../engine/journal.js'
 import type { LoadBalancer } from '../lb/types.js'
 import { isBluegreenError } from '../errors.js'
+import type { PlanPath } from '../plan/issues.js'
+import type { OmittedSection } from '../plan/load.js'
 import type { Plan } from '../plan/schema.js'
 import { createRenderer, outputMode, type Renderer } from '../ui/index.js'
 import { withInterrupts } from './interrupt.js'
+import { waitingForLock } from './lock-wait.js'
 import { redactingJournal } from './redacting-journal.js'
 
 export interface ContextOptions {
@@ -32,6 +35,16 @@ export interface ContextOptions {
   locks?: boolean
   /** How long the database may take to connect (rollback: a bounded wait before going offline). */
   journalTimeoutMs?: number
+  /**
+   * Plan paths the command does not read: an unset `${VAR}` there leaves its section out of
+   * the plan instead of failing (rollback). Without `database` or `state` the journal is
+   * offline, as with the database down; needs allowOfflineJournal.
+   */
+  tolerateUnset?: (path: PlanPath) => boolean
+  /** --wait-lock: how long a held release lock is waited for (default: fail at once, exit 4). */
+  waitLockMs?: number
+  /** Whether the plan's migration directories are checked (default true; rollback reads none). */
+  checkMigrationDirs?: boolean
 }
 
 export function actor(): string {
@@ -48,10 +61,17 @@ export async function withEngine<T>(
   fn: (ctx: EngineContext, ui: Renderer) => Promise<T>,
 ): Promise<T> {
   const { loadPlan } = await import('../plan/load.js')
-  const loaded = await loadPlan(options.planFile, { version: options.version })
+  const loaded = await loadPlan(options.planFile, {
+    version: options.version,
+    ...(options.tolerateUnset ? { tolerateUnset: options.tolerateUnset } : {}),
+    ...(options.checkMigrationDirs !== undefined ? { checkMigrationDirs: options.checkMigrationDirs } : {}),
+  })
   const plan = loaded.plan
   const planDir = dirname(resolve(loaded.file))
   const ui = await createRenderer(outputMode(options.json))
+  for (const { section, variables } of loaded.omitted) {
+    ui.emit({ type: 'warning', message: `${unsetText(variables)}: going on without the plan's ${section}` })
+  }
   // The load balancer client (the AWS SDK is the slowest module to load) is made while the
   // journal's connection is being opened: neither waits for the other.
   const creating = import('../lb/index.js')
@@ -77,6 +97,7 @@ export async function withEngine<T>(
     allowOffline: options.allowOfflineJournal ?? false,
     locks: options.locks ?? false,
     connectTimeoutMs: options.journalTimeoutMs,
+    unusable: journalUnusable(plan, loaded.omitted),
   }
   try {
     return await withInterrupts(interrupts, (signal) =>
@@ -88,7 +109,9 @@ export async function withEngine<T>(
             planDir,
             planHash: loaded.hash,
             lb: await loadBalancer(),
-            journal: redactingJournal(journal),
+            journal: redactingJournal(
+              options.waitLockMs ? waitingForLock(journal, options.waitLockMs, ui.emit) : journal,
+            ),
             journalOffline: offline,
             emit: ui.emit,
             signal,
@@ -114,10 +137,15 @@ export async function withEngine<T>(
 async function withJournal<T>(
   plan: Plan,
   planDir: string,
-  options: { allowOffline: boolean; locks: boolean; connectTimeoutMs?: number },
+  options: { allowOffline: boolean; locks: boolean; connectTimeoutMs?: number; unusable?: string },
   ui: Renderer,
   fn: (journal: Journal, offline: boolean) => Promise<T>,
 ): Promise<T> {
+  if (options.unusable !== undefined && options.allowOffline) {
+    ui.emit({ type: 'warning', message: `${options.unusable}; continuing without the journal` })
+    const { OfflineJournal } = await import('../engine/offline-journal.js')
+    return fn(new OfflineJournal(), true)
+  }
   if (!plan.database) {
     const { FileJournal } = await import('../engine/file-journal.js')
     const file = resolve(planDir, plan.state?.file ?? `.bluegreen/${plan.app}.state.json`)
@@ -141,4 +169,16 @@ async function withJournal<T>(
     const { OfflineJournal } = await import('../engine/offline-journal.js')
     return fn(new OfflineJournal(), true)
   }
+}
+
+/** Why the journal cannot be opened when the plan's database or state section was left out. */
+function journalUnusable(plan: Plan, omitted: OmittedSection[]): string | undefined {
+  const lost = omitted.find((o) => o.section === 'database' || (o.section === 'state' && !plan.database))
+  return lost && `the journal's ${lost.section} section is unusable (${unsetText(lost.variables)})`
+}
+
+function unsetText(variables: string[]): string {
+  return variables.length === 1
+    ? `${variables[0]} is not set`
+    : `${variables.slice(0, -1).join(', ')} and ${variables[variables.length - 1]} are not set`
 }

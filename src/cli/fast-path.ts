@@ -53,6 +53,7 @@ const runners: Record<string, Runner> = {
       force: flags.force === true,
       json: flags.json === true,
       journalTimeout: text(flags['journal-timeout']),
+      waitLock: text(flags['wait-lock']),
       command: commandLine('rollback', argv),
     })
   },

@@ -4,8 +4,10 @@
  */
 import { BluegreenError } from '../errors.js'
 import { parseDuration } from '../plan/duration.js'
+import type { PlanPath } from '../plan/issues.js'
 import { confirm } from './confirm.js'
 import { withEngine } from './context.js'
+import { waitLockMs } from './lock-wait.js'
 import { printJson, printLine } from './output.js'
 
 export interface RollbackInput {
@@ -17,6 +19,8 @@ export interface RollbackInput {
   journalTimeout?: string
   /** The command line, recorded as the lock holder. */
   command: string
+  /** --wait-lock, e.g. "5m". */
+  waitLock?: string
 }
 
 export async function runRollback(input: RollbackInput): Promise<void> {
@@ -29,6 +33,9 @@ export async function runRollback(input: RollbackInput): Promise<void> {
       allowOfflineJournal: true,
       locks: true,
       journalTimeoutMs: journalBudgetMs,
+      waitLockMs: waitLockMs(input.waitLock),
+      tolerateUnset: rollbackDoesNotRead,
+      checkMigrationDirs: false,
     },
     async (ctx) => {
       const { rollback } = await import('../engine/rollback.js')
@@ -49,6 +56,16 @@ export async function runRollback(input: RollbackInput): Promise<void> {
     printLine(
       `✓ rolled back: ${result.to}${result.version ? ` (${result.version})` : ''} is live, in ${result.ms} ms${result.journaled ? '' : ' (journal entry pending)'}`,
     )
+}
+
+/**
+ * Rollback reads the app, the load balancer, the pools and the verify phase; an unset variable
+ * anywhere else (the database secret the on-call laptop lacks) must not stop it.
+ */
+function rollbackDoesNotRead(path: PlanPath): boolean {
+  const [top, , kind] = path
+  if (top === 'phases') return kind !== 'verify'
+  return top !== 'app' && top !== 'loadBalancer' && top !== 'pools'
 }
 
 function budget(text: string | undefined): number {

@@ -1,24 +1,34 @@
-import { Args } from '@oclif/core'
 import { BluegreenCommand } from '../cli/base-command.js'
 import { withEngine } from '../cli/context.js'
-import { dryRunFlag } from '../cli/flags.js'
-import { commandLine } from '../cli/invocation.js'
+import { confirm } from '../cli/confirm.js'
+import { dryRunFlag, planArg, planFlag, waitLockFlag, yesFlag } from '../cli/flags.js'
+import { waitLockMs } from '../cli/lock-wait.js'
+import { commandLine, requirePlan } from '../cli/invocation.js'
 
 export default class Contract extends BluegreenCommand {
   static override description = 'Run the pending contract migrations that are safe and due'
-  static override args = { plan: Args.string({ description: 'Plan file (YAML)', required: true }) }
-  static override flags = { 'dry-run': dryRunFlag }
+  static override args = { plan: planArg }
+  static override flags = { plan: planFlag, 'dry-run': dryRunFlag, yes: yesFlag, 'wait-lock': waitLockFlag }
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Contract)
     this.json = flags.json
     const decisions = await withEngine(
-      { planFile: args.plan, json: flags.json, command: commandLine(this.id, this.argv), locks: true },
+      {
+        planFile: requirePlan(args.plan, flags.plan, 'contract'),
+        json: flags.json,
+        command: commandLine(this.id, this.argv),
+        locks: true,
+        waitLockMs: waitLockMs(flags['wait-lock']),
+      },
       async (ctx) => {
         const { runDueContracts } = await import('../engine/contract.js')
         const { currentHolderFor } = await import('../engine/holder.js')
         return ctx.journal.withLock(ctx.plan.app, currentHolderFor(ctx), () =>
-          runDueContracts(ctx, { dryRun: flags['dry-run'] }),
+          runDueContracts(ctx, {
+            dryRun: flags['dry-run'],
+            confirm: (question) => confirm(question, flags),
+          }),
         )
       },
     )

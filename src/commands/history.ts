@@ -1,13 +1,13 @@
-import { Args, Flags } from '@oclif/core'
+import { Flags } from '@oclif/core'
 import { BluegreenCommand } from '../cli/base-command.js'
 import { withEngine } from '../cli/context.js'
-import { planFlag } from '../cli/flags.js'
+import { planArg, planFlag } from '../cli/flags.js'
 import { commandLine, requirePlan } from '../cli/invocation.js'
 
 export default class History extends BluegreenCommand {
   static override description = 'List releases, rollbacks and other audited events'
   static override args = {
-    plan: Args.string({ description: 'Plan file (YAML); or --plan', required: false }),
+    plan: planArg,
   }
   static override flags = {
     plan: planFlag,

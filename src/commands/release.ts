@@ -1,9 +1,10 @@
-import { Args, Flags } from '@oclif/core'
+import { Flags } from '@oclif/core'
 import { BluegreenCommand } from '../cli/base-command.js'
 import { confirm } from '../cli/confirm.js'
 import { withEngine } from '../cli/context.js'
-import { dryRunFlag, versionFlag, yesFlag } from '../cli/flags.js'
-import { commandLine } from '../cli/invocation.js'
+import { dryRunFlag, planArg, planFlag, versionFlag, waitLockFlag, yesFlag } from '../cli/flags.js'
+import { waitLockMs } from '../cli/lock-wait.js'
+import { commandLine, requirePlan } from '../cli/invocation.js'
 import { checkVersionFlag } from '../plan/version.js'
 
 export default class Release extends BluegreenCommand {
@@ -15,8 +16,9 @@ export default class Release extends BluegreenCommand {
     '<%= config.bin %> release plans/shop.yaml --resume',
     '<%= config.bin %> release plans/shop.yaml --dry-run',
   ]
-  static override args = { plan: Args.string({ description: 'Plan file (YAML)', required: true }) }
+  static override args = { plan: planArg }
   static override flags = {
+    plan: planFlag,
     version: versionFlag,
     'dry-run': dryRunFlag,
     resume: Flags.boolean({
@@ -30,6 +32,7 @@ export default class Release extends BluegreenCommand {
       default: false,
     }),
     yes: yesFlag,
+    'wait-lock': waitLockFlag,
     'live-version': Flags.string({
       description:
         'The version the live pool runs now, on a first release (the journal has not seen it released): lets a rollback to it confirm it by version',
@@ -41,13 +44,15 @@ export default class Release extends BluegreenCommand {
     const { args, flags } = await this.parse(Release)
     this.json = flags.json
     checkVersionFlag(flags['live-version'], '--live-version')
+    const planFile = requirePlan(args.plan, flags.plan, 'release')
     const result = await withEngine(
       {
-        planFile: args.plan,
+        planFile,
         version: flags.version,
         json: flags.json,
         command: commandLine(this.id, this.argv),
         locks: !flags['dry-run'],
+        waitLockMs: waitLockMs(flags['wait-lock']),
       },
       async (ctx) => {
         if (!flags['dry-run'])
@@ -71,7 +76,7 @@ export default class Release extends BluegreenCommand {
       )
     else if (!result.dryRun)
       this.out(
-        `✓ ${result.app} ${result.version} is live on ${result.to}; ${result.from} is the rollback target (bluegreen rollback --plan ${args.plan})`,
+        `✓ ${result.app} ${result.version} is live on ${result.to}; ${result.from} is the rollback target (bluegreen rollback --plan ${planFile})`,
       )
   }
 }

@@ -1,6 +1,6 @@
-import { Args, Flags } from '@oclif/core'
+import { Flags } from '@oclif/core'
 import { BluegreenCommand } from '../cli/base-command.js'
-import { planFlag, yesFlag } from '../cli/flags.js'
+import { planArg, planFlag, waitLockFlag, yesFlag } from '../cli/flags.js'
 import { commandLine, requirePlan } from '../cli/invocation.js'
 import { runRollback } from '../cli/run-rollback.js'
 
@@ -14,11 +14,12 @@ export default class Rollback extends BluegreenCommand {
     'Switch production back to the last known-good pool (works with the database down); never to a failed or rolled-back build'
   static override examples = ['<%= config.bin %> rollback --plan plans/shop.yaml --yes']
   static override args = {
-    plan: Args.string({ description: 'Plan file (YAML); or --plan', required: false }),
+    plan: planArg,
   }
   static override flags = {
     plan: planFlag,
     yes: yesFlag,
+    'wait-lock': waitLockFlag,
     force: Flags.boolean({
       description:
         'Switch to the other pool whatever it holds (a candidate, a rolled-back build), without the health and schema checks',
@@ -41,6 +42,7 @@ export default class Rollback extends BluegreenCommand {
       force: flags.force,
       json: flags.json,
       journalTimeout: flags['journal-timeout'],
+      waitLock: flags['wait-lock'],
       command: commandLine(this.id, this.argv),
     })
   }

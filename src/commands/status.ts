@@ -1,14 +1,13 @@
-import { Args } from '@oclif/core'
 import { BluegreenCommand } from '../cli/base-command.js'
 import { withEngine } from '../cli/context.js'
-import { planFlag } from '../cli/flags.js'
+import { planArg, planFlag } from '../cli/flags.js'
 import { commandLine, requirePlan } from '../cli/invocation.js'
 
 export default class Status extends BluegreenCommand {
   static override description =
     'Show both pools (live, standby, version, health, weight), the rollback window and pending contracts'
   static override args = {
-    plan: Args.string({ description: 'Plan file (YAML); or --plan', required: false }),
+    plan: planArg,
   }
   static override flags = { plan: planFlag }
 

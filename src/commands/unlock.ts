@@ -1,13 +1,15 @@
-import { Args, Flags } from '@oclif/core'
-import { commandLine } from '../cli/invocation.js'
+import { Flags } from '@oclif/core'
+import { planArg, planFlag } from '../cli/flags.js'
+import { commandLine, requirePlan } from '../cli/invocation.js'
 import { BluegreenCommand } from '../cli/base-command.js'
 import { withEngine } from '../cli/context.js'
 import { BluegreenError } from '../errors.js'
 
 export default class Unlock extends BluegreenCommand {
   static override description = 'Clear a stale release lock (audited)'
-  static override args = { plan: Args.string({ description: 'Plan file (YAML)', required: true }) }
+  static override args = { plan: planArg }
   static override flags = {
+    plan: planFlag,
     force: Flags.boolean({ description: 'Required: clearing a lock is deliberate', default: false }),
     kill: Flags.boolean({
       description: 'Also stop the holder when it still runs on this host (SIGTERM, then SIGKILL after 10 s)',
@@ -26,7 +28,11 @@ export default class Unlock extends BluegreenCommand {
       })
     }
     const result = await withEngine(
-      { planFile: args.plan, json: flags.json, command: commandLine(this.id, this.argv) },
+      {
+        planFile: requirePlan(args.plan, flags.plan, 'unlock'),
+        json: flags.json,
+        command: commandLine(this.id, this.argv),
+      },
       async (ctx) => {
         const { unlock } = await import('../engine/retire.js')
         return unlock(ctx, { kill: flags.kill })

@@ -10,6 +10,7 @@ import type {
   Journal,
   Lease,
   LockHolder,
+  LockOptions,
   PoolRecord,
   ReleaseOutcome,
   ReleaseRecord,
@@ -19,6 +20,7 @@ import type {
   StepRecord,
   StepStatus,
 } from '../engine/journal.js'
+import { lockRetryMs } from '../engine/journal.js'
 import { lockedError, lockLostError } from '../engine/lock-error.js'
 import { isBluegreenError } from '../errors.js'
 import type { PoolName } from '../plan/schema.js'
@@ -175,10 +177,14 @@ export async function ensureJournalSchema(client: Client): Promise<void> {
 }
 
 async function journalTablesExist(client: Client): Promise<boolean> {
-  // The newest column of the newest schema step: an older journal gets the rest added.
+  // The newest column of the newest schema step: an older journal gets the rest added. Read
+  // from pg_class as a table, not with to_regclass: to_regclass answers from the session's
+  // catalog cache, which keeps "no such table" from before the advisory lock was waited for, so
+  // two commands starting together on a fresh database both created the tables.
   const { rows } = await client.query<{ ok: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('bluegreen.releases')
-       AND attname = 'runner_pid' AND NOT attisdropped) AS ok`,
+    `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+       JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'bluegreen' AND c.relname = 'releases' AND a.attname = 'runner_pid' AND NOT a.attisdropped) AS ok`,
   )
   return rows[0]?.ok === true
 }
@@ -328,7 +334,7 @@ export class PostgresJournal implements Journal {
     app: string,
     holder: LockHolder,
     fn: (lease: Lease) => Promise<T>,
-    options: { besideLostHolder?: boolean } = {},
+    options: LockOptions = {},
   ): Promise<T> {
     // The lock lives on a connection of its own so that it is held exactly as long as `fn` runs.
     const early = this.lockConnection
@@ -401,7 +407,7 @@ export class PostgresJournal implements Journal {
     connecting: Promise<Client>,
     app: string,
     holder: LockHolder,
-    options: { besideLostHolder?: boolean },
+    options: LockOptions,
   ): Promise<Client> {
     const lockClient = await connecting
     try {
@@ -411,11 +417,18 @@ export class PostgresJournal implements Journal {
         'idle_in_transaction_session_timeout',
         'statement_timeout',
       ])
-      const { rows } = await lockClient.query<{ ok: boolean }>(
-        `SELECT pg_try_advisory_lock(${lockKey}) AS ok`,
-        [app],
-      )
-      if (!rows[0]?.ok) {
+      const tryLock = async () =>
+        (await lockClient.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${lockKey}) AS ok`, [app]))
+          .rows[0]?.ok === true
+      // --wait-lock: try again on the same session until the deadline, saying who holds it.
+      const deadline = Date.now() + (options.waitMs ?? 0)
+      let ok = await tryLock()
+      while (!ok && Date.now() < deadline) {
+        options.onWait?.(await this.lockHolder(app))
+        await new Promise((resolve) => setTimeout(resolve, Math.min(lockRetryMs, deadline - Date.now())))
+        ok = await tryLock()
+      }
+      if (!ok) {
         // The holder writes its row just after taking the lock: give it a moment to appear.
         let current = await this.lockHolder(app)
         for (let i = 0; !current && i < 5; i++) {

@@ -72,7 +72,11 @@ export async function recordOwnContract(
 /** Runs every pending contract that is safe and due; says why the others wait. */
 export async function runDueContracts(
   ctx: EngineContext,
-  options: { dryRun: boolean },
+  options: {
+    dryRun: boolean
+    /** Asked before each release's contract runs, with what it removes; throws to refuse. */
+    confirm?: (question: string) => Promise<void>
+  },
 ): Promise<ContractDecision[]> {
   const client = requireSql(ctx)
   const { pendingContracts, markContractApplied } = await import('../db/contract-ledger.js')
@@ -115,6 +119,8 @@ export async function runDueContracts(
       decisions.push({ ...base, status: 'would run' })
       continue
     }
+    if (options.confirm)
+      await options.confirm(await contractQuestion(pending.version, pending.dir, base.files))
     ctx.emit({ type: 'contract.run', release: pending.release, version: pending.version, files: base.files })
     try {
       await applyMigrations(client, {
@@ -146,6 +152,16 @@ export async function runDueContracts(
     decisions.push({ ...base, status: 'ran' })
   }
   return decisions
+}
+
+/** "Run 2.0.0's contract?" with each file and the statements in it that remove something. */
+async function contractQuestion(version: string, dir: string, files: string[]): Promise<string> {
+  const { dropStatements } = await import('../db/drop-statements.js')
+  const lines = (await dropStatements(dir, files)).flatMap(({ file, statements }) => [
+    `  ${file}${statements.length === 0 ? ': removes nothing' : ''}`,
+    ...statements.map((statement) => `    ${statement}`),
+  ])
+  return `${version}'s contract migrations will run; they cannot be undone:\n${lines.join('\n')}\nRun them?`
 }
 
 /** A rolled-back release must never contract: what it would remove is in use again. */

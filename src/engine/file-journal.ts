@@ -26,6 +26,7 @@ import type {
   Journal,
   Lease,
   LockHolder,
+  LockOptions,
   PoolRecord,
   ReleaseOutcome,
   ReleaseRecord,
@@ -33,6 +34,7 @@ import type {
   StepRecord,
   StepStatus,
 } from './journal.js'
+import { lockRetryMs } from './journal.js'
 import { lockedError, lockLostError } from './lock-error.js'
 
 interface AppState {
@@ -130,10 +132,41 @@ export class FileJournal implements Journal {
     app: string,
     holder: LockHolder,
     fn: (lease: Lease) => Promise<T>,
-    options: { besideLostHolder?: boolean } = {},
+    options: LockOptions = {},
   ): Promise<T> {
     const path = this.lockPath(app)
     mkdirSync(dirname(path), { recursive: true })
+    // --wait-lock: try again until the deadline, saying who holds it.
+    const deadline = Date.now() + (options.waitMs ?? 0)
+    for (;;) {
+      // A LOCKED error from inside fn (a nested command) is not a reason to wait.
+      let acquired = false
+      try {
+        return await this.withLockOnce(
+          app,
+          holder,
+          (lease) => {
+            acquired = true
+            return fn(lease)
+          },
+          options,
+        )
+      } catch (error) {
+        const waiting = !acquired && error instanceof BluegreenError && error.code === 'LOCKED'
+        if (!waiting || Date.now() >= deadline) throw error
+        options.onWait?.(await this.lockHolder(app))
+        await new Promise((resolve) => setTimeout(resolve, Math.min(lockRetryMs, deadline - Date.now())))
+      }
+    }
+  }
+
+  private async withLockOnce<T>(
+    app: string,
+    holder: LockHolder,
+    fn: (lease: Lease) => Promise<T>,
+    options: LockOptions,
+  ): Promise<T> {
+    const path = this.lockPath(app)
     const previous = this.view(app).lastHolder
     if (
       previous &&

@@ -118,6 +118,18 @@ export interface Lease {
   verify(): Promise<void>
 }
 
+export interface LockOptions {
+  /** Take the lock beside a holder that lost it but still runs (rollback: that holder is fenced). */
+  besideLostHolder?: boolean
+  /** How long to wait for a held lock (--wait-lock) before LOCKED; default 0: fail at once. */
+  waitMs?: number
+  /** Called while waiting, about every 250 ms, with who holds the lock now. */
+  onWait?: (holder: LockHolder | undefined) => void
+}
+
+/** How often a waiting command tries the lock again. */
+export const lockRetryMs = 250
+
 export interface Journal {
   readonly kind: 'postgres' | 'file'
   /**
@@ -129,7 +141,7 @@ export interface Journal {
     app: string,
     holder: LockHolder,
     fn: (lease: Lease) => Promise<T>,
-    options?: { besideLostHolder?: boolean },
+    options?: LockOptions,
   ): Promise<T>
   /** Clears the lock (terminating a stale holder's session); returns who held it. */
   forceUnlock(app: string): Promise<LockHolder | undefined>

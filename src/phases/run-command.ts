@@ -99,7 +99,7 @@ export async function runCommand(options: RunCommandOptions): Promise<{ ms: numb
       code: options.failCode,
       message: `${options.what} failed with exit code ${result.code ?? result.signal}`,
       details: tail.slice(-10),
-      hint: 'its last output is above; fix the cause and run the release again (finished steps are skipped)',
+      hint: 'its last 10 lines of output are in the details; fix the cause and run the release again (finished steps are skipped)',
     })
   }
   return { ms, tail }

@@ -35,7 +35,7 @@ export class PlanError extends BluegreenError {
     super({
       code: 'PLAN_INVALID',
       message: `${file}: ${count}`,
-      hint: 'fix the errors above; `bluegreen plan schema` prints the whole format',
+      hint: planErrorHint(file, issues),
       details: issues.flatMap((issue) => [formatIssue(issue), `    hint: ${issue.hint}`]),
     })
     this.name = 'PlanError'
@@ -46,6 +46,19 @@ export class PlanError extends BluegreenError {
   override toJSON(): ReturnType<BluegreenError['toJSON']> & { issues: PlanIssue[] } {
     return { ...super.toJSON(), issues: this.issues }
   }
+}
+
+/**
+ * A hint that stands on its own (a pipeline may show only the JSON error): the first problem's
+ * place and fix, and where the others are.
+ */
+function planErrorHint(file: string, issues: PlanIssue[]): string {
+  const [first] = issues
+  if (!first) return `\`bluegreen plan validate ${file}\` lists every problem`
+  const where = `${first.line > 0 ? `line ${first.line}` : file}${first.path ? ` (${first.path})` : ''}`
+  const rest =
+    issues.length > 1 ? `; ${issues.length - 1} more, each with file:line:col and a hint in the details` : ''
+  return `${where}: ${first.hint || first.message}${rest}; \`bluegreen plan schema\` prints the whole format`
 }
 
 export function isPlanError(error: unknown): error is PlanError {

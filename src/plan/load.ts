@@ -12,6 +12,7 @@ import { BluegreenError, isBluegreenError } from '../errors.js'
 import { registerEnvSecrets, registerSecretsIn } from '../redact.js'
 import { interpolate, type Env } from './interpolate.js'
 import { formatPath, PlanError, type PlanIssue, type PlanPath, type RawIssue } from './issues.js'
+import type { CheckResult } from './check.js'
 import type { Plan } from './schema.js'
 import { checkVersionFlag, shownValue as shown, versionPattern, versionRule } from './version.js'
 
@@ -20,6 +21,28 @@ export interface LoadPlanOptions {
   env?: Env
   /** Overrides the plan's `version` (the --version flag). */
   version?: string
+  /**
+   * Paths whose unset `${VAR}` is no error (rollback: whatever it does not read). The section
+   * holding such a variable is left out of the plan (`state`, one phase entry; `database` is
+   * kept as its URL as written, unfilled) and named in `omitted`, so the command can go on
+   * without it.
+   */
+  tolerateUnset?: (path: PlanPath) => boolean
+  /** Whether the expand and contract directories must exist and hold .sql files (default true). */
+  checkMigrationDirs?: boolean
+  /**
+   * `plan validate --no-env`: an unset variable is no error; its value becomes a placeholder
+   * that suits where it is used (text, a URL, a duration, a number…), so the rest is still
+   * checked. The plan is for validation only: it holds placeholders.
+   */
+  placeholders?: boolean
+}
+
+/** A plan section left out because a variable it uses is unset (see tolerateUnset). */
+export interface OmittedSection {
+  /** `database`, `state`, `version`, `phases[3]`… */
+  section: string
+  variables: string[]
 }
 
 export interface LoadedPlan {
@@ -36,6 +59,8 @@ export interface LoadedPlan {
    * whether the plan changed since a release started.
    */
   hash: string
+  /** Sections left out because of unset variables that tolerateUnset allowed; usually empty. */
+  omitted: OmittedSection[]
 }
 
 /** Plans are a few kilobytes; a megabyte is a mistake (or an attack on the parser). */
@@ -66,9 +91,19 @@ export async function loadPlan(file: string, options: LoadPlanOptions = {}): Pro
   registerEnvSecrets(env)
   const value = withoutExtensionKeys(parsed.value)
   const interpolationIssues: RawIssue[] = []
+  const tolerated: { path: PlanPath; variable: string }[] = []
+  const placeholderPaths = new Map<string, PlanPath>()
   const interpolated = mapStrings(value, [], (text, path) => {
     const result = interpolate(text, env)
     for (const problem of result.problems) {
+      if (problem.variable !== undefined && options.placeholders) {
+        placeholderPaths.set(formatPath(path), path)
+        continue
+      }
+      if (problem.variable !== undefined && options.tolerateUnset?.(path)) {
+        tolerated.push({ path, variable: problem.variable })
+        continue
+      }
       const occurrence = text.slice(0, problem.index).split(problem.text).length - 1
       const offset = locator.offsetOfText(path, problem.text, occurrence)
       interpolationIssues.push({ path, at: { offset }, message: problem.message, hint: problem.hint })
@@ -80,15 +115,31 @@ export async function loadPlan(file: string, options: LoadPlanOptions = {}): Pro
     const kept = interpolationIssues.filter((issue) => issue.path[0] !== 'version' || issue.path.length !== 1)
     interpolationIssues.splice(0, interpolationIssues.length, ...kept)
   }
+  const pruned = omitSections(withPlaceholders(interpolated, placeholderPaths), tolerated)
   const withVersion =
-    options.version && isRecord(interpolated) ? { ...interpolated, version: options.version } : interpolated
+    options.version && isRecord(pruned.value) ? { ...pruned.value, version: options.version } : pruned.value
 
   registerSecretsIn(withVersion)
   // Checked here rather than by the schema alone, so the message never quotes a hostile value raw.
   const reported = new Set(interpolationIssues.map((issue) => formatPath(issue.path)))
-  interpolationIssues.push(...valueIssues(withVersion).filter((i) => !reported.has(formatPath(i.path))))
+  const prunedIssues = (raw: RawIssue[]) =>
+    raw.map((issue) => ({ ...issue, path: pruned.original(issue.path) }))
+  interpolationIssues.push(
+    ...prunedIssues(
+      valueIssues(
+        withVersion,
+        pruned.omitted.some((o) => o.section === 'database'),
+      ),
+    ).filter((i) => !reported.has(formatPath(i.path)) && !placeholderPaths.has(formatPath(i.path))),
+  )
 
-  const checked = checkPlan(withVersion, { scalarAt: (path) => locator.scalarAt(path) })
+  // (placeholders and tolerateUnset are not used together: placeholder paths need no mapping.)
+  const checkedPruned = checkFitting(withVersion, placeholderPaths, (candidate) =>
+    checkPlan(candidate, { scalarAt: (path) => locator.scalarAt(pruned.original(path)) }),
+  )
+  const checked = checkedPruned.ok
+    ? checkedPruned
+    : { ok: false as const, issues: prunedIssues(checkedPruned.issues) }
   // A value whose variable is unset would also fail the schema; one error for it is enough.
   const unsetPaths = new Set(interpolationIssues.map((issue) => formatPath(issue.path)))
   const schemaIssues = checked.ok
@@ -99,9 +150,118 @@ export async function loadPlan(file: string, options: LoadPlanOptions = {}): Pro
 
   const dir = dirname(absolute)
   const plan = resolvePaths(checked.plan, dir)
-  const badDirs = await migrationDirIssues(plan, dir)
-  if (badDirs.length > 0) throw planError(file, issues(badDirs, locate))
-  return { plan, file: absolute, dir, source, hash: planHash(checked.plan) }
+  if (options.checkMigrationDirs ?? true) {
+    const badDirs = prunedIssues(await migrationDirIssues(plan, dir))
+    if (badDirs.length > 0) throw planError(file, issues(badDirs, locate))
+  }
+  return { plan, file: absolute, dir, source, hash: planHash(checked.plan), omitted: pruned.omitted }
+}
+
+/** What a placeholder may stand for when its text as written (`${VAR}`) does not fit, in order. */
+const placeholderValues: readonly unknown[] = [
+  'http://placeholder.invalid/',
+  'arn:aws:elasticloadbalancing:us-east-1:000000000000:placeholder/placeholder',
+  '1s',
+  1,
+  true,
+]
+
+/** The database URL is checked before the schema: its placeholder is a URL from the start. */
+function withPlaceholders(value: unknown, paths: Map<string, PlanPath>): unknown {
+  const url = paths.get('database.url')
+  return url ? setAt(value, url, 'postgres://placeholder@placeholder.invalid/placeholder') : value
+}
+
+/**
+ * checkPlan, where each placeholder that the schema refuses is given the next of
+ * placeholderValues until it fits; what still does not fit is reported as the schema says.
+ */
+function checkFitting(
+  value: unknown,
+  paths: Map<string, PlanPath>,
+  check: (value: unknown) => CheckResult,
+): CheckResult {
+  let current = value
+  let checked = check(current)
+  const tried = new Map<string, number>()
+  for (let round = 0; round <= placeholderValues.length && !checked.ok; round++) {
+    const refused = checked.issues.flatMap((issue) => {
+      const path = paths.get(formatPath(issue.path))
+      return path ? [path] : []
+    })
+    if (refused.length === 0) break
+    for (const path of refused) {
+      const next = (tried.get(formatPath(path)) ?? -1) + 1
+      tried.set(formatPath(path), next)
+      if (next < placeholderValues.length) current = setAt(current, path, placeholderValues[next])
+    }
+    checked = check(current)
+  }
+  if (checked.ok || tried.size === 0) return checked
+  // Nothing fits there: report it against the value as written, not the last placeholder tried.
+  for (const issue of checked.issues) {
+    const path = paths.get(formatPath(issue.path))
+    if (path) current = setAt(current, path, getAt(value, path))
+  }
+  return check(current)
+}
+
+function getAt(value: unknown, path: PlanPath): unknown {
+  let at = value
+  for (const key of path)
+    at = isRecord(at) || Array.isArray(at) ? (at as Record<string, unknown>)[key] : undefined
+  return at
+}
+
+/** A copy of `value` with `item` at `path` (which exists). */
+function setAt(value: unknown, path: PlanPath, item: unknown): unknown {
+  if (path.length === 0) return item
+  const [head, ...rest] = path
+  if (Array.isArray(value))
+    return value.map((entry: unknown, i) => (i === head ? setAt(entry, rest, item) : entry))
+  if (isRecord(value)) return { ...value, [head]: setAt(value[head], rest, item) }
+  return value
+}
+
+/**
+ * The plan without the sections that hold a tolerated unset variable: a top-level key, or one
+ * entry of `phases`. `original` maps a path in the pruned value back to the file's (phase
+ * indexes shift when an entry is left out), so issues still name the line as written.
+ */
+function omitSections(
+  value: unknown,
+  tolerated: { path: PlanPath; variable: string }[],
+): { value: unknown; omitted: OmittedSection[]; original: (path: PlanPath) => PlanPath } {
+  const identity = (path: PlanPath) => path
+  if (tolerated.length === 0 || !isRecord(value)) return { value, omitted: [], original: identity }
+  const bySection = new Map<string, { key: string; index?: number; variables: string[] }>()
+  for (const { path, variable } of tolerated) {
+    const key = String(path[0])
+    const index = key === 'phases' && typeof path[1] === 'number' ? path[1] : undefined
+    const section = index === undefined ? key : `phases[${index}]`
+    const entry = bySection.get(section) ?? { key, index, variables: [] }
+    if (!entry.variables.includes(variable)) entry.variables.push(variable)
+    bySection.set(section, entry)
+  }
+  const droppedKeys = new Set([...bySection.values()].filter((e) => e.index === undefined).map((e) => e.key))
+  const droppedPhases = new Set(
+    [...bySection.values()].flatMap((e) => (e.index === undefined ? [] : [e.index])),
+  )
+  const phases = Array.isArray(value.phases) ? (value.phases as unknown[]) : undefined
+  const kept = phases ? phases.map((_, i) => i).filter((i) => !droppedPhases.has(i)) : []
+  const rest = Object.fromEntries(Object.entries(value).filter(([key]) => !droppedKeys.has(key)))
+  // Phases that need a database would fail without one: the section stays, reduced to its URL
+  // as written, and `omitted` tells the caller not to connect to it.
+  if (droppedKeys.has('database') && isRecord(value.database)) {
+    rest.database = { url: typeof value.database.url === 'string' ? value.database.url : '${unset}' }
+  }
+  const pruned = phases && droppedPhases.size > 0 ? { ...rest, phases: kept.map((i) => phases[i]) } : rest
+  const original = (path: PlanPath): PlanPath =>
+    path[0] === 'phases' && typeof path[1] === 'number' && droppedPhases.size > 0
+      ? ['phases', kept[path[1]] ?? path[1], ...path.slice(2)]
+      : path
+  const omitted = [...bySection.entries()].map(([section, { variables }]) => ({ section, variables }))
+  return { value: pruned, omitted, original }
 }
 
 async function readPlanSource(file: string, absolute: string): Promise<string> {
@@ -180,7 +340,7 @@ async function readPlanSource(file: string, absolute: string): Promise<string> {
 }
 
 /** The version and the database URL, which the schema alone would report with their raw text. */
-function valueIssues(value: unknown): RawIssue[] {
+function valueIssues(value: unknown, databaseOmitted: boolean): RawIssue[] {
   if (!isRecord(value)) return []
   const issues: RawIssue[] = []
   if (typeof value.version === 'string' && !versionPattern.test(value.version)) {
@@ -191,7 +351,7 @@ function valueIssues(value: unknown): RawIssue[] {
       hint: versionRule,
     })
   }
-  const url = isRecord(value.database) ? value.database.url : undefined
+  const url = isRecord(value.database) && !databaseOmitted ? value.database.url : undefined
   const problem = typeof url === 'string' && url !== '' ? databaseUrlProblem(url) : undefined
   if (problem) {
     issues.push({

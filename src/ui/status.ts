@@ -61,10 +61,26 @@ export function drawHistory(report: HistoryReport): string {
     )
   }
   if (report.releases.length === 0) lines.push('  none yet')
-  const events = report.events.filter((e) => e.action !== 'release')
+  if (report.rollbacks.length > 0) {
+    lines.push('', 'rollbacks, newest first:')
+    for (const r of report.rollbacks) lines.push(`  ${r.startedAt}  ${rollbackLine(r)}`)
+  }
+  // Rollbacks have their own list above; their audit entries would repeat them.
+  const events = report.events.filter((e) => e.action !== 'release' && e.action !== 'rollback')
   if (events.length > 0) {
     lines.push('', 'rollbacks, retirements and other events:')
     for (const e of events) lines.push(`  ${e.at}  ${e.action.padEnd(18)} ${e.actor.padEnd(10)} ${e.detail}`)
   }
   return lines.join('\n')
+}
+
+/** "green → blue (1.0.0)  manual, by alice, switched in 564 ms  reason". */
+function rollbackLine(r: HistoryReport['rollbacks'][number]): string {
+  const kind = `${r.automatic ? 'automatic' : 'manual'}${r.forced ? ', forced' : ''}`
+  const outcome = r.abandoned
+    ? 'abandoned: it never switched'
+    : r.finishedAt
+      ? `switched${r.ms !== undefined ? ` in ${r.ms} ms` : ''}`
+      : 'unfinished'
+  return `${r.from} → ${r.to}${r.version ? ` (${r.version})` : ''}  ${kind}, by ${r.actor}, ${outcome}  ${r.reason}`
 }

@@ -123,3 +123,53 @@ describe('bluegreen plan validate', () => {
     expect(stderr).toMatch(/Error \[USAGE\]/)
   })
 })
+
+describe('bluegreen plan validate --no-env', () => {
+  const file = 'test/fixtures/plans/no-env/secrets.yaml'
+  const secrets = {
+    VERSION: undefined,
+    DATABASE_URL: undefined,
+    HAPROXY_RUNTIME_API: undefined,
+    REGISTRY_TOKEN: undefined,
+    DEPLOY_TIMEOUT: undefined,
+    APP_HOST: undefined,
+    PRODUCTION_URL: undefined,
+  }
+
+  it('checks a plan without its secrets: unset variables are placeholders, the rest is checked', async () => {
+    // Given a plan whose every secret is unset, with one real mistake
+    // When CI validates it with --no-env
+    const { code, stderr } = await runCli(['plan', 'validate', '--no-env', file], { env: secrets })
+    // Then only the mistake is reported, at its line: no error for any unset variable
+    expect(code).toBe(2)
+    expect(stderr).toContain(`${file}: 1 error`)
+    expect(stderr).toContain(`${file}:11:43  phases[2].switch.interval  "1 minute" is not a duration`)
+    // And without --no-env every unset variable is an error
+    const strict = await runCli(['plan', 'validate', file], { env: secrets })
+    expect(strict.code).toBe(2)
+    for (const name of Object.keys(secrets)) expect(strict.stderr).toContain(`${name} is not set`)
+  })
+})
+
+describe('--json errors stand on their own', () => {
+  it('a plan error names code, message, the first problem and its fix, and every issue, without "above"', async () => {
+    const file = 'test/fixtures/plans/no-env/secrets.yaml'
+    const { code, stdout } = await runCli(['release', file, '--json'], {
+      env: { APP_HOST: 'shop.example.com', VERSION: '1.0.0' },
+    })
+    expect(code).toBe(2)
+    const lines = stdout.trim().split('\n')
+    const result = JSON.parse(lines[lines.length - 1]) as {
+      ok: boolean
+      error: { code: string; message: string; hint: string; details: string[] }
+    }
+    expect(result.ok).toBe(false)
+    expect(result.error.code).toBe('PLAN_INVALID')
+    expect(result.error.message).toMatch(/secrets\.yaml: \d+ errors/)
+    expect(result.error.hint).not.toMatch(/above/i)
+    expect(result.error.hint).toContain('line 5 (database.url): set it (export DATABASE_URL=…)')
+    expect(result.error.details.join('\n')).toContain(
+      'phases[2].switch.interval  "1 minute" is not a duration',
+    )
+  })
+})

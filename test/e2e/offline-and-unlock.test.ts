@@ -74,6 +74,52 @@ describe('rollback with the database down', () => {
   })
 })
 
+describe('rollback on a laptop without the database secret', () => {
+  it('goes offline when DATABASE_URL is unset, switches back and spools the entry, even with no migration dirs beside the plan', async () => {
+    // Given 2.0.0 released to green
+    const { env, stack } = await ownStack()
+    expect((await bluegreen(['release', e2ePlan, '--version', '2.0.0', '--yes'], env)).code).toBe(0)
+    // And the on-call laptop's copy of the plan: no migration directories next to it
+    const { copyFileSync, readFileSync } = await import('node:fs')
+    const laptop = mkdtempSync(join(tmpdir(), 'bluegreen-laptop-'))
+    try {
+      const plan = join(laptop, 'plan.yaml')
+      copyFileSync(e2ePlan, plan)
+
+      // When the on-call engineer rolls back with DATABASE_URL unset (the plan has no default for it)
+      const rollback = await bluegreen(['rollback', '--plan', plan, '--yes'], {
+        ...env,
+        DATABASE_URL: undefined,
+      })
+
+      // Then production is back on blue, with a warning that the journal is offline
+      expect(rollback.code, rollback.stderr).toBe(0)
+      expect(await productionPool(stack)).toBe('blue')
+      expect(rollback.stdout).toContain('DATABASE_URL is not set')
+      expect(rollback.stdout).toContain('journal entry pending')
+      // And the entry is spooled exactly as when the database is down
+      const spooled = readFileSync(join(env.BLUEGREEN_STATE_DIR, 'shop.spool.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { kind: string; rollback?: { from: string; to: string } })
+      expect(spooled.map((l) => l.kind)).toEqual(['rollback.intent', 'rollback.done'])
+      expect(spooled[0].rollback).toMatchObject({ from: 'green', to: 'blue' })
+    } finally {
+      rmSync(laptop, { recursive: true, force: true })
+    }
+  })
+
+  it('still refuses a plan whose load balancer needs an unset variable', async () => {
+    const plan = await bluegreen(['rollback', '--plan', e2ePlan, '--yes'], {
+      BLUEGREEN_LISTENER_ARN: undefined,
+      BLUEGREEN_STATE_DIR: (stateDir = mkdtempSync(join(tmpdir(), 'bluegreen-state-'))),
+      CI: 'true',
+    })
+    expect(plan.code).toBe(2)
+    expect(plan.stderr).toContain('BLUEGREEN_LISTENER_ARN is not set')
+  })
+})
+
 describe('rollback with a database that never answers (a network partition)', () => {
   it('gives up on the database after PGCONNECT_TIMEOUT and switches back anyway', async () => {
     // Given 2.0.0 released to green, and a "database" that accepts connections and stays silent
@@ -130,6 +176,12 @@ describe('rollback journal written by the next command that reaches the database
     expect(audit).toHaveLength(1)
     const releases = await sql<{ status: string }>(url, 'SELECT status FROM bluegreen.releases')
     expect(releases.map((r) => r.status)).toEqual(['rolled_back'])
+
+    // And history lists the rollback: from where to where, by whom, and that it switched
+    const history = await bluegreen(['history', e2ePlan], env)
+    expect(history.code, history.stderr).toBe(0)
+    expect(history.stdout).toContain('rollbacks, newest first:')
+    expect(history.stdout).toMatch(/green → blue {2}manual, by \S+, switched in \d+ ms {2}requested/)
   })
 })
 

@@ -420,3 +420,49 @@ function aliasBomb(): string {
   }
   return lines.join('\n') + '\n'
 }
+
+describe('loadPlan: tolerateUnset (what rollback does not read)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bluegreen-tolerate-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+  const plan = join(dir, 'plan.yaml')
+  writeFileSync(
+    plan,
+    [
+      'app: shop',
+      'database: { url: "${DATABASE_URL}" }',
+      'loadBalancer: { provider: haproxy, runtimeApi: /run/haproxy.sock, backend: shop }',
+      'pools: { blue: { servers: [b1] }, green: { servers: [g1] } }',
+      'phases:',
+      '  - deploy: { run: [./deploy.sh, "${REGISTRY}"] }',
+      '  - switch: { steps: [50, 100], interval: "1 minute" }',
+      '',
+    ].join('\n'),
+  )
+  const notVerify = (path: readonly (string | number)[]) => path[0] !== 'loadBalancer'
+
+  it('leaves out the sections holding an unset variable and names them', async () => {
+    const error: unknown = await loadPlan(plan, { env: {}, tolerateUnset: notVerify }).catch(
+      (e: unknown) => e,
+    )
+    // The switch phase's own mistake is still reported, at its line as written (index 1, line 7)
+    expect(error).toBeInstanceOf(PlanError)
+    const issues = (error as PlanError).issues
+    expect(issues.map((i) => [i.path, i.line])).toEqual([['phases[1].switch.interval', 7]])
+  })
+
+  it('loads when nothing else is wrong, with the omitted sections listed', async () => {
+    writeFileSync(plan, readFileSync(plan, 'utf8').replace('"1 minute"', '1m'))
+    const loaded = await loadPlan(plan, { env: {}, tolerateUnset: notVerify })
+    expect(loaded.omitted).toEqual([
+      { section: 'database', variables: ['DATABASE_URL'] },
+      { section: 'phases[0]', variables: ['REGISTRY'] },
+    ])
+    expect(loaded.plan.phases.map((p) => Object.keys(p)[0])).toEqual(['switch'])
+    // Without the option, the same plan is an error naming both variables
+    const issues = await issuesOf(plan)
+    expect(issues.map((i) => i.message)).toEqual([
+      'environment variable DATABASE_URL is not set',
+      'environment variable REGISTRY is not set',
+    ])
+  })
+})

@@ -49,7 +49,7 @@ export async function startE2eStack(
 /** Runs the built CLI as a pipeline would (through test/support/cli.ts). */
 export function bluegreen(
   args: string[],
-  env: Record<string, string>,
+  env: Record<string, string | undefined>,
   options: { timeoutMs?: number } = {},
 ): Promise<CliResult> {
   return runCli(args, { env, timeoutMs: options.timeoutMs ?? 60_000 })

@@ -1,7 +1,7 @@
 import { relative } from 'node:path'
-import { Args } from '@oclif/core'
 import { BluegreenCommand } from '../../cli/base-command.js'
-import { versionFlag } from '../../cli/flags.js'
+import { planArg, planFlag, versionFlag } from '../../cli/flags.js'
+import { requirePlan } from '../../cli/invocation.js'
 import type { StepDescription } from '../../plan/describe.js'
 import type { Plan } from '../../plan/schema.js'
 
@@ -10,9 +10,9 @@ export default class PlanShow extends BluegreenCommand {
     'Show the release a plan describes, step by step: what each step touches and will do (no network, no database)'
   static override examples = ['bluegreen plan show plans/demo.yaml --version 1.4.2']
   static override args = {
-    plan: Args.string({ description: 'Plan file (YAML)', required: true }),
+    plan: planArg,
   }
-  static override flags = { version: versionFlag }
+  static override flags = { plan: planFlag, version: versionFlag }
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(PlanShow)
@@ -21,7 +21,8 @@ export default class PlanShow extends BluegreenCommand {
       import('../../plan/load.js'),
       import('../../plan/describe.js'),
     ])
-    const { plan } = await loadPlan(args.plan, { version: flags.version })
+    const file = requirePlan(args.plan, flags.plan, 'plan show')
+    const { plan } = await loadPlan(file, { version: flags.version })
     // The inactive pool is unknown until the load balancer is asked, so {{pool}} stays a name.
     const steps = describePlan(plan, { app: plan.app, version: plan.version }, { relativeTo: process.cwd() })
 
@@ -29,13 +30,13 @@ export default class PlanShow extends BluegreenCommand {
       return this.outJson({
         type: 'result',
         ok: true,
-        file: args.plan,
+        file,
         app: plan.app,
         version: plan.version ?? null,
         steps,
       })
     }
-    for (const line of header(args.plan, plan, steps)) this.out(line)
+    for (const line of header(file, plan, steps)) this.out(line)
     this.out('')
     for (const line of formatSteps(steps)) this.out(line)
   }

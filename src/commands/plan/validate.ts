@@ -1,5 +1,7 @@
-import { Args } from '@oclif/core'
+import { Args, Flags } from '@oclif/core'
 import { BluegreenCommand } from '../../cli/base-command.js'
+import { planFlag } from '../../cli/flags.js'
+import { requirePlan } from '../../cli/invocation.js'
 import { ExitCode } from '../../errors.js'
 
 export default class PlanValidate extends BluegreenCommand {
@@ -10,8 +12,17 @@ export default class PlanValidate extends BluegreenCommand {
     'bluegreen plan validate plans/shop.yaml --json',
   ]
   static override strict = false
+  static override flags = {
+    plan: planFlag,
+    env: Flags.boolean({
+      description:
+        'Read ${VAR} from the environment (default); --no-env: unset variables become placeholders, so CI can check a plan without its secrets',
+      default: true,
+      allowNo: true,
+    }),
+  }
   static override args = {
-    plan: Args.string({ description: 'Plan files (YAML)', required: true }),
+    plan: Args.string({ description: 'Plan files (YAML); default $BLUEGREEN_PLAN, then ./bluegreen.yaml' }),
   }
 
   async run(): Promise<void> {
@@ -19,7 +30,8 @@ export default class PlanValidate extends BluegreenCommand {
     this.json = flags.json
     const { validatePlanFiles } = await import('../../plan/validate.js')
     const { formatIssue } = await import('../../plan/issues.js')
-    const results = await validatePlanFiles(argv.map(String))
+    const files = argv.length > 0 ? argv.map(String) : [requirePlan(undefined, flags.plan, 'plan validate')]
+    const results = await validatePlanFiles(files, flags.env ? {} : { placeholders: true })
     const ok = results.every((result) => result.ok)
     if (!ok) process.exitCode = ExitCode.usage
 
