@@ -149,6 +149,15 @@ export async function runDueContracts(
       })
     }
     await markContractApplied(client, { app: plan.app, release: pending.release })
+    // history shows contract runs: what ran, for which release, and who ran it.
+    await journal
+      .audit({
+        app: plan.app,
+        action: 'contract',
+        actor: ctx.actor,
+        detail: `ran ${pending.version}'s contract: ${base.files.join(', ')}`,
+      })
+      .catch(() => {})
     decisions.push({ ...base, status: 'ran' })
   }
   return decisions

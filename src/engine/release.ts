@@ -6,6 +6,7 @@
  */
 import { hostname } from 'node:os'
 import { BluegreenError, ExitCode, isBluegreenError } from '../errors.js'
+import { resolve } from 'node:path'
 import { describeTraffic, otherPool, type LoadBalancer, type PoolName } from '../lb/types.js'
 import { describeStep } from '../plan/describe.js'
 import { parseDuration } from '../plan/duration.js'
@@ -295,6 +296,14 @@ async function recordLiveVersion(ctx: EngineContext, live: PoolName, liveVersion
       message: `the journal does not know which version ${live} runs (bluegreen did not release it): a rollback to ${live} will be confirmed by health, not by version; pass --live-version on this release to record it`,
     })
   const record = recordedLive(live, liveVersion)
+  await journal
+    .audit({
+      app: plan.app,
+      action: 'release.0',
+      actor: ctx.actor,
+      detail: `${live} was live before bluegreen's first release, on ${liveVersion ?? 'a version nobody recorded (no --live-version)'}`,
+    })
+    .catch(() => {})
   const other = pools[otherPool(live)]
   // A journal whose live pool is the other one (switched by hand since): that one is not live.
   const changes = other?.standing === 'live' ? [record, { ...other, standing: 'standby' as const }] : [record]
@@ -503,7 +512,7 @@ async function dryRun(ctx: EngineContext, options: ReleaseOptions): Promise<Rele
       message: `cannot read the load balancer, so the inactive pool is unknown: ${(error as Error).message}`,
     })
   }
-  const steps = stepInfos(ctx, { version, to })
+  const steps = await withDryRunDetails(ctx, stepInfos(ctx, { version, to }))
   ctx.emit({
     type: 'release.start',
     app: ctx.plan.app,
@@ -527,4 +536,58 @@ async function dryRun(ctx: EngineContext, options: ReleaseOptions): Promise<Rele
     switched: false,
     steps: steps.map((s) => ({ index: s.index, kind: s.kind, status: 'planned', summary: s.summary })),
   }
+}
+
+/**
+ * What a dry run can say beyond the plan: the migration files each expand and contract would
+ * run (those the journal has not recorded as applied), and the rows a backfill would touch (the
+ * planner's estimate, when the database answers).
+ */
+async function withDryRunDetails(ctx: EngineContext, steps: StepInfo[]): Promise<StepInfo[]> {
+  const { journalConnection } = await import('./contract.js')
+  const client = ctx.journalOffline ? undefined : journalConnection(ctx.journal)
+  const applied = client
+    ? await import('../db/migrations.js')
+        .then(({ appliedMigrations }) => appliedMigrations(client, ctx.plan.app))
+        .catch(() => [])
+    : []
+  return Promise.all(
+    steps.map(async (step) => {
+      const { kind, config } = phaseOf(ctx.plan.phases[step.index])
+      try {
+        if (kind === 'expand' || kind === 'contract') {
+          const { listMigrationFiles } = await import('../db/migration-files.js')
+          const { dir } = config as PhaseConfig<'expand'>
+          const done = new Set(applied.filter((m) => m.phase === kind).map((m) => m.file))
+          const files = (await listMigrationFiles(resolve(ctx.planDir, dir))).map((f) => f.file)
+          const todo = files.filter((f) => !done.has(f))
+          const what = kind === 'expand' ? 'would apply' : 'would record as pending'
+          return {
+            ...step,
+            summary: `${step.summary}; ${todo.length === 0 ? `nothing new (${files.length} already applied)` : `${what}: ${todo.join(', ')}`}`,
+          }
+        }
+        if (kind === 'backfill' && client) {
+          const { table, where } = config as PhaseConfig<'backfill'>
+          const estimate = async (condition?: string) => {
+            const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(
+              `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${table}${condition ? ` WHERE ${condition}` : ''}`,
+            )
+            return rows[0]?.['QUERY PLAN'][0]?.Plan['Plan Rows']
+          }
+          // Its WHERE often names columns the expand has yet to add: then the table's size bounds it.
+          const matching = await estimate(where).catch(() => undefined)
+          const rows = matching ?? (await estimate())
+          if (rows !== undefined)
+            return {
+              ...step,
+              summary: `${step.summary}; ${matching === undefined ? `up to about ${rows} rows (the whole table: its WHERE names columns not there yet)` : `about ${rows} rows to do`} (estimate)`,
+            }
+        }
+      } catch {
+        // A dry run explains what it can; the step's own summary stands.
+      }
+      return step
+    }),
+  )
 }

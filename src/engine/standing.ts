@@ -202,7 +202,7 @@ export function decideRollback(facts: RollbackFacts): RollbackDecision {
     : `${live} gets the traffic: ${say(live)}`
   return {
     action: 'refuse',
-    message: `${other} ${runsWords(other, target, facts.releases, now)}; ${liveWords}: nothing to roll back to`,
+    message: `${other} ${runsWords(target, facts.releases, now)}; ${liveWords}: nothing to roll back to`,
     details: [say(live), say(other)],
   }
 }
@@ -221,12 +221,7 @@ function windowWarnings(pool: PoolName, record: PoolRecord | undefined, now: Dat
 }
 
 /** "runs 5.0.0-bad, which failed smoke at 12:03 UTC" — what a pool holds and why it is (not) a target. */
-function runsWords(
-  pool: PoolName,
-  record: PoolRecord | undefined,
-  releases: Map<string, ReleaseRecord>,
-  now: Date,
-): string {
+function runsWords(record: PoolRecord | undefined, releases: Map<string, ReleaseRecord>, now: Date): string {
   if (!record) return 'has no record in the journal (bluegreen never released to it)'
   const version = record.version ?? 'a version bluegreen did not record'
   const release = record.releaseId ? releases.get(record.releaseId) : undefined
@@ -242,7 +237,6 @@ function runsWords(
     case 'retired':
       return `runs ${version}, retired at ${clock(record.since)} (contracts may have removed what it needs)`
   }
-  void pool
 }
 
 function candidateWords(release: ReleaseRecord | undefined): string {
@@ -262,7 +256,7 @@ export function describePool(
   now = new Date(),
 ): string {
   const standing = record ? record.standing.replace('_', ' ') : 'unknown'
-  return `${pool}: ${standing}: ${runsWords(pool, record, releases, now)}`
+  return `${pool}: ${standing}: ${runsWords(record, releases, now)}`
 }
 
 export function clock(iso: string): string {

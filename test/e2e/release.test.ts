@@ -133,6 +133,19 @@ describe('a release, end to end', () => {
     expect(await columns()).not.toContain('name')
   })
 
+  it('--dry-run lists the migration files each expand and contract would run, and the backfill’s rows', async () => {
+    stack = await startE2eStack({ profiles: 300 })
+    const dry = await bluegreen(['release', e2ePlan, '--version', '2.0.0', '--dry-run'], stack.cliEnv)
+    expect(dry.code, dry.stderr).toBe(0)
+    expect(dry.stdout).toMatch(/expand.*would apply: 001_[a-z_]+\.sql/)
+    expect(dry.stdout).toMatch(/contract.*would record as pending: 001_drop_name\.sql/)
+    expect(dry.stdout).toMatch(/backfill.*about \d+ rows.* \(estimate\)/)
+    // And after the release, the expand has nothing new
+    expect((await bluegreen(['release', e2ePlan, '--version', '2.0.0', '--yes'], stack.cliEnv)).code).toBe(0)
+    const again = await bluegreen(['release', e2ePlan, '--version', '3.0.0', '--dry-run'], stack.cliEnv)
+    expect(again.stdout).toMatch(/expand.*nothing new \(2 already applied\)/)
+  })
+
   it('contracts after retire, and then refuses a rollback to the retired pool', async () => {
     stack = await startE2eStack()
     const env = stack.cliEnv
@@ -145,6 +158,11 @@ describe('a release, end to end', () => {
     expect(rollback.code).toBe(5)
     expect(rollback.stderr).toMatch(/retired|contract migrations/)
     expect(await productionPool(stack)).toBe('green')
+    // And history has the release 0 record, the retirement and the contract run
+    const history = await bluegreen(['history', e2ePlan], env)
+    expect(history.stdout).toMatch(/release\.0 .*blue was live before bluegreen's first release/)
+    expect(history.stdout).toMatch(/retire .*blue .*is no longer a rollback target/)
+    expect(history.stdout).toMatch(/contract .*ran 2\.0\.0's contract: 001_drop_name\.sql/)
   })
 
   it('never prints the database password: plain, JSON and on a terminal', async () => {

@@ -383,7 +383,8 @@ function cliWorld(kind: JournalKind, env: Record<string, string>, local: LocalSt
           let timer: NodeJS.Timeout | undefined
           child.stdout.once('data', () => {
             timer = setTimeout(() => {
-              if (op.how === 'interrupt') child.kill('SIGINT')
+              // Ctrl-C, or a pipeline cancelled (SIGTERM): both stop at the next safe point.
+              if (op.how === 'interrupt') child.kill(op.afterMs % 2 === 0 ? 'SIGINT' : 'SIGTERM')
               else void cutLock(kind, env)
             }, op.afterMs)
           })

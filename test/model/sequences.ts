@@ -74,7 +74,7 @@ function describeOp(op: Op): string {
     case 'release':
       return `release ${op.version}${op.fail ? ` (fails ${op.fail})` : ''}${op.force ? ' --force' : ''}`
     case 'release-stopped':
-      return `release ${op.version} (${op.how === 'interrupt' ? 'SIGINT' : 'lock cut'} after ${op.afterMs} ms)`
+      return `release ${op.version} (${op.how === 'interrupt' ? (op.afterMs % 2 === 0 ? 'SIGINT' : 'SIGTERM through the CLI') : 'lock cut'} after ${op.afterMs} ms)`
     case 'rollback':
       return op.force ? 'rollback --force' : 'rollback'
     default:
