@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core'
+import { Args, Flags } from '@oclif/core'
 import { BluegreenCommand } from '../cli/base-command.js'
 import { withEngine } from '../cli/context.js'
 import { dryRunFlag } from '../cli/flags.js'
@@ -7,7 +7,15 @@ import { commandLine } from '../cli/invocation.js'
 export default class Contract extends BluegreenCommand {
   static override description = 'Run the pending contract migrations that are safe and due'
   static override args = { plan: Args.string({ description: 'Plan file (YAML)', required: true }) }
-  static override flags = { 'dry-run': dryRunFlag }
+  static override flags = {
+    'dry-run': dryRunFlag,
+    backfill: Flags.boolean({
+      description:
+        'First bring rows in line that a sync or backfill of the release left (else the contract refuses)',
+      env: 'BLUEGREEN_BACKFILL',
+      default: false,
+    }),
+  }
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Contract)
@@ -18,7 +26,7 @@ export default class Contract extends BluegreenCommand {
         const { runDueContracts } = await import('../engine/contract.js')
         const { currentHolderFor } = await import('../engine/holder.js')
         return ctx.journal.withLock(ctx.plan.app, currentHolderFor(ctx), () =>
-          runDueContracts(ctx, { dryRun: flags['dry-run'] }),
+          runDueContracts(ctx, { dryRun: flags['dry-run'], backfill: flags.backfill }),
         )
       },
     )

@@ -78,7 +78,7 @@ export async function recordPendingContract(
       `INSERT INTO bluegreen.contracts (app, release, version, release_seq, dir, not_before, syncs, backfills)
        VALUES ($1, $2, $3,
                coalesce($4::bigint, (SELECT coalesce(max(release_seq), 0) + 1 FROM bluegreen.contracts WHERE app = $1)),
-               $5, $6, $7::jsonb, $8::jsonb)
+               $5, $6, $7::json, $8::json)
        ON CONFLICT (app, release) DO NOTHING`,
       [
         options.app,

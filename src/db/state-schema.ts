@@ -147,8 +147,9 @@ const steps: string[] = [
   );
 
   ALTER TABLE bluegreen.contracts
-    ADD COLUMN syncs jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(syncs) = 'array'),
-    ADD COLUMN backfills jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(backfills) = 'array');
+    -- json, not jsonb: the columns keep the order the plan gave them in.
+    ADD COLUMN syncs json NOT NULL DEFAULT '[]' CHECK (json_typeof(syncs) = 'array'),
+    ADD COLUMN backfills json NOT NULL DEFAULT '[]' CHECK (json_typeof(backfills) = 'array');
   `,
 ]
 

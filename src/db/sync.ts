@@ -328,8 +328,10 @@ export async function rowsMatching(
   const key = await primaryKeyColumns(client, resolved.oid)
   const keyText =
     key.length > 0 ? key.map((k) => `${quoteIdent(k.name)}::text`).join(` || ',' || `) : 'ctid::text'
+  const order = key.length > 0 ? key.map((k) => quoteIdent(k.name)).join(', ') : 'ctid'
   const { rows } = await client.query<{ count: number; examples: string[] | null }>(
-    `SELECT count(*)::int AS count, (array_agg(${keyText}))[1:5] AS examples FROM ${resolved.name} WHERE (${where})`,
+    `SELECT count(*)::int AS count, (array_agg(${keyText} ORDER BY ${order}))[1:5] AS examples
+       FROM ${resolved.name} WHERE (${where})`,
   )
   return { count: rows[0]?.count ?? 0, examples: rows[0]?.examples ?? [] }
 }
