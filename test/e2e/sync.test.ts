@@ -7,9 +7,10 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { withClient, type Client } from '../../src/db/client.js'
-import { bluegreen, repoRoot, sql, startE2eStack, type E2eStack } from '../support/e2e.js'
+import { bluegreen, e2ePlan, repoRoot, sql, startE2eStack, type E2eStack } from '../support/e2e.js'
 
 const syncPlan = join(repoRoot, 'test/fixtures/sync/plan.yaml')
+const laterPlan = join(repoRoot, 'test/fixtures/sync/later.yaml')
 
 let stack: E2eStack | undefined
 let writers: Writers | undefined
@@ -270,5 +271,57 @@ describe('declared sync, end to end', () => {
       'SELECT first_name FROM profiles WHERE id IN (3, 5, 8)',
     )
     expect(rows.map((r) => r.first_name)).not.toContain('Wrong')
+  }, 300_000)
+
+  it('runs a later release’s backfill at the same plan position in full, and its contract waits for it', async () => {
+    // Given 2.0.0 released with its backfill at phases[1] (first_name, last_name from name)
+    stack = await startE2eStack({ profiles: 2000 })
+    const { cliEnv: env, databaseUrl: url } = stack
+    const release = (plan: string, version: string) =>
+      bluegreen(['release', plan, '--version', version, '--live-version', '1.0.0', '--yes'], env, {
+        timeoutMs: 120_000,
+      })
+    const first = await release(e2ePlan, '2.0.0')
+    expect(first.code, first.stderr + first.stdout).toBe(0)
+
+    // When 3.0.0 brings its own backfill at phases[1] (family_name from last_name)
+    const later = await release(laterPlan, '3.0.0')
+    expect(later.code, later.stderr + later.stdout).toBe(0)
+    // Then it ran in full: every one of the 2000 rows
+    expect(later.stdout).toContain('2000 rows of profiles')
+    const [{ left }] = await sql<{ left: number }>(
+      url,
+      'SELECT count(*)::int AS left FROM profiles WHERE family_name IS DISTINCT FROM last_name',
+    )
+    expect(left).toBe(0)
+
+    // When 2.0.0 (the standby, which knows no family_name) writes 7 profiles before it is retired
+    await sql(
+      url,
+      "INSERT INTO profiles (first_name, last_name) SELECT 'P' || g, 'Late' || g FROM generate_series(1, 7) g",
+    )
+    expect((await bluegreen(['retire', laterPlan], env)).code).toBe(0)
+    // Then 3.0.0's contract refuses to drop last_name: its backfill has work left
+    const refused = await bluegreen(['contract', laterPlan], env)
+    expect(refused.code, refused.stderr + refused.stdout).toBe(5)
+    expect(refused.stderr).toContain(
+      'backfill of profiles (family_name = last_name): 7 rows still match family_name IS NULL AND last_name IS NOT NULL',
+    )
+    // And with --backfill it does that work first, then contracts
+    const done = await bluegreen(['contract', laterPlan, '--backfill'], env)
+    expect(done.code, done.stderr + done.stdout).toBe(0)
+    const late = await sql<{ family_name: string }>(
+      url,
+      "SELECT family_name FROM profiles WHERE first_name LIKE 'P%' ORDER BY id",
+    )
+    expect(late.map((r) => r.family_name)).toEqual([
+      'Late1',
+      'Late2',
+      'Late3',
+      'Late4',
+      'Late5',
+      'Late6',
+      'Late7',
+    ])
   }, 300_000)
 })
