@@ -174,6 +174,7 @@ export async function runDueContracts(
   const client = requireSql(ctx)
   const { pendingContracts, markContractApplied } = await import('../db/contract-ledger.js')
   const { applyMigrations } = await import('../db/migrations.js')
+  const { dropSyncsInTransaction } = await import('../db/sync.js')
   const { plan, journal, lb } = ctx
   const traffic = await lb.traffic()
   const pools = await journal.pools(plan.app)
@@ -232,7 +233,7 @@ export async function runDueContracts(
       wait(`${error.message}; ${error.hint}`)
       continue
     }
-    const dropped = await dropReleaseSyncs(ctx, client, pending)
+    let dropped: string[] = []
     ctx.emit({ type: 'contract.run', release: pending.release, version: pending.version, files: base.files })
     try {
       await applyMigrations(client, {
@@ -245,7 +246,13 @@ export async function runDueContracts(
         lint: true,
         signal: ctx.signal,
         ...migrationTimeouts(ctx),
+        // The sync triggers go in the transaction of the first statements: a write either comes
+        // before both (synced) or after both (the old columns are gone).
+        prelude: async (tx) => {
+          dropped = await dropSyncsInTransaction(tx, { app: plan.app, release: pending.release })
+        },
       })
+      await auditDroppedSyncs(ctx, pending, dropped)
     } catch (error) {
       // A lost connection is not a broken migration: say so, and how to continue.
       const lost = lostConnection(error)
@@ -268,21 +275,11 @@ export async function runDueContracts(
   return decisions
 }
 
-/**
- * Drops the release's sync triggers before its SQL, so no trigger refers to a column the SQL
- * drops. Its own transaction: the migrations run theirs (some cannot run in one, e.g.
- * DROP INDEX CONCURRENTLY), and the checks just passed, so nothing is left for the trigger to do.
- */
-async function dropReleaseSyncs(
+async function auditDroppedSyncs(
   ctx: EngineContext,
-  client: Client,
   pending: PendingContract,
-): Promise<string[]> {
-  const { dropSyncsInTransaction } = await import('../db/sync.js')
-  const { withTransaction } = await import('../db/client.js')
-  const tables = await withTransaction(client, () =>
-    dropSyncsInTransaction(client, { app: ctx.plan.app, release: pending.release }),
-  )
+  tables: string[],
+): Promise<void> {
   for (const table of tables) {
     await ctx.journal.audit({
       app: ctx.plan.app,
@@ -291,7 +288,6 @@ async function dropReleaseSyncs(
       detail: `sync of ${table} (release ${pending.version}) dropped by its contract`,
     })
   }
-  return tables
 }
 
 /** A rolled-back release must never contract: what it would remove is in use again. */
