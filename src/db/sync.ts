@@ -70,22 +70,34 @@ export function syncObjectName(app: string, table: string, releaseSeq: number): 
   return head + suffix
 }
 
-/** The trigger function's body (plpgsql); see the file comment for what it decides. */
-export function syncFunctionBody(sync: Pick<TableSync, 'forward' | 'backward'>): string {
+/**
+ * The trigger function's body (plpgsql); see the file comment for what it decides. Each column an
+ * expression may name becomes a local variable holding the row's value, so the expressions stay
+ * as written and each assignment is a plpgsql simple expression (no query per row).
+ */
+export function syncFunctionBody(
+  sync: Pick<TableSync, 'forward' | 'backward'>,
+  columns: Map<string, string>,
+): string {
   const newColumns = Object.keys(sync.forward)
   const oldColumns = Object.keys(sync.backward)
-  const row = (prefix: string, columns: string[]) =>
-    `ROW(${columns.map((c) => `${prefix}.${quoteIdent(c)}`).join(', ')})`
-  const allNull = (columns: string[]) => columns.map((c) => `NEW.${quoteIdent(c)} IS NULL`).join(' AND ')
-  const changed = (columns: string[]) => `${row('NEW', columns)} IS DISTINCT FROM ${row('OLD', columns)}`
-  // The expressions name the row's columns; a sub-select over NEW lets them stay as written.
+  const text = [...Object.values(sync.forward), ...Object.values(sync.backward)].join(' ')
+  const named = [...columns].filter(([column]) => mentions(text, column))
+  const declare = named.map(
+    ([column, type]) => `  ${quoteIdent(column)} ${type} := NEW.${quoteIdent(column)};`,
+  )
+  const row = (prefix: string, list: string[]) =>
+    `ROW(${list.map((c) => `${prefix}.${quoteIdent(c)}`).join(', ')})`
+  const allNull = (list: string[]) => list.map((c) => `NEW.${quoteIdent(c)} IS NULL`).join(' AND ')
+  const changed = (list: string[]) => `${row('NEW', list)} IS DISTINCT FROM ${row('OLD', list)}`
   const assign = (map: Record<string, string>) =>
-    `SELECT ${Object.values(map).join(', ')} INTO ${Object.keys(map)
-      .map((c) => `NEW.${quoteIdent(c)}`)
-      .join(', ')} FROM (SELECT NEW.*) AS bluegreen_row;`
-  return `#variable_conflict use_column
+    Object.entries(map)
+      .map(([column, expression]) => `NEW.${quoteIdent(column)} := (${expression});`)
+      .join(' ')
+  return `
+DECLARE
+${declare.join('\n')}
 BEGIN
-  IF current_setting('${SYNC_BYPASS_SETTING}', true) = 'off' THEN RETURN NEW; END IF;
   IF TG_OP = 'INSERT' THEN
     IF ${allNull(newColumns)} THEN
       IF NOT (${allNull(oldColumns)}) THEN ${assign(sync.forward)} END IF;
@@ -97,6 +109,13 @@ BEGIN
   END IF;
   RETURN NEW;
 END`
+}
+
+/** Whether an expression may name the column (as a word, or quoted); false positives only cost a copy. */
+function mentions(text: string, column: string): boolean {
+  if (text.includes(quoteIdent(column))) return true
+  const escaped = column.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  return new RegExp(`(^|[^A-Za-z0-9_$])${escaped}($|[^A-Za-z0-9_$])`, 'i').test(text)
 }
 
 /** The `set` and `where` of the backfill that brings rows in line through `forward`. */
@@ -224,12 +243,15 @@ export async function installSync(
         return { table: table.name, name, created: false }
       for (const other of existing.rows)
         await dropSyncsInTransaction(client, { app: options.app, release: other.release, table: table.name })
+      const body = syncFunctionBody(definition, await columnTypes(client, table.oid))
       await client.query(
-        `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $bluegreen_sync$${syncFunctionBody(definition)}$bluegreen_sync$`,
+        `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $bluegreen_sync$${body}$bluegreen_sync$`,
       )
       await client.query(`DROP TRIGGER IF EXISTS ${quoteIdent(name)} ON ${table.name}`)
       await client.query(
-        `CREATE TRIGGER ${quoteIdent(name)} BEFORE INSERT OR UPDATE ON ${table.name} FOR EACH ROW EXECUTE FUNCTION ${fn}()`,
+        // The bypass is the trigger's WHEN: a backfill's rows then cost no function call at all.
+        `CREATE TRIGGER ${quoteIdent(name)} BEFORE INSERT OR UPDATE ON ${table.name} FOR EACH ROW
+           WHEN (current_setting('${SYNC_BYPASS_SETTING}', true) IS DISTINCT FROM 'off') EXECUTE FUNCTION ${fn}()`,
       )
       await client.query(
         `INSERT INTO bluegreen.syncs (app, release, version, release_seq, table_name, object_name, function_name, forward, backward)
