@@ -151,6 +151,12 @@ const triggers = (url: string) =>
     "SELECT tgname FROM pg_trigger WHERE tgrelid = 'profiles'::regclass AND NOT tgisinternal",
   )
 
+async function activeSyncs(env: Record<string, string>): Promise<unknown[]> {
+  const status = await bluegreen(['status', syncPlan, '--json'], env)
+  expect(status.code, status.stderr).toBe(0)
+  return (JSON.parse(status.stdout.trim().split('\n').at(-1)!) as { activeSyncs: unknown[] }).activeSyncs
+}
+
 describe('declared sync, end to end', () => {
   it('keeps every row right for both versions through release, rollback, re-release, retire and contract', async () => {
     // Given the seeded 1.0.0 schema (profiles.name only) and the old version writing
@@ -177,6 +183,14 @@ describe('declared sync, end to end', () => {
     const first = await release()
     expect(first.code, first.stderr + first.stdout).toBe(0)
     expect(first.stdout).toMatch(/synced public\.profiles \(\d+ rows brought in line\)/)
+    // And status lists the sync with its owner release
+    expect(await activeSyncs(env)).toEqual([
+      expect.objectContaining({
+        table: 'public.profiles',
+        version: '2.0.0',
+        trigger: expect.stringMatching(/^bluegreen_sync_shop_profiles_\d+$/) as unknown,
+      }),
+    ])
     writers.start('new')
     await new Promise((resolve) => setTimeout(resolve, 500))
     // Then 1.0.0 reads names the new version wrote, and 2.0.0 first/last names the old one wrote
@@ -220,6 +234,7 @@ describe('declared sync, end to end', () => {
     expect(await staleRows(url, writers.meanings, false)).toEqual([])
     expect(await triggers(url)).toEqual([])
     expect(await sql(url, "SELECT 1 FROM pg_proc WHERE proname LIKE 'bluegreen_sync_%'")).toEqual([])
+    expect(await activeSyncs(env)).toEqual([])
     await writers.write('new')
     expect(await staleRows(url, writers.meanings, false)).toEqual([])
     expect(writers.writes.old).toBeGreaterThan(20)
