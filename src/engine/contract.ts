@@ -227,6 +227,17 @@ export async function runDueContracts(
       await runMissingWork(ctx, client, failures)
       failures = await failedChecks(client, pending)
     }
+    const dependents = failures.length === 0 ? await dropDependents(client, plan.app, pending) : []
+    if (dependents.length > 0) {
+      const error = new BluegreenError({
+        code: 'CONTRACT_UNSAFE',
+        message: `the contract of ${pending.version} drops columns that something still uses: ${dependents.join('; ')}`,
+        hint: 'drop or change what depends on them first (in this release’s contract SQL, or by hand), then run `bluegreen contract PLAN`',
+      })
+      if (options.onUnsafe !== 'wait') throw error
+      wait(`${error.message}; ${error.hint}`)
+      continue
+    }
     if (failures.length > 0) {
       const error = contractUnsafe(pending, failures)
       if (options.onUnsafe !== 'wait') throw error
@@ -273,6 +284,22 @@ export async function runDueContracts(
     })
   }
   return decisions
+}
+
+/** What the live catalog says still depends on the columns the contract's files drop. */
+async function dropDependents(client: Client, app: string, pending: PendingContract): Promise<string[]> {
+  const { listMigrations } = await import('../db/migrations.js')
+  const { parseSqlFile } = await import('../db/sql-file.js')
+  const { droppedColumns, dropDependencies } = await import('../db/drop-dependencies.js')
+  const wanted = new Set(pending.files.map((f) => f.file))
+  const dropped = []
+  // A missing or unparsable file is left to applyMigrations, which says so with its position.
+  const files = await listMigrations(pending.dir).catch(() => [])
+  for (const file of files.filter((f) => wanted.has(f.file))) {
+    const parsed = await parseSqlFile(file.sql, file.realPath).catch(() => undefined)
+    if (parsed) dropped.push(...droppedColumns(parsed.statements))
+  }
+  return dropped.length > 0 ? dropDependencies(client, app, pending.release, dropped) : []
 }
 
 async function auditDroppedSyncs(
