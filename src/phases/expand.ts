@@ -45,6 +45,7 @@ async function installSyncs(
   const { tableSyncs, installSync, syncBackfill, SYNC_BYPASS_SETTING } = await import('../db/sync.js')
   const syncs = tableSyncs(ctx.config.sync)
   if (syncs.length === 0) return undefined
+  await parseSyncExpressions(ctx)
   const { backfill } = await import('../db/backfill.js')
   const parts: string[] = []
   await withPhaseClient(settings, async (client) => {
@@ -116,5 +117,25 @@ export function describeMigrationEvent(
       return `${event.file}: already applied`
     default:
       return `${event.file ?? ''}: ${event.type.replace('migration.', '')}`
+  }
+}
+
+/** Each expression parsed by PostgreSQL's own parser before anything is installed. */
+async function parseSyncExpressions(ctx: PhaseRunContext<'expand'>): Promise<void> {
+  const { expressionProblem } = await import('../plan/sync-check.js')
+  const { BluegreenError } = await import('../errors.js')
+  for (const [position, sync] of (ctx.config.sync ?? []).entries()) {
+    if ('rename' in sync) continue
+    for (const side of ['forward', 'backward'] as const) {
+      for (const [column, expression] of Object.entries(sync[side])) {
+        const problem = await expressionProblem(expression)
+        if (!problem) continue
+        throw new BluegreenError({
+          code: 'PLAN_INVALID',
+          message: `phases[${ctx.index}].expand.sync[${position}].${side}.${column}: ${problem.message} (at character ${problem.index + 1} of ${JSON.stringify(expression)})`,
+          hint: 'give one SQL expression over the row’s columns; `bluegreen plan validate` checks the plan',
+        })
+      }
+    }
   }
 }

@@ -98,7 +98,7 @@ export async function loadPlan(file: string, options: LoadPlanOptions = {}): Pro
   if (!checked.ok || all.length > 0) throw planError(file, issues(all, locate))
 
   const { syncIssues } = await import('./sync-check.js')
-  const badSyncs = await syncIssues(checked.plan, (path, text) => locator.offsetOfText(path, text))
+  const badSyncs = syncIssues(checked.plan, (path, text) => locator.offsetOfText(path, text))
   if (badSyncs.length > 0) throw planError(file, issues(badSyncs, locate))
 
   const dir = dirname(absolute)

@@ -1,15 +1,18 @@
 /**
- * Checks a plan's declared syncs when it loads: every `forward` and `backward` expression parses
- * as one SQL expression (PostgreSQL's own parser, libpg-query), and a column is not both a new
- * and an old one. Whether the columns exist is checked against the database before installing.
+ * Checks a plan's declared syncs when it loads: each `forward` and `backward` expression is one
+ * SQL expression as far as a lexical scan can tell (quotes and parentheses balanced, no `;` or
+ * top-level `,`), and a column is not both a new and an old one. The scan is pure JS because every
+ * command loads the plan, rollback included, and must not pay for the SQL parser; the expand
+ * phase parses each expression with PostgreSQL's own parser (libpg-query) before it touches the
+ * database, and checks the columns against the table before installing.
  */
 import type { RawIssue } from './issues.js'
 import { phaseOf, type Plan } from './schema.js'
 
-export async function syncIssues(
+export function syncIssues(
   plan: Plan,
   offsetOfText: (path: ReadonlyArray<string | number>, text: string) => number,
-): Promise<RawIssue[]> {
+): RawIssue[] {
   const issues: RawIssue[] = []
   for (const [index, entry] of plan.phases.entries()) {
     const { kind, config } = phaseOf(entry)
@@ -37,7 +40,7 @@ export async function syncIssues(
       }
       for (const side of ['forward', 'backward'] as const) {
         for (const [column, expression] of Object.entries(sync[side])) {
-          const problem = await expressionProblem(expression)
+          const problem = lexicalProblem(expression)
           if (!problem) continue
           const path = [...base, side, column]
           issues.push({
@@ -54,8 +57,36 @@ export async function syncIssues(
   return issues
 }
 
-/** Why `expression` is not one SQL expression, with the character index of the problem. */
-async function expressionProblem(
+/** A lexical reason why `expression` is not one SQL expression, with the character index. */
+export function lexicalProblem(expression: string): { index: number; message: string } | undefined {
+  let depth = 0
+  for (let i = 0; i < expression.length; i++) {
+    const c = expression[i]
+    if (c === "'" || c === '"') {
+      const end = expression.indexOf(c, i + 1)
+      if (end === -1)
+        return { index: i, message: `does not parse: unterminated ${c === "'" ? 'string' : 'quoted name'}` }
+      i = end
+    } else if (c === '$') {
+      const tag = /^\$[A-Za-z_]*\$/.exec(expression.slice(i))?.[0]
+      if (tag) {
+        const end = expression.indexOf(tag, i + tag.length)
+        if (end === -1) return { index: i, message: 'does not parse: unterminated dollar-quoted string' }
+        i = end + tag.length - 1
+      }
+    } else if (c === '(') depth++
+    else if (c === ')') {
+      if (--depth < 0) return { index: i, message: 'is not one SQL expression (unbalanced parenthesis)' }
+    } else if (c === ';' || (c === ',' && depth === 0))
+      return { index: i, message: 'is not one SQL expression' }
+  }
+  if (depth > 0) return { index: expression.length, message: 'does not parse: syntax error at end of input' }
+  if (expression.trim() === '') return { index: 0, message: 'is empty' }
+  return undefined
+}
+
+/** Why `expression` is not one SQL expression, by PostgreSQL's parser (libpg-query). */
+export async function expressionProblem(
   expression: string,
 ): Promise<{ index: number; message: string } | undefined> {
   const { parse } = await import('libpg-query')

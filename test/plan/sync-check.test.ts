@@ -49,15 +49,22 @@ describe('declared sync in the plan', () => {
   })
 
   it('refuses more than one expression, or a statement smuggled in', async () => {
-    const { syncIssues } = await import('../../src/plan/sync-check.js')
+    const { syncIssues, expressionProblem } = await import('../../src/plan/sync-check.js')
     const { plan } = await loadPlan(resolve(fixtures, 'plan.yaml'), { env })
     const expand = (plan.phases[0] as { expand: { sync: { forward: Record<string, string> }[] } }).expand
-    expand.sync[0].forward.first_name = 'name), (name'
+    expand.sync[0].forward.first_name = 'lower(name), upper(name)'
     expand.sync[0].forward.last_name = 'name); DROP TABLE profiles; SELECT (1'
-    const issues = await syncIssues(plan, () => 0)
-    expect(issues.map((i) => i.message)).toEqual([
+    // At load, by a lexical scan (every command loads the plan, and must not load the SQL parser)
+    expect(syncIssues(plan, () => 0).map((i) => i.message)).toEqual([
       'forward first_name: is not one SQL expression',
-      'forward last_name: is not one SQL expression',
+      'forward last_name: is not one SQL expression (unbalanced parenthesis)',
     ])
+    // And by PostgreSQL's parser in the expand phase, which also catches what a scan cannot
+    expect(await expressionProblem('name), (name')).toMatchObject({ message: 'is not one SQL expression' })
+    expect(await expressionProblem('name + * 1')).toMatchObject({
+      message: expect.stringContaining('does not parse: syntax error') as unknown,
+    })
+    expect(await expressionProblem("split_part(name, ' ', 1)")).toBeUndefined()
+    expect(syncIssues({ ...plan, phases: [] }, () => 0)).toEqual([])
   })
 })
