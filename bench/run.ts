@@ -22,6 +22,7 @@ import { orchestrationBench } from './orchestration.js'
 import { rollbackBench } from './rollback.js'
 import { startupBench } from './startup.js'
 import { switchingBench } from './switching.js'
+import { syncBench } from './sync.js'
 
 const started = performance.now()
 const machine = describeMachine()
@@ -64,6 +65,7 @@ await withCleanup(async (cleanup) => {
 
   await bench('Switching under load', () => switchingBench({ cli, cleanup, shifts: 20 }))
   await bench('Backfill', () => backfillBench({ serverUrl: server.url, rows: 300_000, runs: 5 }))
+  await bench('Sync', () => syncBench({ serverUrl: server.url, rows: 200_000, runs: 3 }))
   await bench('Orchestration overhead', () => orchestrationBench({ cli, serverUrl: server.url, runs: 5 }))
   await bench('Lint against Squawk', () => lintBench({ cli, runs: 7 }))
 })

@@ -1,3 +1,4 @@
+import { Flags } from '@oclif/core'
 import { BluegreenCommand } from '../cli/base-command.js'
 import { withEngine } from '../cli/context.js'
 import { confirm } from '../cli/confirm.js'
@@ -8,7 +9,18 @@ import { commandLine, requirePlan } from '../cli/invocation.js'
 export default class Contract extends BluegreenCommand {
   static override description = 'Run the pending contract migrations that are safe and due'
   static override args = { plan: planArg }
-  static override flags = { plan: planFlag, 'dry-run': dryRunFlag, yes: yesFlag, 'wait-lock': waitLockFlag }
+  static override flags = {
+    plan: planFlag,
+    'dry-run': dryRunFlag,
+    yes: yesFlag,
+    'wait-lock': waitLockFlag,
+    backfill: Flags.boolean({
+      description:
+        'First bring rows in line that a sync or backfill of the release left (else the contract refuses)',
+      env: 'BLUEGREEN_BACKFILL',
+      default: false,
+    }),
+  }
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Contract)
@@ -27,6 +39,7 @@ export default class Contract extends BluegreenCommand {
         return ctx.journal.withLock(ctx.plan.app, currentHolderFor(ctx), () =>
           runDueContracts(ctx, {
             dryRun: flags['dry-run'],
+            backfill: flags.backfill,
             confirm: (question) => confirm(question, flags),
           }),
         )

@@ -38,8 +38,13 @@ export interface BackfillOptions {
   statementTimeoutMs?: number
   /** Attempts per batch on lock timeout (default 8). */
   attempts?: number
-  /** The progress key in bluegreen.backfills (default: derived from table, set, where and key). */
+  /**
+   * The progress key in bluegreen.backfills (default: derived from table, set, where and key, so
+   * a backfill is known by what it does, never by its place in a plan).
+   */
   name?: string
+  /** Settings for each batch's transaction (SET LOCAL), e.g. to tell sync triggers a backfill writes. */
+  settings?: Record<string, string>
   /** Stops after the current batch (throws INTERRUPTED; the progress is saved). */
   signal?: AbortSignal
   onProgress?: (progress: BackfillProgress) => void
@@ -70,7 +75,7 @@ export interface BackfillResult {
   resumed: boolean
 }
 
-interface KeyColumn {
+export interface KeyColumn {
   name: string
   type: string
 }
@@ -98,9 +103,15 @@ export async function backfill(target: Client | string, options: BackfillOptions
   const key = await keyColumns(client, table, options)
   const name = options.name ?? defaultName(table.name, options, key)
   let progress = await startProgress(client, name, table.name, key)
-  if (progress.finished) return { rows: 0, batches: 0, maxBatchMs: 0, resumed: true }
-
   const q = new BatchSql(table.name, key, options, (value) => client.escapeLiteral(value))
+  if (progress.finished) {
+    // Done once is not done for good: rows the old version wrote since (during a rollback, say)
+    // match `where` again. Skip only when no row does; otherwise walk the table again.
+    if (!(await failAs(name, () => anyRowLeft(client, q))))
+      return { rows: 0, batches: 0, maxBatchMs: 0, resumed: true }
+    progress = await restartProgress(client, name)
+  }
+
   const remaining = await estimateRemaining(client, table, q, progress.lastKey, options)
   const startedAt = performance.now()
   const resumed = progress.lastKey !== null
@@ -172,7 +183,7 @@ class BatchSql {
     private readonly key: KeyColumn[],
     private readonly options: Pick<
       BackfillOptions,
-      'set' | 'where' | 'batchSize' | 'lockTimeoutMs' | 'statementTimeoutMs'
+      'set' | 'where' | 'batchSize' | 'lockTimeoutMs' | 'statementTimeoutMs' | 'settings'
     >,
     /** Quotes a string as an SQL literal (the client's escapeLiteral). */
     private readonly literal: (value: string) => string,
@@ -204,6 +215,9 @@ class BatchSql {
     const timeouts = [
       `SET LOCAL lock_timeout = '${Math.round(this.options.lockTimeoutMs)}ms'`,
       `SET LOCAL statement_timeout = '${Math.round(this.options.statementTimeoutMs ?? 60_000)}ms'`,
+      ...Object.entries(this.options.settings ?? {}).map(
+        ([setting, value]) => `SET LOCAL ${setting} = ${this.literal(value)}`,
+      ),
     ]
     const batch = `WITH keys AS MATERIALIZED (
         SELECT ${this.columns} FROM ${this.table} ${from} ORDER BY ${this.columns} LIMIT ${this.options.batchSize}),
@@ -228,6 +242,11 @@ class BatchSql {
   private compareLiteral(op: '>' | '<=', values: string[]): string {
     const literals = this.key.map((k, i) => `${this.literal(values[i])}::${k.type}`).join(', ')
     return `(${this.columns}) ${op} (${literals})`
+  }
+
+  /** Whether any row still matches `where`. */
+  anyLeft(): string {
+    return `SELECT EXISTS (SELECT 1 FROM ${this.table} WHERE (${this.options.where})) AS left`
   }
 
   /** Counts rows still to do in a sample of the table's pages. */
@@ -284,21 +303,44 @@ async function estimateRemaining(
   return Math.round((Number(sample.rows[0]?.matching ?? 0) * 100) / percent)
 }
 
-async function resolveTable(client: Client, table: string): Promise<{ oid: number; name: string }> {
-  const { rows } = await client.query<{ oid: number; name: string }>(
-    `SELECT c.oid::int AS oid, format('%I.%I', n.nspname, c.relname) AS name
+/** A table by name (as `to_regclass` reads it): its oid, quoted qualified name and schema. */
+export async function findTable(
+  client: Client,
+  table: string,
+): Promise<{ oid: number; name: string; schema: string } | undefined> {
+  const { rows } = await client.query<{ oid: number; name: string; schema: string }>(
+    `SELECT c.oid::int AS oid, format('%I.%I', n.nspname, c.relname) AS name, n.nspname AS schema
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.oid = to_regclass($1)`,
     [table],
   )
-  if (!rows[0]) {
+  return rows[0]
+}
+
+/** The primary key's columns, in key order (none: no primary key). */
+export async function primaryKeyColumns(client: Client, oid: number): Promise<KeyColumn[]> {
+  const { rows } = await client.query<KeyColumn>(
+    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+       FROM pg_index i
+       CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+      WHERE i.indrelid = $1::oid AND i.indisprimary
+      ORDER BY k.ord`,
+    [oid],
+  )
+  return rows
+}
+
+async function resolveTable(client: Client, table: string): Promise<{ oid: number; name: string }> {
+  const found = await findTable(client, table)
+  if (!found) {
     throw new BluegreenError({
       code: 'BACKFILL_FAILED',
       message: `backfill: table ${table} does not exist`,
       hint: 'check `table` of the backfill phase; the expand phase that creates its columns must run first',
     })
   }
-  return rows[0]
+  return found
 }
 
 async function keyColumns(
@@ -324,15 +366,7 @@ async function keyColumns(
     }
     return rows
   }
-  const { rows } = await client.query<{ name: string; type: string }>(
-    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
-       FROM pg_index i
-       CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
-       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-      WHERE i.indrelid = $1::oid AND i.indisprimary
-      ORDER BY k.ord`,
-    [table.oid],
-  )
+  const rows = await primaryKeyColumns(client, table.oid)
   if (rows.length === 0) {
     throw new BluegreenError({
       code: 'BACKFILL_FAILED',
@@ -387,6 +421,26 @@ async function startProgress(
     rowsDone: Number(row.rows_done),
     batches: row.batches,
     finished: row.finished_at !== null,
+  }
+}
+
+async function anyRowLeft(client: Client, q: BatchSql): Promise<boolean> {
+  const { rows } = await client.query<{ left: boolean }>(q.anyLeft())
+  return rows[0]?.left ?? false
+}
+
+/** Starts a finished backfill over from the first key, keeping its counts. */
+async function restartProgress(client: Client, name: string): Promise<Progress> {
+  const { rows } = await client.query<{ rows_done: string; batches: number }>(
+    `UPDATE bluegreen.backfills SET last_key = NULL, finished_at = NULL, updated_at = now()
+      WHERE name = $1 RETURNING rows_done, batches`,
+    [name],
+  )
+  return {
+    lastKey: null,
+    rowsDone: Number(rows[0]?.rows_done ?? 0),
+    batches: rows[0]?.batches ?? 0,
+    finished: false,
   }
 }
 

@@ -13,6 +13,21 @@ export interface ContractFile {
   checksum: string
 }
 
+/** A sync the release declared: its contract checks parity, then drops the trigger. */
+export interface ContractSyncCheck {
+  table: string
+  forward: Record<string, string>
+  backward: Record<string, string>
+}
+
+/** A plain backfill of the release: its contract checks that no row still matches `where`. */
+export interface ContractBackfillCheck {
+  table: string
+  set: string
+  where: string
+  key?: string[]
+}
+
 export interface RecordContractOptions {
   app: string
   /** The release's id in the journal. */
@@ -26,6 +41,8 @@ export interface RecordContractOptions {
   files: ContractFile[]
   /** Not to run before this time. */
   notBefore: Date
+  syncs?: ContractSyncCheck[]
+  backfills?: ContractBackfillCheck[]
 }
 
 export interface PendingContract {
@@ -36,6 +53,8 @@ export interface PendingContract {
   dir: string
   files: ContractFile[]
   notBefore: Date
+  syncs: ContractSyncCheck[]
+  backfills: ContractBackfillCheck[]
   recordedAt: Date
   /** Whether `notBefore` has passed (by the database's clock). */
   due: boolean
@@ -56,10 +75,10 @@ export async function recordPendingContract(
   await ensureStateSchema(client)
   return withTransaction(client, async () => {
     const inserted = await client.query(
-      `INSERT INTO bluegreen.contracts (app, release, version, release_seq, dir, not_before)
+      `INSERT INTO bluegreen.contracts (app, release, version, release_seq, dir, not_before, syncs, backfills)
        VALUES ($1, $2, $3,
                coalesce($4::bigint, (SELECT coalesce(max(release_seq), 0) + 1 FROM bluegreen.contracts WHERE app = $1)),
-               $5, $6)
+               $5, $6, $7::json, $8::json)
        ON CONFLICT (app, release) DO NOTHING`,
       [
         options.app,
@@ -68,6 +87,8 @@ export async function recordPendingContract(
         options.releaseSeq ?? null,
         options.dir,
         options.notBefore,
+        JSON.stringify(options.syncs ?? []),
+        JSON.stringify(options.backfills ?? []),
       ],
     )
     if (inserted.rowCount === 1) {
@@ -172,11 +193,13 @@ async function contractRows(client: Client, app: string, condition: string): Pro
     release_seq: string
     dir: string
     not_before: Date
+    syncs: ContractSyncCheck[]
+    backfills: ContractBackfillCheck[]
     recorded_at: Date
     applied_at: Date | null
     due: boolean
   }>(
-    `SELECT app, release, version, release_seq, dir, not_before, recorded_at, applied_at, not_before <= now() AS due
+    `SELECT app, release, version, release_seq, dir, not_before, syncs, backfills, recorded_at, applied_at, not_before <= now() AS due
        FROM bluegreen.contracts WHERE app = $1 AND ${condition} ORDER BY release_seq`,
     [app],
   )
@@ -193,6 +216,8 @@ async function contractRows(client: Client, app: string, condition: string): Pro
     dir: r.dir,
     files: files.get(r.release) ?? [],
     notBefore: r.not_before,
+    syncs: r.syncs,
+    backfills: r.backfills,
     recordedAt: r.recorded_at,
     due: r.due,
     appliedAt: r.applied_at ?? undefined,

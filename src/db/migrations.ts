@@ -109,6 +109,12 @@ export interface ApplyMigrationsOptions {
   lintLevels?: (file: string) => RuleLevels
   signal?: AbortSignal
   onEvent?: (event: MigrationEvent) => void
+  /**
+   * Runs once, in the transaction of the first statements applied (its own transaction when
+   * those cannot run in one, or when no file is pending): a contract drops its sync triggers
+   * there, so no write falls between the drop and the SQL.
+   */
+  prelude?: (client: Client) => Promise<void>
 }
 
 /**
@@ -195,11 +201,13 @@ export async function applyMigrations(
         lintOrRefuse(pending, phase, await catalogKnowledge(client, pending), options.lintLevels, emit)
 
       const applied: string[] = []
+      const prelude = { run: options.prelude }
       for (const file of pending) {
         if (signal?.aborted) throw interrupted(applied)
-        await applyFile(client, file, options, policy, emit)
+        await applyFile(client, file, options, policy, emit, prelude)
         applied.push(file.file)
       }
+      if (prelude.run) await withTransaction(client, () => prelude.run!(client))
       return { applied, skipped }
     },
     {
@@ -461,6 +469,8 @@ async function applyFile(
   options: ApplyMigrationsOptions,
   policy: RetryPolicy,
   emit: (event: MigrationEvent) => void,
+  /** The prelude still to run (see ApplyMigrationsOptions); cleared once it committed. */
+  prelude: { run?: (client: Client) => Promise<void> } = {},
 ): Promise<void> {
   const { phase } = options
   const started = performance.now()
@@ -518,6 +528,8 @@ async function applyFile(
     const last = part === parts.at(-1)
     if (part.outsideTransaction) {
       const statement = part.statements[0]
+      if (prelude.run) await withTransaction(client, () => prelude.run!(client))
+      prelude.run = undefined
       const done = await retry(async () => {
         current = statement
         if ((await recoverIndexBuild(client, file, statement, options, emit)) === 'built') return true
@@ -531,6 +543,7 @@ async function applyFile(
         withTransaction(
           client,
           async () => {
+            await prelude.run?.(client)
             for (const statement of part.statements) await run(statement)
             // In the same transaction as the statements: recorded if and only if they committed.
             await record(part.end, last)
@@ -543,6 +556,7 @@ async function applyFile(
       )
     }
     committed = true
+    prelude.run = undefined
   }
   emit({
     type: 'migration.done',

@@ -127,6 +127,30 @@ const steps: string[] = [
   CREATE TRIGGER contract_files_guard BEFORE INSERT OR UPDATE ON bluegreen.contract_files
     FOR EACH ROW EXECUTE FUNCTION bluegreen.contract_files_guard();
   `,
+  // Declared syncs (src/db/sync.ts): the triggers each release installed, until its contract
+  // drops them; and what a release's contract must check before it drops anything.
+  `
+  CREATE TABLE bluegreen.syncs (
+    app text NOT NULL CHECK (app <> ''),
+    release text NOT NULL CHECK (release <> ''),
+    version text NOT NULL CHECK (version <> ''),
+    release_seq bigint NOT NULL CHECK (release_seq >= 0),
+    table_name text NOT NULL CHECK (table_name <> ''),
+    -- The trigger's name, which is also the function's (in the table's schema).
+    object_name text NOT NULL CHECK (object_name <> '' AND octet_length(object_name) <= 63),
+    function_name text NOT NULL,
+    forward jsonb NOT NULL,
+    backward jsonb NOT NULL,
+    installed_at timestamptz NOT NULL DEFAULT now(),
+    dropped_at timestamptz,
+    PRIMARY KEY (app, release, table_name)
+  );
+
+  ALTER TABLE bluegreen.contracts
+    -- json, not jsonb: the columns keep the order the plan gave them in.
+    ADD COLUMN syncs json NOT NULL DEFAULT '[]' CHECK (json_typeof(syncs) = 'array'),
+    ADD COLUMN backfills json NOT NULL DEFAULT '[]' CHECK (json_typeof(backfills) = 'array');
+  `,
 ]
 
 /**

@@ -16,6 +16,7 @@ import { isKnownGood } from './standing.js'
 import { phaseOf, type PhaseConfig } from '../plan/schema.js'
 import type { EngineContext } from './context.js'
 import type { Journal, ReleaseRecord } from './journal.js'
+import type { ContractBackfillCheck, ContractSyncCheck, PendingContract } from '../db/contract-ledger.js'
 
 export interface ContractDecision {
   release: string
@@ -56,8 +57,10 @@ export async function recordOwnContract(
     (await appliedMigrations(client, ctx.plan.app)).filter((m) => m.phase === 'contract').map((m) => m.file),
   )
   const files = (await listMigrations(dir)).filter((m) => !applied.has(m.file))
-  if (files.length === 0) return []
+  const checks = await releaseChecks(ctx)
+  if (files.length === 0 && checks.syncs.length === 0 && checks.backfills.length === 0) return []
   await recordPendingContract(client, {
+    ...checks,
     app: ctx.plan.app,
     release: release.id,
     version: release.version,
@@ -69,6 +72,94 @@ export async function recordOwnContract(
   return files.map((f) => f.file)
 }
 
+/** What the release's contract must check before it drops anything: its syncs and plain backfills. */
+async function releaseChecks(
+  ctx: Pick<EngineContext, 'plan'>,
+): Promise<{ syncs: ContractSyncCheck[]; backfills: ContractBackfillCheck[] }> {
+  const { tableSyncs } = await import('../db/sync.js')
+  const syncs: ContractSyncCheck[] = []
+  const backfills: ContractBackfillCheck[] = []
+  for (const { kind, config } of ctx.plan.phases.map(phaseOf)) {
+    if (kind === 'expand') {
+      const expand = config as PhaseConfig<'expand'>
+      for (const sync of tableSyncs(expand.sync)) {
+        syncs.push({ table: sync.table, forward: sync.forward, backward: sync.backward })
+      }
+    }
+    if (kind === 'backfill') {
+      const { table, set, where, key } = config as PhaseConfig<'backfill'>
+      backfills.push({ table, set, where, ...(key ? { key } : {}) })
+    }
+  }
+  return { syncs, backfills }
+}
+
+interface CheckFailure {
+  /** e.g. `sync of profiles: 3 rows where first_name, last_name differ from forward(old)` */
+  message: string
+  examples: string[]
+  /** The backfill that makes the check pass. */
+  fix: { table: string; set: string; where: string; key?: string[]; sync: boolean }
+}
+
+/** Runs a pending contract's checks: parity of each sync, nothing left for each backfill. */
+async function failedChecks(client: Client, pending: PendingContract): Promise<CheckFailure[]> {
+  const { rowsMatching, syncBackfill } = await import('../db/sync.js')
+  const failures: CheckFailure[] = []
+  for (const sync of pending.syncs) {
+    const fix = syncBackfill(sync)
+    const { count, examples } = await rowsMatching(client, sync.table, fix.where)
+    if (count > 0) {
+      failures.push({
+        message: `sync of ${sync.table}: ${count} row${count === 1 ? '' : 's'} where ${Object.keys(sync.forward).join(', ')} differ from forward(old)`,
+        examples,
+        fix: { table: sync.table, ...fix, sync: true },
+      })
+    }
+  }
+  for (const backfill of pending.backfills) {
+    const { count, examples } = await rowsMatching(client, backfill.table, backfill.where)
+    if (count > 0) {
+      failures.push({
+        message: `backfill of ${backfill.table} (${backfill.set}): ${count} row${count === 1 ? '' : 's'} still match ${backfill.where}`,
+        examples,
+        fix: { ...backfill, sync: false },
+      })
+    }
+  }
+  return failures
+}
+
+/** Runs the backfills that make the failed checks pass. */
+async function runMissingWork(ctx: EngineContext, client: Client, failures: CheckFailure[]): Promise<void> {
+  const { backfill } = await import('../db/backfill.js')
+  const { SYNC_BYPASS_SETTING } = await import('../db/sync.js')
+  const { lockTimeoutMs, statementTimeoutMs, attempts } = migrationTimeouts(ctx)
+  for (const { fix } of failures) {
+    await backfill(client, {
+      table: fix.table,
+      set: fix.set,
+      where: fix.where,
+      key: fix.key,
+      batchSize: 1000,
+      lockTimeoutMs,
+      statementTimeoutMs,
+      attempts,
+      settings: fix.sync ? { [SYNC_BYPASS_SETTING]: 'off' } : undefined,
+      signal: ctx.signal,
+    })
+  }
+}
+
+function contractUnsafe(pending: PendingContract, failures: CheckFailure[]): BluegreenError {
+  return new BluegreenError({
+    code: 'CONTRACT_UNSAFE',
+    message: `the contract of ${pending.version} would drop data not yet carried over: ${failures.map((f) => f.message).join('; ')}`,
+    details: failures.map((f) => `${f.message}; e.g. keys ${f.examples.join(', ')}`),
+    hint: 'run `bluegreen contract PLAN --backfill` to bring those rows in line first (a sync through its forward expressions, a backfill through its set), or fix them by hand',
+  })
+}
+
 /** Runs every pending contract that is safe and due; says why the others wait. */
 export async function runDueContracts(
   ctx: EngineContext,
@@ -76,11 +167,16 @@ export async function runDueContracts(
     dryRun: boolean
     /** Asked before each release's contract runs, with what it removes; throws to refuse. */
     confirm?: (question: string) => Promise<void>
+    /** Run the work a failed check found missing, then check again. */
+    backfill?: boolean
+    /** What a failed check does: refuse (CONTRACT_UNSAFE, exit 5) or leave the contract waiting. */
+    onUnsafe?: 'refuse' | 'wait'
   },
 ): Promise<ContractDecision[]> {
   const client = requireSql(ctx)
   const { pendingContracts, markContractApplied } = await import('../db/contract-ledger.js')
   const { applyMigrations } = await import('../db/migrations.js')
+  const { dropSyncsInTransaction } = await import('../db/sync.js')
   const { plan, journal, lb } = ctx
   const traffic = await lb.traffic()
   const pools = await journal.pools(plan.app)
@@ -115,10 +211,42 @@ export async function runDueContracts(
       wait(`not due before ${pending.notBefore.toISOString()}`)
       continue
     }
+    // Before anything is dropped: the data must be where the new version reads it.
+    let failures = await failedChecks(client, pending)
     if (options.dryRun) {
-      decisions.push({ ...base, status: 'would run' })
+      decisions.push({
+        ...base,
+        status: 'would run',
+        ...(failures.length > 0
+          ? {
+              reason: `would refuse unless run with --backfill: ${failures.map((f) => f.message).join('; ')}`,
+            }
+          : {}),
+      })
       continue
     }
+    if (failures.length > 0 && options.backfill) {
+      await runMissingWork(ctx, client, failures)
+      failures = await failedChecks(client, pending)
+    }
+    const dependents = failures.length === 0 ? await dropDependents(client, plan.app, pending) : []
+    if (dependents.length > 0) {
+      const error = new BluegreenError({
+        code: 'CONTRACT_UNSAFE',
+        message: `the contract of ${pending.version} drops columns that something still uses: ${dependents.join('; ')}`,
+        hint: 'drop or change what depends on them first (in this release’s contract SQL, or by hand), then run `bluegreen contract PLAN`',
+      })
+      if (options.onUnsafe !== 'wait') throw error
+      wait(`${error.message}; ${error.hint}`)
+      continue
+    }
+    if (failures.length > 0) {
+      const error = contractUnsafe(pending, failures)
+      if (options.onUnsafe !== 'wait') throw error
+      wait(`${error.message}; ${error.hint}`)
+      continue
+    }
+    let dropped: string[] = []
     if (options.confirm)
       await options.confirm(await contractQuestion(pending.version, pending.dir, base.files))
     ctx.emit({ type: 'contract.run', release: pending.release, version: pending.version, files: base.files })
@@ -133,7 +261,13 @@ export async function runDueContracts(
         lint: true,
         signal: ctx.signal,
         ...migrationTimeouts(ctx),
+        // The sync triggers go in the transaction of the first statements: a write either comes
+        // before both (synced) or after both (the old columns are gone).
+        prelude: async (tx) => {
+          dropped = await dropSyncsInTransaction(tx, { app: plan.app, release: pending.release })
+        },
       })
+      await auditDroppedSyncs(ctx, pending, dropped)
     } catch (error) {
       // A lost connection is not a broken migration: say so, and how to continue.
       const lost = lostConnection(error)
@@ -158,7 +292,11 @@ export async function runDueContracts(
         detail: `ran ${pending.version}'s contract: ${base.files.join(', ')}`,
       })
       .catch(() => {})
-    decisions.push({ ...base, status: 'ran' })
+    decisions.push({
+      ...base,
+      status: 'ran',
+      ...(dropped.length > 0 ? { reason: `dropped the sync of ${dropped.join(', ')}` } : {}),
+    })
   }
   return decisions
 }
@@ -171,6 +309,37 @@ async function contractQuestion(version: string, dir: string, files: string[]): 
     ...statements.map((statement) => `    ${statement}`),
   ])
   return `${version}'s contract migrations will run; they cannot be undone:\n${lines.join('\n')}\nRun them?`
+}
+
+/** What the live catalog says still depends on the columns the contract's files drop. */
+async function dropDependents(client: Client, app: string, pending: PendingContract): Promise<string[]> {
+  const { listMigrations } = await import('../db/migrations.js')
+  const { parseSqlFile } = await import('../db/sql-file.js')
+  const { droppedColumns, dropDependencies } = await import('../db/drop-dependencies.js')
+  const wanted = new Set(pending.files.map((f) => f.file))
+  const dropped = []
+  // A missing or unparsable file is left to applyMigrations, which says so with its position.
+  const files = await listMigrations(pending.dir).catch(() => [])
+  for (const file of files.filter((f) => wanted.has(f.file))) {
+    const parsed = await parseSqlFile(file.sql, file.realPath).catch(() => undefined)
+    if (parsed) dropped.push(...droppedColumns(parsed.statements))
+  }
+  return dropped.length > 0 ? dropDependencies(client, app, pending.release, dropped) : []
+}
+
+async function auditDroppedSyncs(
+  ctx: EngineContext,
+  pending: PendingContract,
+  tables: string[],
+): Promise<void> {
+  for (const table of tables) {
+    await ctx.journal.audit({
+      app: ctx.plan.app,
+      action: 'sync.drop',
+      actor: ctx.actor,
+      detail: `sync of ${table} (release ${pending.version}) dropped by its contract`,
+    })
+  }
 }
 
 /** A rolled-back release must never contract: what it would remove is in use again. */

@@ -55,6 +55,8 @@ export interface StatusReport {
   traffic: Traffic
   pools: PoolStatus[]
   pendingContracts: { version: string; files: string[]; notBefore: string }[]
+  /** Sync triggers installed and not yet dropped by their release's contract. */
+  activeSyncs?: { table: string; trigger: string; version: string; releaseSeq: number; installedAt: string }[]
   lastRelease?: ReleaseRecord
   unfinished?: RunningRelease
   /** Where the journal and the load balancer disagree, in words. */
@@ -145,12 +147,24 @@ export async function status(ctx: EngineContext): Promise<StatusReport> {
       notBefore: p.notBefore.toISOString(),
     }))
   }
+  let activeSyncs: StatusReport['activeSyncs']
+  if (connection) {
+    const { activeSyncs: active } = await import('../db/sync.js')
+    activeSyncs = (await active(connection, plan.app)).map((sync) => ({
+      table: sync.table,
+      trigger: sync.name,
+      version: sync.version,
+      releaseSeq: sync.releaseSeq,
+      installedAt: sync.installedAt.toISOString(),
+    }))
+  }
   return {
     app: plan.app,
     loadBalancer: lb.describe(),
     traffic,
     pools,
     pendingContracts,
+    ...(activeSyncs ? { activeSyncs } : {}),
     lastRelease,
     unfinished,
     disagreements,

@@ -240,9 +240,15 @@ async function play(scene: Scene): Promise<Omit<DemoResult, 'ok' | 'ms' | 'parts
     `${from} answers again, on the expanded schema: first_name and last_name are still there, and ${from} never reads them. That is the point of expand/contract — the schema fits both versions, so a rollback is one switch, with no down-migration. ${to}'s pending contract was cancelled: name is in use again.`,
   )
 
+  const written = await writeAsOldVersion(scene.database, 'Margaret Hamilton')
+  say(
+    'rollback',
+    `meanwhile ${from} writes a profile as it always has, name only: "${written.name}". The sync trigger ${to}'s expand installed is still there (a rollback drops nothing), so first_name and last_name are filled too: ${JSON.stringify(written.first)}, ${JSON.stringify(written.last)}.`,
+  )
+
   say(
     'release',
-    `release ${to} again (the fix is in, say). Expand and backfill find their work done: applied migrations are skipped by checksum, and the backfill's WHERE selects no rows.`,
+    `release ${to} again (the fix is in, say). Expand and backfill find their work done: applied migrations are skipped by checksum, the sync is taken over by this release, and the backfills' WHERE selects no rows.`,
   )
   const again = await step(
     `release ${to} again`,
@@ -263,9 +269,14 @@ async function play(scene: Scene): Promise<Omit<DemoResult, 'ok' | 'ms' | 'parts
     (r) => `${r.pool} is no longer a rollback target`,
   )
 
+  const read = await readAsNewVersion(scene.database, written.id)
+  say(
+    'release',
+    `${to} reads the profile ${from} wrote during the rollback: first_name ${JSON.stringify(read.first)}, last_name ${JSON.stringify(read.last)}.`,
+  )
   say(
     'contract',
-    `\`bluegreen contract ${plan}\` runs the pending contract migrations that are now safe and due.`,
+    `\`bluegreen contract ${plan}\` runs the pending contract migrations that are now safe and due. First it checks parity: no row may have first_name, last_name other than forward(name), and no row may still match the backfill's WHERE — otherwise it refuses (exit 5) with the count and a few keys. Then, in one transaction, it drops the sync trigger and runs the SQL that drops name.`,
   )
   const contracts = await step(
     'contract',
@@ -278,7 +289,9 @@ async function play(scene: Scene): Promise<Omit<DemoResult, 'ok' | 'ms' | 'parts
     (ds) =>
       ds.length === 0
         ? 'nothing pending'
-        : ds.map((d) => `${d.status} ${d.version}: ${d.files.join(', ')}`).join('; '),
+        : ds
+            .map((d) => `${d.status} ${d.version}: ${d.files.join(', ')}${d.reason ? ` (${d.reason})` : ''}`)
+            .join('; '),
   )
   const after = await columns(scene.database)
   say(
@@ -341,7 +354,7 @@ function phaseNotes(ctx: EngineContext, live: PoolName): ReleaseNotes {
     : []
   return {
     first: {
-      expand: `adds first_name and last_name beside name (nullable, no default: no table rewrite) — ${oldVersion} on ${live} keeps working because it never reads them.`,
+      expand: `adds first_name and last_name beside name (nullable, no default: no table rewrite) — ${oldVersion} on ${live} keeps working because it never reads them. Then it installs the declared sync: a trigger that fills first_name and last_name when ${oldVersion} writes name, and name when ${version} writes first and last names, and brings existing rows in line.`,
       backfill: backfill
         ? `copies name into first_name and last_name, ${backfill.batchSize} rows per transaction so no lock is held for long; its WHERE (${backfill.where}) selects the rows still to do, so an interrupted backfill resumes.`
         : undefined,
@@ -398,6 +411,36 @@ function getJson(url: string): Promise<{ status: number; body: unknown }> {
     })
     request.on('timeout', () => request.destroy(new Error(`no answer from ${url} within 5s`)))
     request.on('error', reject)
+  })
+}
+
+/** A profile written as 1.0.0 writes it: name only. Returns what the sync made of it. */
+async function writeAsOldVersion(
+  databaseUrl: string,
+  name: string,
+): Promise<{ id: string; name: string; first: string | null; last: string | null }> {
+  const { withClient } = await import('../db/client.js')
+  return withClient(databaseUrl, async (client) => {
+    const { rows } = await client.query<{ id: string; first_name: string | null; last_name: string | null }>(
+      'INSERT INTO profiles (name) VALUES ($1) RETURNING id, first_name, last_name',
+      [name],
+    )
+    return { id: rows[0].id, name, first: rows[0].first_name, last: rows[0].last_name }
+  })
+}
+
+/** The profile as 2.0.0 reads it: first and last names. */
+async function readAsNewVersion(
+  databaseUrl: string,
+  id: string,
+): Promise<{ first: string | null; last: string | null }> {
+  const { withClient } = await import('../db/client.js')
+  return withClient(databaseUrl, async (client) => {
+    const { rows } = await client.query<{ first_name: string | null; last_name: string | null }>(
+      'SELECT first_name, last_name FROM profiles WHERE id = $1',
+      [id],
+    )
+    return { first: rows[0]?.first_name ?? null, last: rows[0]?.last_name ?? null }
   })
 }
 

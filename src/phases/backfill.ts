@@ -19,7 +19,6 @@ export const backfillPhase = {
         pauseMs: parseDuration(config.pause),
         rowsPerSecond: config.rowsPerSecond,
         lockTimeoutMs: settings.lockTimeoutMs,
-        name: `${ctx.plan.app}:${ctx.index}:${config.table}`,
         signal: ctx.signal,
         onProgress: (p) =>
           ctx.progress(`${p.done}/${p.total} rows, ${Math.round(p.rate)} rows/s`, {

@@ -6,7 +6,9 @@ export const contractPhase = {
   // Never switch back after a contract step: the old version may no longer fit the schema.
   rollbackOnFailure: false,
   async run(ctx) {
-    const decisions = await runDueContracts(ctx, { dryRun: false })
+    // An earlier release's contract whose checks fail waits (and says why) rather than failing
+    // this release after its switch; `bluegreen contract` refuses it with exit 5.
+    const decisions = await runDueContracts(ctx, { dryRun: false, onUnsafe: 'wait' })
     const own = await recordOwnContract(ctx, ctx.release, ctx.config)
     const ran = decisions.filter((d) => d.status === 'ran')
     const waiting = decisions.filter((d) => d.status === 'waiting')

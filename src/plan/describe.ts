@@ -108,13 +108,40 @@ class Words {
       touches: 'database',
       target: this.databaseTarget(),
       summary: `${c.lint ? 'lint, then apply' : 'apply (without linting)'} the migrations in ${this.path(c.dir)}`,
-      details: db
-        ? [
-            `lock_timeout ${db.lockTimeout} per DDL attempt, up to ${db.retries} attempts`,
-            `statement_timeout ${db.statementTimeout}`,
-          ]
-        : [],
+      details: [
+        ...(db
+          ? [
+              `lock_timeout ${db.lockTimeout} per DDL attempt, up to ${db.retries} attempts`,
+              `statement_timeout ${db.statementTimeout}`,
+            ]
+          : []),
+        ...(c.sync ?? []).flatMap((sync) => this.sync(sync)),
+      ],
     }
+  }
+
+  /** The trigger a declared sync installs, and the backfill that follows it. */
+  private sync(sync: NonNullable<PhaseConfig<'expand'>['sync']>[number]): string[] {
+    const { table, forward, backward } =
+      'rename' in sync
+        ? {
+            table: sync.rename.table,
+            forward: { [sync.rename.to]: sync.rename.column },
+            backward: { [sync.rename.column]: sync.rename.to },
+          }
+        : sync
+    const relation = table.split('.').at(-1) ?? table
+    const assignments = (map: Record<string, string>) =>
+      Object.entries(map)
+        .map(([column, expression]) => `${column} = ${expression}`)
+        .join(', ')
+    return [
+      ...('rename' in sync
+        ? [`add ${table}.${sync.rename.to} (type of ${sync.rename.column}, nullable) unless the SQL did`]
+        : []),
+      `then install trigger bluegreen_sync_${this.plan.app}_${relation}_<release seq> on ${table} (BEFORE INSERT OR UPDATE): forward ${assignments(forward)}; backward ${assignments(backward)}`,
+      `then backfill ${table} through forward where the new columns differ, in batches of 1000 (resumable)`,
+    ]
   }
 
   backfill(c: PhaseConfig<'backfill'>): StepDescription {
@@ -222,8 +249,29 @@ class Words {
       touches: 'database',
       target: this.databaseTarget(),
       summary: `run earlier releases’ contract migrations that are now safe; record ${this.path(c.dir)} as pending${notBefore}`,
-      details: ['a contract runs only once no pool can still run the release before it'],
+      details: [
+        'a contract runs only once no pool can still run the release before it',
+        ...this.contractChecks(),
+      ],
     }
+  }
+
+  /** What this release's contract checks before it drops anything (see src/engine/contract.ts). */
+  private contractChecks(): string[] {
+    return this.plan.phases.map(phaseOf).flatMap(({ kind, config }): string[] => {
+      if (kind === 'backfill') {
+        const c = config as PhaseConfig<'backfill'>
+        return [`its contract first checks that no row of ${c.table} still matches ${c.where}`]
+      }
+      if (kind !== 'expand') return []
+      return ((config as PhaseConfig<'expand'>).sync ?? []).map((sync) => {
+        const [table, columns] =
+          'rename' in sync
+            ? [sync.rename.table, sync.rename.to]
+            : [sync.table, Object.keys(sync.forward).join(', ')]
+        return `its contract first checks parity on ${table} (${columns} = forward(old) in every row), then drops the sync trigger before its SQL`
+      })
+    })
   }
 
   exec(c: PhaseConfig<'exec'>): StepDescription {

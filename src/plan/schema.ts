@@ -187,12 +187,41 @@ const TlsOptions = {
   insecure: z.boolean().default(false).describe('Skip certificate verification (warns on every run)'),
 }
 
+const SqlExpressions = z
+  .record(z.string().min(1), z.string().min(1))
+  .refine((map) => Object.keys(map).length > 0, 'give at least one column')
+const SyncDeclaration = z.union([
+  z
+    .strictObject({
+      table: z.string().min(1),
+      forward: SqlExpressions.describe('New column → SQL expression over the old columns'),
+      backward: SqlExpressions.describe('Old column → SQL expression over the new columns'),
+    })
+    .describe('How new columns follow from old ones (forward) and back (backward)'),
+  z
+    .strictObject({
+      rename: z.strictObject({
+        table: z.string().min(1),
+        column: z.string().min(1),
+        to: z.string().min(1),
+      }),
+    })
+    .describe('A renamed column: adds `to` (same type, nullable) if the SQL did not, and keeps both equal'),
+])
+export type SyncDeclaration = z.infer<typeof SyncDeclaration>
+
 const phaseSchemas = {
   expand: z
     .strictObject({
       dir: z.string().min(1).describe('Directory of .sql files applied in file-name order'),
       lint: z.boolean().default(true).describe('Refuse files the compatibility linter flags'),
       allowEmpty,
+      sync: z
+        .array(SyncDeclaration)
+        .optional()
+        .describe(
+          'Columns kept in sync by triggers while both versions run; dropped by this release’s contract',
+        ),
     })
     .describe('Apply backward-compatible migrations'),
   backfill: z

@@ -36,6 +36,10 @@ export function drawStatus(report: StatusReport): string {
     for (const c of report.pendingContracts)
       lines.push(`  pending contract: ${c.version} — ${c.files.join(', ')} (not before ${c.notBefore})`)
   } else lines.push('  pending contracts: none')
+  for (const sync of report.activeSyncs ?? [])
+    lines.push(
+      `  active sync: ${sync.table} — trigger ${sync.trigger} of release #${sync.releaseSeq} (${sync.version}), since ${sync.installedAt}; its contract drops it`,
+    )
   if (report.lastRelease) {
     const r = report.lastRelease
     const how =

@@ -215,6 +215,10 @@ describe('bluegreen demo', () => {
       expect(events.filter((e) => e.type === 'contract.run')).toEqual([
         expect.objectContaining({ version: '2.0.0', files: ['001_drop_name.sql'] }),
       ])
+      // 1.0.0 wrote a profile during the rollback; the sync filled it, and 2.0.0 read it after the re-release
+      const narration = events.filter((e) => e.type === 'demo.narrate').map((e) => String(e.text))
+      expect(narration).toContainEqual(expect.stringContaining('first_name "Margaret", last_name "Hamilton"'))
+      expect(narration).toContainEqual(expect.stringContaining('First it checks parity'))
       expect(result.columns.before).toEqual(['id', 'name'])
       expect(result.columns.expanded).toEqual(['id', 'name', 'first_name', 'last_name'])
       expect(result.columns.after).toEqual(['id', 'first_name', 'last_name'])

@@ -281,4 +281,42 @@ describe('backfill', () => {
       })
     })
   })
+
+  it('is known by what it does: a finished backfill runs again when rows match its where again', async () => {
+    const url = await createTestDatabase('backfill_again')
+    await withClient(url, async (client) => {
+      // Given a finished backfill (no name given: its identity is table, key, set and where)
+      await client.query('CREATE TABLE people (id int PRIMARY KEY, name text NOT NULL, first_name text)')
+      await client.query(
+        "INSERT INTO people (id, name) SELECT g, 'p' || g || ' x' FROM generate_series(1, 500) g",
+      )
+      const options = {
+        table: 'people',
+        set: "first_name = split_part(name, ' ', 1)",
+        where: 'first_name IS NULL',
+        batchSize: 100,
+        lockTimeoutMs: 500,
+      }
+      expect(await backfill(client, options)).toMatchObject({ rows: 500 })
+      // When nothing matches, Then it is skipped
+      expect(await backfill(client, options)).toEqual({ rows: 0, batches: 0, maxBatchMs: 0, resumed: true })
+
+      // When the old version writes rows again (during a rollback), before and after the last key
+      await client.query("INSERT INTO people (id, name) VALUES (0, 'early a'), (1000, 'late b')")
+      await client.query('UPDATE people SET first_name = NULL WHERE id = 250')
+      // Then the next run picks up every one of them
+      expect(await backfill(client, options)).toMatchObject({ rows: 3 })
+      expect(await rowsToDo(client, 'people', 'first_name IS NULL')).toBe(0)
+
+      // And a different backfill of the same table (another release) is not taken for done
+      await client.query('ALTER TABLE people ADD COLUMN family_name text')
+      expect(
+        await backfill(client, {
+          ...options,
+          set: "family_name = split_part(name, ' ', 2)",
+          where: 'family_name IS NULL',
+        }),
+      ).toMatchObject({ rows: 502, resumed: false })
+    })
+  })
 })

@@ -22,9 +22,10 @@ describe('state schema', () => {
         'contracts',
         'migrations',
         'state_schema',
+        'syncs',
       ])
       const version = await client.query<{ version: number }>('SELECT version FROM bluegreen.state_schema')
-      expect(version.rows).toEqual([{ version: 1 }])
+      expect(version.rows).toEqual([{ version: 2 }])
     })
   })
 

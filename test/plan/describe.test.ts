@@ -103,3 +103,25 @@ describe('describeStep', () => {
     ])
   })
 })
+
+describe('describing a declared sync', () => {
+  it('lists the trigger and backfill the expand creates, and the checks its contract makes', async () => {
+    // Given the demo plan, which declares the name → first_name + last_name sync and a backfill
+    const { plan } = await loadPlan(resolve(repo, 'plans/demo.yaml'), { env: {} })
+    const steps = describePlan(plan, { pool: 'green', version: '2.0.0', app: plan.app }, { relativeTo: repo })
+    const details = (kind: string) => steps.find((s) => s.kind === kind)!.details
+    // Then the expand step names the trigger, its expressions and its backfill
+    expect(details('expand')).toContain(
+      "then install trigger bluegreen_sync_shop_profiles_<release seq> on profiles (BEFORE INSERT OR UPDATE): forward first_name = split_part(name, ' ', 1), last_name = nullif(split_part(name, ' ', 2), ''); backward name = concat_ws(' ', first_name, last_name)",
+    )
+    expect(details('expand')).toContain(
+      'then backfill profiles through forward where the new columns differ, in batches of 1000 (resumable)',
+    )
+    // And the contract step the parity and backfill checks
+    expect(details('contract')).toEqual([
+      'a contract runs only once no pool can still run the release before it',
+      'its contract first checks parity on profiles (first_name, last_name = forward(old) in every row), then drops the sync trigger before its SQL',
+      'its contract first checks that no row of profiles still matches first_name IS NULL',
+    ])
+  })
+})
