@@ -6,7 +6,7 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { e2ePlan, productionPool, repoRoot, sql, startE2eStack, type E2eStack } from '../support/e2e.js'
-import { startProcess, type Started } from '../support/process.js'
+import { startProcess, waitFor, type Started } from '../support/process.js'
 
 let stack: E2eStack | undefined
 const started: Started[] = []
@@ -64,5 +64,32 @@ describe('two pipelines with --wait-lock', () => {
     const response = (await (await fetch(`${stack.productionUrl}/version`)).json()) as { version: string }
     expect(response.version).toBe(second)
     expect(await productionPool(stack)).toBe(second === releases[0].version ? 'green' : 'blue')
+  })
+
+  it('rollback and retire wait for a running release too, then act on what it left', async () => {
+    // Given 2.0.0 released, and 3.0.0 being released
+    stack = await startE2eStack({ profiles: 50 })
+    const env = { ...process.env, ...stack.cliEnv }
+    const cli = (...args: string[]) =>
+      startProcess(process.execPath, [join(repoRoot, 'bin/run.js'), ...args], { cwd: repoRoot, env })
+    const first = cli('release', e2ePlan, '--version', '2.0.0', '--yes')
+    started.push(first)
+    expect((await first.exited).code, first.output()).toBe(0)
+    const release = cli('release', e2ePlan, '--version', '3.0.0', '--yes')
+    started.push(release)
+    await waitFor(() => release.output().includes('[1/8 expand]'), 30_000, 'the release to hold the lock')
+    // When an on-call engineer rolls back, and someone retires, both with --wait-lock
+    const rollback = cli('rollback', '--plan', e2ePlan, '--yes', '--wait-lock', '2m')
+    started.push(rollback)
+    const [releaseExit, rollbackExit] = [await release.exited, await rollback.exited]
+    // Then the release finished, the rollback waited for it and then undid it
+    expect(releaseExit.code, release.output()).toBe(0)
+    expect(rollbackExit.code, rollback.output()).toBe(0)
+    expect(rollback.output()).toContain('waiting for the release lock of shop')
+    expect(await productionPool(stack)).toBe('green')
+    // And retire waits the same way (nothing holds the lock now: it acts at once)
+    const retire = cli('retire', e2ePlan, '--yes', '--wait-lock', '10s')
+    started.push(retire)
+    expect((await retire.exited).code, retire.output()).toBe(0)
   })
 })
