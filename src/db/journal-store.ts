@@ -439,8 +439,8 @@ export class PostgresJournal implements Journal {
       }
       // A holder that lost its lock's session but still runs on this host (a release whose
       // connection was cut) must not have a second command beside it, e.g. a `--resume`.
-      const previous = await this.lastLockHolder(app)
-      if (previous && !options.besideLostHolder && holderStillRunning(previous, holder)) {
+      const previous = options.besideLostHolder ? undefined : await this.lastLockHolder(app)
+      if (previous && holderStillRunning(previous, holder)) {
         await lockClient.query(`SELECT pg_advisory_unlock(${lockKey})`, [app])
         throw lockedError(app, previous, true)
       }

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto'
 import { BluegreenError, ExitCode, isBluegreenError } from '../errors.js'
 import { describeTarget } from '../lb/pool-health.js'
-import { describeTraffic, otherPool, type PoolName } from '../lb/types.js'
+import { describeTraffic, otherPool, type PoolName, type Traffic } from '../lb/types.js'
 import { phaseOf, type PhaseConfig } from '../plan/schema.js'
 import { verifyWith } from '../phases/verify.js'
 import type { EngineContext } from './context.js'
@@ -63,10 +63,15 @@ export async function rollback(ctx: EngineContext, options: RollbackOptions): Pr
     try {
       // A release that lost its lock may still run: it is fenced (it stops at its next check),
       // and the on-call engineer's rollback must not wait for it.
+      // The load balancer is read while the lock is taken: no command that could write it holds
+      // the lock once we have it, unless we waited for it (--wait-lock), and then it is read again.
+      const asked = Date.now()
+      const early = ctx.lb.traffic()
+      early.catch(() => {})
       return await ctx.journal.withLock(
         ctx.plan.app,
         currentHolderFor(ctx),
-        (lease) => onlineRollback(ctx, lease, options),
+        (lease) => onlineRollback(ctx, lease, options, Date.now() - asked < 500 ? early : undefined),
         { besideLostHolder: true },
       )
     } catch (error) {
@@ -138,12 +143,13 @@ async function onlineRollback(
   ctx: EngineContext,
   lease: Lease,
   options: RollbackOptions,
+  early: Promise<Traffic> | undefined,
 ): Promise<RollbackResult> {
   const { lb, journal, plan } = ctx
   const budget = options.journalBudgetMs ?? defaultJournalBudgetMs
   // Independent reads, at once: every millisecond here is production on the broken pool.
   const [traffic, facts] = await Promise.all([
-    lb.traffic(),
+    early ?? lb.traffic(),
     within(
       budget,
       (async () => {
