@@ -1,6 +1,7 @@
 /**
  * Writes the README's generated sections from the code they describe, so they cannot drift:
- *   plan-reference  every plan key, from the zod schema (src/plan/schema.ts)
+ *   plan-reference  every plan key, from the zod schemas (src/format/parts.ts and the phase and
+ *                   provider registries, src/phases/index.ts and src/lb/index.ts)
  *   lint-rules      the linter's rules with an example of each, from `lintRules` (src/db/lint)
  *
  *   node --import tsx scripts/readme.ts           rewrite README.md between the markers
@@ -11,17 +12,11 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as z from 'zod'
 import { lintRules } from '../src/db/lint/index.js'
-import { durationPattern } from '../src/plan/duration.js'
-import {
-  Check,
-  Database,
-  LoadBalancerConfig,
-  phaseKinds,
-  phaseSchemas,
-  Plan,
-  Pool,
-  State,
-} from '../src/plan/schema.js'
+import { durationPattern } from '../src/format/duration.js'
+import { Check, Database, Pool, State } from '../src/format/parts.js'
+import { providerDefinitions } from '../src/lb/index.js'
+import { phaseDefinitions } from '../src/phases/index.js'
+import { planSchema } from '../src/plan/schema.js'
 
 export const readmePath = join(dirname(fileURLToPath(import.meta.url)), '..', 'README.md')
 
@@ -92,16 +87,17 @@ function planReference(): string {
     sections.push(
       `**${title}**${schema.description ? ` — ${schema.description}` : ''}\n\n${keyTable(section, schema, skip)}`,
     )
-  table('plan', 'Top level', jsonSchema(Plan), ['$schema'])
+  table('plan', 'Top level', jsonSchema(planSchema()), ['$schema'])
   table('database', '`database`', jsonSchema(Database))
   table('state', '`state`', jsonSchema(State))
-  const providers = jsonSchema(LoadBalancerConfig)
-  for (const provider of providers.oneOf ?? providers.anyOf ?? []) {
-    const name = String(provider.properties?.provider?.const)
-    table(name, `\`loadBalancer\` with \`provider: ${name}\``, provider, ['provider'])
+  for (const { provider, schema } of providerDefinitions()) {
+    table(provider, `\`loadBalancer\` with \`provider: ${provider}\``, jsonSchema(schema as z.ZodType), [
+      'provider',
+    ])
   }
   table('pool', '`pools.blue`, `pools.green`', jsonSchema(Pool))
-  for (const kind of phaseKinds) table(kind, `\`- ${kind}:\``, jsonSchema(phaseSchemas[kind]))
+  for (const { kind, schema } of phaseDefinitions())
+    table(kind, `\`- ${kind}:\``, jsonSchema(schema as z.ZodType))
   const check = jsonSchema(Check)
   table('check', 'A smoke check (`smoke.checks[]`)', check)
   table('expect', '`expect` (in a smoke check, and in `verify`)', check.properties?.expect ?? {})

@@ -110,8 +110,15 @@ export function isBluegreenError(error: unknown): error is BluegreenError {
   return error instanceof BluegreenError
 }
 
-export function exitCodeFor(code: ErrorCode): ExitCodeValue {
-  return exitCodes[code]
+/**
+ * A broken invariant: bluegreen's own mistake, not the user's. It prints with its stack trace
+ * and asks for a bug report; nothing about the user's plan or systems can fix it.
+ */
+export class BugError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(`bug: ${redact(message)}`, options)
+    this.name = 'BugError'
+  }
 }
 
 /** Renders a user-facing error the same way in every command (plain text, no stack). */

@@ -129,7 +129,7 @@ export interface PlanTimings {
 
 /** Reads what the benchmarks need from the e2e plan, so they follow it when it changes. */
 export async function readPlan(file = e2ePlan): Promise<PlanTimings> {
-  const { parseDuration } = await import('../../src/plan/duration.js')
+  const { parseDuration } = await import('../../src/format/duration.js')
   const plan = parse(await readFile(file, 'utf8')) as { phases: Record<string, Record<string, unknown>>[] }
   const phase = (kind: string) => plan.phases.find((p) => kind in p)?.[kind]
   const deploy = phase('deploy') as { run: string[] }

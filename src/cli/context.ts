@@ -6,10 +6,10 @@
 import { userInfo } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import type { EngineContext } from '../engine/context.js'
-import type { Journal } from '../engine/journal.js'
+import type { Journal } from '../journal/journal.js'
 import type { LoadBalancer } from '../lb/types.js'
 import { isBluegreenError } from '../errors.js'
-import type { PlanPath } from '../plan/issues.js'
+import type { PlanPath } from '../format/issues.js'
 import type { OmittedSection } from '../plan/load.js'
 import type { Plan } from '../plan/schema.js'
 import { createRenderer, outputMode, type Renderer } from '../ui/index.js'
@@ -143,15 +143,15 @@ async function withJournal<T>(
 ): Promise<T> {
   if (options.unusable !== undefined && options.allowOffline) {
     ui.emit({ type: 'warning', message: `${options.unusable}; continuing without the journal` })
-    const { OfflineJournal } = await import('../engine/offline-journal.js')
+    const { OfflineJournal } = await import('../journal/offline.js')
     return fn(new OfflineJournal(), true)
   }
   if (!plan.database) {
-    const { FileJournal } = await import('../engine/file-journal.js')
+    const { FileJournal } = await import('../journal/file.js')
     const file = resolve(planDir, plan.state?.file ?? `.bluegreen/${plan.app}.state.json`)
     return fn(new FileJournal(file), false)
   }
-  const { withPostgresJournal } = await import('../db/journal-store.js')
+  const { withPostgresJournal } = await import('../journal/postgres.js')
   let entered = false
   try {
     return await withPostgresJournal(
@@ -166,7 +166,7 @@ async function withJournal<T>(
     if (entered || !options.allowOffline || !isBluegreenError(error) || error.code !== 'DATABASE_UNREACHABLE')
       throw error
     ui.emit({ type: 'warning', message: `${error.message}; continuing without the journal` })
-    const { OfflineJournal } = await import('../engine/offline-journal.js')
+    const { OfflineJournal } = await import('../journal/offline.js')
     return fn(new OfflineJournal(), true)
   }
 }

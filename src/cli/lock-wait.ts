@@ -4,10 +4,10 @@
  * (when the holder changes, and every 15 s). A decorator, like redactingJournal, so the engine's
  * entry points (release, rollback, retire) and the contract command need no argument for it.
  */
-import type { Emit } from '../engine/events.js'
-import type { Journal, LockHolder, LockOptions } from '../engine/journal.js'
+import type { Emit } from '../events.js'
+import type { Journal, LockHolder, LockOptions } from '../journal/journal.js'
 import { BluegreenError } from '../errors.js'
-import { formatDuration, parseDuration } from '../plan/duration.js'
+import { formatDuration, parseDuration } from '../format/duration.js'
 
 const reportEveryMs = 15_000
 const stepGraceMs = 2_000

@@ -9,7 +9,7 @@
  * store returns pass through unchanged; properties (`kind`, PostgresJournal's `connection`) are
  * read from the store itself, and `instanceof` still sees the store's class.
  */
-import type { Journal } from '../engine/journal.js'
+import type { Journal } from '../journal/journal.js'
 import { redactDeep } from '../redact.js'
 
 export function redactingJournal<J extends Journal>(journal: J): J {

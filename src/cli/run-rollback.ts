@@ -3,8 +3,8 @@
  * without oclif (fast-path.ts): same engine, same confirmation, same output.
  */
 import { BluegreenError } from '../errors.js'
-import { parseDuration } from '../plan/duration.js'
-import type { PlanPath } from '../plan/issues.js'
+import { parseDuration } from '../format/duration.js'
+import type { PlanPath } from '../format/issues.js'
 import { confirm } from './confirm.js'
 import { withEngine } from './context.js'
 import { waitLockMs } from './lock-wait.js'

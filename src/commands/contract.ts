@@ -34,15 +34,12 @@ export default class Contract extends BluegreenCommand {
         waitLockMs: waitLockMs(flags['wait-lock']),
       },
       async (ctx) => {
-        const { runDueContracts } = await import('../engine/contract.js')
-        const { currentHolderFor } = await import('../engine/holder.js')
-        return ctx.journal.withLock(ctx.plan.app, currentHolderFor(ctx), () =>
-          runDueContracts(ctx, {
-            dryRun: flags['dry-run'],
-            backfill: flags.backfill,
-            confirm: (question) => confirm(question, flags),
-          }),
-        )
+        const { contract } = await import('../engine/contract.js')
+        return contract(ctx, {
+          dryRun: flags['dry-run'],
+          backfill: flags.backfill,
+          confirm: (question) => confirm(question, flags),
+        })
       },
     )
     if (this.json) return this.outJson({ type: 'result', ok: true, contracts: decisions })

@@ -5,7 +5,7 @@ import { withEngine } from '../cli/context.js'
 import { dryRunFlag, planArg, planFlag, versionFlag, waitLockFlag, yesFlag } from '../cli/flags.js'
 import { waitLockMs } from '../cli/lock-wait.js'
 import { commandLine, requirePlan } from '../cli/invocation.js'
-import { checkVersionFlag } from '../plan/version.js'
+import { checkVersionFlag } from '../format/version.js'
 
 export default class Release extends BluegreenCommand {
   static override description =

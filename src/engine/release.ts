@@ -6,22 +6,19 @@
  */
 import { hostname } from 'node:os'
 import { BluegreenError, ExitCode, isBluegreenError } from '../errors.js'
-import { resolve } from 'node:path'
 import { describeTraffic, otherPool, type LoadBalancer, type PoolName } from '../lb/types.js'
-import { describeStep } from '../plan/describe.js'
-import { parseDuration } from '../plan/duration.js'
-import { phaseOf, type PhaseConfig, type PhaseKind } from '../plan/schema.js'
-import { phases } from '../phases/index.js'
-import type { Phase, PhaseRunContext } from '../phases/types.js'
+import { describePlan } from '../plan/describe.js'
+import { planSteps } from '../phases/index.js'
+import type { AnyPhaseDefinition, PhaseRunContext } from '../phases/types.js'
 import type { EngineContext } from './context.js'
-import type { StepInfo } from './events.js'
-import { failpoint } from './failpoint.js'
-import { currentHolderFor } from './holder.js'
-import type { Lease, ReleaseRecord } from './journal.js'
+import type { StepInfo } from '../events.js'
+import { failpoint } from '../failpoint.js'
+import { currentHolderFor } from '../journal/holder.js'
+import type { Lease, ReleaseRecord } from '../journal/journal.js'
 import { decideFailure, type Moved } from './outcome.js'
 import { rollbackTo, settleInterrupted } from './rollback.js'
 import { asCandidate, promoted, recordedLive } from './standing.js'
-import { rememberChanges } from './spool.js'
+import { rememberChanges } from '../journal/spool.js'
 import { connectionLostError } from '../db/client.js'
 
 export interface ReleaseOptions {
@@ -50,7 +47,7 @@ export interface ReleaseResult {
   unchanged?: boolean
   /** Whether the plan moves traffic (has a switch phase): only then is the version "live". */
   switched: boolean
-  steps: { index: number; kind: PhaseKind; status: 'done' | 'skipped' | 'planned'; summary: string }[]
+  steps: { index: number; kind: string; status: 'done' | 'skipped' | 'planned'; summary: string }[]
 }
 
 /** The load balancer as a release uses it: every write first proves the lock is still ours. */
@@ -68,7 +65,7 @@ function fenced(lb: LoadBalancer, lease: Lease): LoadBalancer {
 }
 
 function hasSwitch(ctx: EngineContext): boolean {
-  return ctx.plan.phases.some((entry) => phaseOf(entry).kind === 'switch')
+  return planSteps(ctx.plan).some((step) => step.definition.movesTraffic)
 }
 
 export async function release(ctx: EngineContext, options: ReleaseOptions): Promise<ReleaseResult> {
@@ -153,9 +150,11 @@ export async function release(ctx: EngineContext, options: ReleaseOptions): Prom
 
 /** The plan's standby window (its standby phase), or none: kept until retired or replaced. */
 function standbyWindow(ctx: EngineContext): number | undefined {
-  const standby = ctx.plan.phases.map(phaseOf).find((p) => p.kind === 'standby')?.config as
-    PhaseConfig<'standby'> | undefined
-  return standby ? parseDuration(standby.for) : undefined
+  for (const { definition, config } of planSteps(ctx.plan)) {
+    const windowMs = definition.standbyWindowMs?.(config)
+    if (windowMs !== undefined) return windowMs
+  }
+  return undefined
 }
 
 /** The new pool is live, the one it replaced is the standby: once, idempotently. */
@@ -314,11 +313,12 @@ async function recordLiveVersion(ctx: EngineContext, live: PoolName, liveVersion
 
 function stepInfos(ctx: EngineContext, record: { version: string; to: string }): StepInfo[] {
   const vars = { app: ctx.plan.app, version: record.version, pool: record.to }
-  return ctx.plan.phases.map((entry, index) => {
-    const { kind } = phaseOf(entry)
-    const description = describeStep(entry, ctx.plan, vars)
-    return { index, kind, summary: description.summary, touches: description.touches }
-  })
+  return describePlan(ctx.plan, vars).map((description, index) => ({
+    index,
+    kind: description.kind,
+    summary: description.summary,
+    touches: description.touches,
+  }))
 }
 
 async function runStep(
@@ -328,12 +328,12 @@ async function runStep(
   step: StepInfo,
 ): Promise<string> {
   const { journal, emit } = ctx
-  const entry = ctx.plan.phases[step.index]
-  const { kind, config } = phaseOf(entry)
-  const phase = phases[kind] as Phase<PhaseKind>
-  const runContext: PhaseRunContext<PhaseKind> = {
+  const steps = planSteps(ctx.plan)
+  const { kind, config, definition: phase } = steps[step.index]
+  const runContext: PhaseRunContext = {
     ...ctx,
     config,
+    steps,
     index: step.index,
     release: record,
     to: record.to,
@@ -434,7 +434,7 @@ async function afterFailure(
   lease: Lease,
   record: ReleaseRecord,
   step: StepInfo,
-  phase: Phase<PhaseKind>,
+  phase: AnyPhaseDefinition,
   error: BluegreenError,
   ms: number,
 ): Promise<BluegreenError> {
@@ -544,50 +544,21 @@ async function dryRun(ctx: EngineContext, options: ReleaseOptions): Promise<Rele
  * planner's estimate, when the database answers).
  */
 async function withDryRunDetails(ctx: EngineContext, steps: StepInfo[]): Promise<StepInfo[]> {
-  const { journalConnection } = await import('./contract.js')
-  const client = ctx.journalOffline ? undefined : journalConnection(ctx.journal)
+  const client = ctx.journalOffline ? undefined : ctx.journal.contracts?.connection
   const applied = client
     ? await import('../db/migrations.js')
         .then(({ appliedMigrations }) => appliedMigrations(client, ctx.plan.app))
         .catch(() => [])
     : []
+  const planned = planSteps(ctx.plan)
   return Promise.all(
     steps.map(async (step) => {
-      const { kind, config } = phaseOf(ctx.plan.phases[step.index])
-      try {
-        if (kind === 'expand' || kind === 'contract') {
-          const { listMigrationFiles } = await import('../db/migration-files.js')
-          const { dir } = config as PhaseConfig<'expand'>
-          const done = new Set(applied.filter((m) => m.phase === kind).map((m) => m.file))
-          const files = (await listMigrationFiles(resolve(ctx.planDir, dir))).map((f) => f.file)
-          const todo = files.filter((f) => !done.has(f))
-          const what = kind === 'expand' ? 'would apply' : 'would record as pending'
-          return {
-            ...step,
-            summary: `${step.summary}; ${todo.length === 0 ? `nothing new (${files.length} already applied)` : `${what}: ${todo.join(', ')}`}`,
-          }
-        }
-        if (kind === 'backfill' && client) {
-          const { table, where } = config as PhaseConfig<'backfill'>
-          const estimate = async (condition?: string) => {
-            const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(
-              `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${table}${condition ? ` WHERE ${condition}` : ''}`,
-            )
-            return rows[0]?.['QUERY PLAN'][0]?.Plan['Plan Rows']
-          }
-          // Its WHERE often names columns the expand has yet to add: then the table's size bounds it.
-          const matching = await estimate(where).catch(() => undefined)
-          const rows = matching ?? (await estimate())
-          if (rows !== undefined)
-            return {
-              ...step,
-              summary: `${step.summary}; ${matching === undefined ? `up to about ${rows} rows (the whole table: its WHERE names columns not there yet)` : `about ${rows} rows to do`} (estimate)`,
-            }
-        }
-      } catch {
-        // A dry run explains what it can; the step's own summary stands.
-      }
-      return step
+      const { definition, config } = planned[step.index]
+      // A dry run explains what it can; the step's own summary stands.
+      const more = await definition
+        .dryRun?.(config, { plan: ctx.plan, planDir: ctx.planDir, client, applied })
+        .catch(() => undefined)
+      return more ? { ...step, summary: `${step.summary}; ${more}` } : step
     }),
   )
 }

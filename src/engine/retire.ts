@@ -3,10 +3,10 @@ import { BluegreenError } from '../errors.js'
 import { otherPool } from '../lb/types.js'
 import { isProcessRunning } from '../process-alive.js'
 import type { EngineContext } from './context.js'
-import { currentHolderFor, holderStillRunning } from './holder.js'
-import type { LockHolder } from './journal.js'
+import { currentHolderFor, holderStillRunning } from '../journal/holder.js'
+import type { LockHolder } from '../journal/journal.js'
 import { settleInterrupted } from './rollback.js'
-import { rememberChanges } from './spool.js'
+import { rememberChanges } from '../journal/spool.js'
 import { retiredRecord } from './standing.js'
 
 export interface RetireResult {

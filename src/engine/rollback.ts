@@ -11,13 +11,12 @@ import { randomUUID } from 'node:crypto'
 import { BluegreenError, ExitCode, isBluegreenError } from '../errors.js'
 import { describeTarget } from '../lb/pool-health.js'
 import { describeTraffic, otherPool, type PoolName, type Traffic } from '../lb/types.js'
-import { phaseOf, type PhaseConfig } from '../plan/schema.js'
-import { verifyWith } from '../phases/verify.js'
+import { appliedContractsAfter } from '../phases/contract-run.js'
+import { planSteps } from '../phases/index.js'
 import type { EngineContext } from './context.js'
-import { appliedContractsAfter, cancelPendingContract } from './contract.js'
-import { failpoint } from './failpoint.js'
-import { currentHolderFor } from './holder.js'
-import type { Journal, Lease, ReleaseRecord } from './journal.js'
+import { failpoint } from '../failpoint.js'
+import { currentHolderFor } from '../journal/holder.js'
+import type { Journal, Lease, ReleaseRecord } from '../journal/journal.js'
 import { decideRollback, isKnownGood, rolledBack, type Pools, type RollbackDecision } from './standing.js'
 import {
   readSpool,
@@ -29,7 +28,7 @@ import {
   spoolPath,
   takeSpool,
   type SpooledRollback,
-} from './spool.js'
+} from '../journal/spool.js'
 
 export interface RollbackResult {
   ok: true
@@ -249,7 +248,7 @@ async function act(
         reachedUsers: false,
         error: 'closed by `bluegreen rollback` before it reached users',
       })
-      await cancelPendingContract(journal, plan.app, release)
+      await journal.contracts?.cancel({ app: plan.app, release: release.id })
       await journal.audit({
         app: plan.app,
         action: 'rollback',
@@ -446,7 +445,7 @@ async function completeRollback(
       failedStep: undone.failedStep,
       reachedUsers: true,
     })
-    await cancelPendingContract(journal, app, undone)
+    await journal.contracts?.cancel({ app, release: undone.id })
   }
   await journal.finishRollback(
     rollback.id,
@@ -538,28 +537,14 @@ async function confirmProduction(
       hint: 'check the load balancer by hand',
     })
   }
-  const verify = ctx.plan.phases.map(phaseOf).find((p) => p.kind === 'verify')?.config as
-    PhaseConfig<'verify'> | undefined
-  if (!verify) return
-  // With the standby's version known, wait for its marker; without it, for passing answers.
-  // Either way the check ends as soon as the streak is seen, not after the whole bake time.
-  const config: PhaseConfig<'verify'> = {
-    ...verify,
-    versionMarker: version ? verify.versionMarker : undefined,
-  }
-  const report = await verifyWith(
-    config,
-    ctx.planDir,
-    { app: ctx.plan.app, version: version ?? '', pool: to },
-    ctx.signal,
-    true,
-    () => {},
-  )
-  if (!report.ok) {
-    throw new BluegreenError({
-      code: 'ROLLBACK_FAILED',
-      message: `switched to ${to}, but production does not answer from it: ${report.reason ?? 'verification failed'}`,
-      hint: `check ${to}'s targets and the production URL ${verify.url}`,
+  // Steps that can prove it (verify: the production URL answers from `to`) do so.
+  for (const { definition, config } of planSteps(ctx.plan)) {
+    await definition.confirmRollback?.(config, {
+      plan: ctx.plan,
+      planDir: ctx.planDir,
+      to,
+      version,
+      signal: ctx.signal,
     })
   }
 }

@@ -16,14 +16,15 @@
  * unfinished release (decideRollback), so a model can check it step by step.
  */
 import { otherPool, type PoolName, type Traffic } from '../lb/types.js'
-import type { PoolRecord, ReleaseRecord, Standing } from './journal.js'
+import {
+  isKnownGood,
+  type PoolRecord,
+  type Pools,
+  type ReleaseRecord,
+  type Standing,
+} from '../journal/journal.js'
 
-export type Pools = Partial<Record<PoolName, PoolRecord>>
-
-/** Standings that hold a version known to be good. */
-export function isKnownGood(record: PoolRecord | undefined): boolean {
-  return record?.standing === 'live' || record?.standing === 'standby'
-}
+export { isKnownGood, type Pools }
 
 function at(pool: PoolName, from: PoolRecord | undefined, standing: Standing, now: Date): PoolRecord {
   return {

@@ -13,11 +13,10 @@ import type {
   RollbackRecord,
   Standing,
   StepRecord,
-} from './journal.js'
+} from '../journal/journal.js'
 import { readFacts, settleInterrupted } from './rollback.js'
 import { decideRollback, describePool } from './standing.js'
-import { journalConnection } from './contract.js'
-import { rememberedPools } from './spool.js'
+import { rememberedPools } from '../journal/spool.js'
 
 export interface PoolStatus {
   pool: PoolName
@@ -138,10 +137,10 @@ export async function status(ctx: EngineContext): Promise<StatusReport> {
   }
   const [lastRelease] = ctx.journalOffline ? [] : await journal.releases(plan.app, 1)
   let pendingContracts: StatusReport['pendingContracts'] = []
-  const connection = journalConnection(journal)
-  if (connection) {
-    const { pendingContracts: pending } = await import('../db/contract-ledger.js')
-    pendingContracts = (await pending(connection, plan.app)).map((p) => ({
+  const connection = journal.contracts?.connection
+  const ledger = journal.contracts
+  if (ledger) {
+    pendingContracts = (await ledger.pending(plan.app)).map((p) => ({
       version: p.version,
       files: p.files.map((f) => f.file),
       notBefore: p.notBefore.toISOString(),

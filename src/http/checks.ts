@@ -6,12 +6,12 @@
  */
 import type { Dispatcher } from 'undici'
 import { BluegreenError } from '../errors.js'
-import { parseDuration } from '../plan/duration.js'
+import { parseDuration } from '../format/duration.js'
 import type { Check } from '../plan/schema.js'
 import { evaluate, excerpt, prepareExpect, type PreparedExpect } from './expect.js'
 import { createOverrideDispatcher, insecureWarning, readCaFile } from './host-override.js'
 import { NoAnswer, send } from './request.js'
-import { sleep } from './sleep.js'
+import { sleep } from '../sleep.js'
 import { fill, type Vars } from './template.js'
 
 export interface SmokeTarget {

@@ -4,7 +4,7 @@
  */
 import { isDeepStrictEqual } from 'node:util'
 import type { Expect } from '../plan/schema.js'
-import { parseDuration, formatDuration } from '../plan/duration.js'
+import { parseDuration, formatDuration } from '../format/duration.js'
 import { fill, fillDeep, fillPattern, type Vars } from './template.js'
 
 /** An HTTP answer as the expectations see it. Header names are lower case. */

@@ -93,20 +93,6 @@ export function insecureWarning(host: string, phase: 'smoke' | 'verify'): string
   return `${phase}: TLS certificate verification is OFF for ${host} (insecure: true in the plan); a wrong or expired certificate will not be noticed`
 }
 
-/** `10.0.0.5:8080` → address and port. */
-export function parseHostPort(text: string): { address: string; port: number } {
-  const match = /^(.+):(\d+)$/.exec(text)
-  const port = match ? Number(match[2]) : NaN
-  if (!match || !(port >= 1 && port <= 65535)) {
-    throw new BluegreenError({
-      code: 'PLAN_INVALID',
-      message: `expected host:port, got ${JSON.stringify(text)}`,
-      hint: 'Write the address as host:port, e.g. 10.0.0.5:443.',
-    })
-  }
-  return { address: match[1].replace(/^\[(.*)\]$/, '$1'), port }
-}
-
 function stripPort(host: string): string {
   return host.replace(/^\[(.*)\](:\d+)?$/, '$1').replace(/^([^:]+):\d+$/, '$1')
 }

@@ -5,7 +5,7 @@
  */
 import type { Dispatcher } from 'undici'
 import { loadUndici } from './undici.js'
-import { formatDuration } from '../plan/duration.js'
+import { formatDuration } from '../format/duration.js'
 import type { HttpAnswer } from './expect.js'
 
 export interface RequestSpec {

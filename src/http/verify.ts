@@ -7,12 +7,13 @@
  */
 import type { Dispatcher } from 'undici'
 import { BluegreenError } from '../errors.js'
-import { formatDuration } from '../plan/duration.js'
+import { formatDuration } from '../format/duration.js'
 import type { Expect } from '../plan/schema.js'
 import { evaluate, excerpt, prepareExpect, type HttpAnswer } from './expect.js'
-import { createOverrideDispatcher, insecureWarning, parseHostPort, readCaFile } from './host-override.js'
+import { parseHostPort } from '../format/host-port.js'
+import { createOverrideDispatcher, insecureWarning, readCaFile } from './host-override.js'
 import { NoAnswer, send } from './request.js'
-import { sleep } from './sleep.js'
+import { sleep } from '../sleep.js'
 import { fill, type Vars } from './template.js'
 
 export interface VerifyOptions {

@@ -49,9 +49,10 @@ import type {
   TargetGroupTuple,
 } from '@aws-sdk/client-elastic-load-balancing-v2'
 import type { DescribeInstancesCommand, DescribeInstancesCommandOutput } from '@aws-sdk/client-ec2'
+import { parseHostPort } from '../format/host-port.js'
 import { BluegreenError, type ErrorCode } from '../errors.js'
-import { formatDuration, parseDuration } from '../plan/duration.js'
-import type { AwsElbv2Config, Plan } from '../plan/schema.js'
+import { formatDuration, parseDuration } from '../format/duration.js'
+import type { PlanCore } from '../format/parts.js'
 import {
   desiredWeights,
   otherPool,
@@ -105,9 +106,20 @@ export const iamPermissions = [
 
 const defaultConsistencyTimeout = '10s'
 
+/** What the adapter reads of `loadBalancer:` (its schema is in providers/aws-elbv2.ts). */
+export interface AwsElbv2Config {
+  region: string
+  listenerArn?: string
+  ruleArn?: string
+  endpoint?: string
+  profile?: string
+  consistencyTimeout?: string
+  stickiness?: { duration: string }
+}
+
 export async function createAwsElbv2(
   config: AwsElbv2Config,
-  pools: Plan['pools'],
+  pools: PlanCore['pools'],
   options: AwsElbv2Options = {},
 ): Promise<LoadBalancer> {
   const switched = switchedResource(config)
@@ -181,7 +193,7 @@ function switchedResource(config: AwsElbv2Config): SwitchedResource {
   return resource
 }
 
-function targetGroupOf(pools: Plan['pools'], pool: PoolName, region: string): string {
+function targetGroupOf(pools: PlanCore['pools'], pool: PoolName, region: string): string {
   const arn = pools[pool].targetGroupArn
   if (!arn) {
     throw new BluegreenError({
@@ -223,7 +235,7 @@ class AwsElbv2 implements LoadBalancer {
     private readonly sdk: Sdk,
     private readonly client: Elbv2Client,
     private readonly config: AwsElbv2Config,
-    private readonly pools: Plan['pools'],
+    private readonly pools: PlanCore['pools'],
     private readonly switched: SwitchedResource,
     private readonly targetGroups: Record<PoolName, string>,
     private readonly owned?: { destroy(): void },
@@ -617,10 +629,7 @@ class AwsElbv2 implements LoadBalancer {
         hint: `set pools.${pool}.addresses to host:port of each instance, in the order of the instance ids listed in the details, or remove it to read the private IPs from EC2`,
       })
     }
-    return targets.map((t, i) => {
-      const at = addresses[i].lastIndexOf(':')
-      return { ...t, address: addresses[i].slice(0, at), port: Number(addresses[i].slice(at + 1)) }
-    })
+    return targets.map((t, i) => ({ ...t, ...parseHostPort(addresses[i]) }))
   }
 
   /** Instance targets carry no address in ELBv2: each instance's private IP comes from EC2. */

@@ -17,7 +17,7 @@
  * machine that runs bluegreen (often a CI runner reaching the socket over TCP).
  */
 import { BluegreenError } from '../errors.js'
-import type { HaproxyConfig, Plan } from '../plan/schema.js'
+import type { PlanCore } from '../format/parts.js'
 import { writeFileAtomic } from './atomic-file.js'
 import {
   parseServersState,
@@ -48,7 +48,14 @@ const maxWeight = 256
 /** The runtime API splits commands on `;` and spaces: names must not contain them. */
 const safeName = /^[A-Za-z0-9._:-]+$/
 
-export function createHaproxy(config: HaproxyConfig, pools: Plan['pools']): LoadBalancer {
+/** What the adapter reads of `loadBalancer:` (its schema is in providers/haproxy.ts). */
+export interface HaproxyConfig {
+  runtimeApi: string
+  backend: string
+  stateFile?: string
+}
+
+export function createHaproxy(config: HaproxyConfig, pools: PlanCore['pools']): LoadBalancer {
   const { runtimeApi, backend } = config
   const serversOf = poolServers(pools, backend)
   const socketHint = `echo "show servers state ${backend}" | socat stdio ${runtimeApi}`
@@ -242,7 +249,7 @@ export function createHaproxy(config: HaproxyConfig, pools: Plan['pools']): Load
   }
 }
 
-function poolServers(pools: Plan['pools'], backend: string): Record<PoolName, string[]> {
+function poolServers(pools: PlanCore['pools'], backend: string): Record<PoolName, string[]> {
   const result = { blue: pools.blue.servers ?? [], green: pools.green.servers ?? [] }
   for (const pool of poolNames) {
     if (result[pool].length === 0) {

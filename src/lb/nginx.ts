@@ -34,10 +34,11 @@ import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { failpoint } from '../engine/failpoint.js'
+import { failpoint } from '../failpoint.js'
 import { connect } from 'node:net'
+import { parseHostPort } from '../format/host-port.js'
 import { BluegreenError } from '../errors.js'
-import type { NginxConfig, Plan } from '../plan/schema.js'
+import type { PlanCore } from '../format/parts.js'
 import { writeFileAtomic } from './atomic-file.js'
 import {
   findUpstream,
@@ -69,7 +70,15 @@ const probeTimeoutMs = 2000
 /** nginx's master waits 100 ms after starting new workers before retiring the old ones. */
 const reloadSettleMs = 300
 
-export function createNginx(config: NginxConfig, pools: Plan['pools']): LoadBalancer {
+/** What the adapter reads of `loadBalancer:` (its schema is in providers/nginx.ts). */
+export interface NginxConfig {
+  upstreamFile: string
+  upstream: string
+  reload: string[]
+  test: string[]
+}
+
+export function createNginx(config: NginxConfig, pools: PlanCore['pools']): LoadBalancer {
   const { upstreamFile, upstream } = config
   const serversOf = poolServers(pools)
 
@@ -281,7 +290,7 @@ export function createNginx(config: NginxConfig, pools: Plan['pools']): LoadBala
   }
 }
 
-function poolServers(pools: Plan['pools']): Record<PoolName, string[]> {
+function poolServers(pools: PlanCore['pools']): Record<PoolName, string[]> {
   const result = { blue: pools.blue.servers ?? [], green: pools.green.servers ?? [] }
   for (const pool of poolNames) {
     if (result[pool].length === 0) {
@@ -314,8 +323,8 @@ function poolServers(pools: Plan['pools']): Record<PoolName, string[]> {
 }
 
 function splitAddress(server: string): { host: string; port: number } {
-  const at = server.lastIndexOf(':')
-  return { host: server.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(server.slice(at + 1)) }
+  const { address, port } = parseHostPort(server)
+  return { host: address, port }
 }
 
 /** Resolves with undefined when a TCP connection opens, or with the reason it did not. */

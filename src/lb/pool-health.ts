@@ -1,6 +1,6 @@
 /** How every adapter waits for a pool and gives up, so the engine and users see one shape. */
 import { BluegreenError } from '../errors.js'
-import { formatDuration } from '../plan/duration.js'
+import { formatDuration } from '../format/duration.js'
 import { pollUntilHealthy, type PoolName, type Target, type WaitOptions } from './types.js'
 
 /** One line per target, for error details: `id address:port health (reason)`. */

@@ -3,13 +3,10 @@
  * the engine and the commands use nothing else. The load balancer is the source of truth for
  * which pool is live: every command reads it from here, never from the journal.
  */
-import type { PoolName } from '../plan/schema.js'
+import { otherPool, poolNames, type PoolName } from '../pools.js'
 
-export type { PoolName }
-export const pools: readonly PoolName[] = ['blue', 'green']
-export function otherPool(pool: PoolName): PoolName {
-  return pool === 'blue' ? 'green' : 'blue'
-}
+export { otherPool, type PoolName }
+export const pools: readonly PoolName[] = poolNames
 
 /** Where traffic goes now. Weights are percentages that add up to 100. */
 export interface Traffic {
@@ -74,7 +71,7 @@ export interface WaitOptions {
 }
 
 export interface LoadBalancer {
-  readonly provider: 'aws-elbv2' | 'haproxy' | 'nginx'
+  readonly provider: string
   /** One line saying what is switched, e.g. "listener …/app/shop/… (eu-west-1)". */
   describe(): string
   /** Reads the current traffic split from the load balancer itself. */

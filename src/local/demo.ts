@@ -13,16 +13,16 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { get } from 'node:http'
 import { tmpdir } from 'node:os'
 import { isAbsolute, join, relative, resolve } from 'node:path'
-import { runDueContracts, type ContractDecision } from '../engine/contract.js'
+import { contract, type ContractDecision } from '../engine/contract.js'
 import type { EngineContext } from '../engine/context.js'
-import type { Emit } from '../engine/events.js'
-import { currentHolderFor } from '../engine/holder.js'
+import type { Emit } from '../events.js'
 import { release, type ReleaseResult } from '../engine/release.js'
 import { retire } from '../engine/retire.js'
 import { rollback, type RollbackResult } from '../engine/rollback.js'
 import { BluegreenError } from '../errors.js'
-import { formatDuration, parseDuration } from '../plan/duration.js'
-import { phaseOf, type PhaseConfig, type PhaseKind, type PoolName } from '../plan/schema.js'
+import { formatDuration, parseDuration } from '../format/duration.js'
+import { configOf, phaseOf, type PhaseKind } from '../phases/index.js'
+import type { PoolName } from '../pools.js'
 import {
   createDatabase,
   exited,
@@ -280,12 +280,7 @@ async function play(scene: Scene): Promise<Omit<DemoResult, 'ok' | 'ms' | 'parts
   )
   const contracts = await step(
     'contract',
-    () =>
-      engine({ command: `bluegreen contract ${plan}` }, (ctx) =>
-        ctx.journal.withLock(ctx.plan.app, currentHolderFor(ctx), () =>
-          runDueContracts(ctx, { dryRun: false }),
-        ),
-      ),
+    () => engine({ command: `bluegreen contract ${plan}` }, (ctx) => contract(ctx, { dryRun: false })),
     (ds) =>
       ds.length === 0
         ? 'nothing pending'
@@ -325,9 +320,10 @@ async function releaseWithNotes(
     const note = notes[kind]
     if (note) scene.say(kind, note)
   }
-  if (scene.narration === 'upfront') ctx.plan.phases.map(phaseOf).forEach(({ kind }) => narrate(kind))
+  if (scene.narration === 'upfront')
+    ctx.plan.phases.map(phaseOf).forEach(({ kind }) => narrate(kind as PhaseKind))
   const emit: Emit = (event) => {
-    if (scene.narration === 'inline' && event.type === 'step.start') narrate(event.kind)
+    if (scene.narration === 'inline' && event.type === 'step.start') narrate(event.kind as PhaseKind)
     ctx.emit(event)
   }
   return release(
@@ -341,8 +337,7 @@ async function releaseWithNotes(
 function phaseNotes(ctx: EngineContext, live: PoolName): ReleaseNotes {
   const { from: oldVersion, to: version } = demoVersions
   const idle: PoolName = live === 'blue' ? 'green' : 'blue'
-  const config = <K extends PhaseKind>(kind: K) =>
-    ctx.plan.phases.map(phaseOf).find((p) => p.kind === kind)?.config as PhaseConfig<K> | undefined
+  const config = <K extends PhaseKind>(kind: K) => configOf(ctx.plan, kind)
   const backfill = config('backfill')
   const smoke = config('smoke')
   const change = config('switch')

@@ -1,15 +1,15 @@
 /** What deploy and exec share: the command's environment, its placeholders, and how it is run. */
 import type { ErrorCode } from '../errors.js'
-import { parseDuration } from '../plan/duration.js'
-import { fillPlaceholders } from '../plan/placeholders.js'
-import type { PhaseKind } from '../plan/schema.js'
+import { parseDuration } from '../format/duration.js'
+import { fillPlaceholders } from '../format/placeholders.js'
+import type { RawIssue } from '../format/issues.js'
 import { runCommand } from './run-command.js'
 import { fillShellScript } from './shell-quote.js'
-import type { PhaseRunContext } from './types.js'
+import type { PhaseRunContext, ValidateContext } from './types.js'
 
 /** The environment a deploy or exec command sees: who, what, where, plus the pool's own settings. */
-export function commandEnv<K extends PhaseKind>(
-  ctx: PhaseRunContext<K>,
+export function commandEnv(
+  ctx: PhaseRunContext,
   extra: Record<string, string> | undefined,
 ): Record<string, string> {
   const pool = ctx.plan.pools[ctx.to]
@@ -53,8 +53,8 @@ interface PlanCommand {
 }
 
 /** Runs a deploy or exec command of the plan in the plan's directory, streaming its output. */
-export async function runPlanCommand<K extends PhaseKind>(
-  ctx: PhaseRunContext<K>,
+export async function runPlanCommand(
+  ctx: PhaseRunContext,
   config: PlanCommand,
   what: string,
   codes: { fail: ErrorCode; timeout: ErrorCode },
@@ -72,4 +72,17 @@ export async function runPlanCommand<K extends PhaseKind>(
     what,
   })
   return ms
+}
+
+/** A command given as one string runs through a shell only when the plan says so. */
+export function commandIssues(config: PlanCommand, at: ValidateContext): RawIssue[] {
+  if (typeof config.run !== 'string' || config.shell) return []
+  return [
+    {
+      path: [...at.path, 'run'],
+      at: 'value',
+      message: 'run is one string, but shell is not true',
+      hint: 'write run as a list (run: [./deploy.sh, "{{pool}}"]) or add shell: true to run it with /bin/sh -c',
+    },
+  ]
 }

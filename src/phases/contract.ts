@@ -1,10 +1,43 @@
-import { recordOwnContract, runDueContracts } from '../engine/contract.js'
-import type { Phase } from './types.js'
+import * as z from 'zod'
+import { parseDuration } from '../format/duration.js'
+import { allowEmpty, Duration } from '../format/parts.js'
+import { recordOwnContract, runDueContracts } from './contract-run.js'
+import { migrationDirIssues, migrationsToDo } from './database.js'
+import { definePhase } from './types.js'
 
-export const contractPhase = {
+const ContractConfig = z
+  .strictObject({
+    dir: z.string().min(1),
+    notBefore: Duration.default('0s').describe('Minimum age of a release before its contract may run'),
+    allowEmpty,
+  })
+  .describe(
+    'Run the earlier releases’ contract migrations that are now safe; record this release’s own as pending',
+  )
+
+export const contractPhase = definePhase({
   kind: 'contract',
+  schema: ContractConfig,
+  touches: 'database',
+  needsDatabase: true,
   // Never switch back after a contract step: the old version may no longer fit the schema.
   rollbackOnFailure: false,
+  paths: ['dir'],
+  describe(c, words) {
+    const notBefore = parseDuration(c.notBefore) > 0 ? `, due ${c.notBefore} after this release` : ''
+    return {
+      target: words.databaseTarget(),
+      summary: `run earlier releases’ contract migrations that are now safe; record ${words.path(c.dir)} as pending${notBefore}`,
+      details: [
+        'a contract runs only once no pool can still run the release before it',
+        ...words.steps.flatMap((step) =>
+          step.kind === 'contract' ? [] : (step.definition.describe(step.config, words).contractWords ?? []),
+        ),
+      ],
+    }
+  },
+  checkFiles: (c, at) => migrationDirIssues('contract', c, at),
+  dryRun: (c, ctx) => migrationsToDo('contract', c, ctx, 'would record as pending'),
   async run(ctx) {
     // An earlier release's contract whose checks fail waits (and says why) rather than failing
     // this release after its switch; `bluegreen contract` refuses it with exit 5.
@@ -21,4 +54,4 @@ export const contractPhase = {
     ]
     return parts.filter(Boolean).join('; ')
   },
-} satisfies Phase<'contract'>
+})

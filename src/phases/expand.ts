@@ -1,10 +1,61 @@
 import { resolve } from 'node:path'
-import { databaseSettings, withPhaseClient, type DatabaseSettings } from './database.js'
-import type { Phase, PhaseRunContext } from './types.js'
+import * as z from 'zod'
+import { allowEmpty, SyncDeclaration } from '../format/parts.js'
+import {
+  databaseDetails,
+  databaseSettings,
+  migrationDirIssues,
+  migrationsToDo,
+  withPhaseClient,
+  type DatabaseSettings,
+} from './database.js'
+import { definePhase, type PhaseRunContext } from './types.js'
 
-export const expandPhase = {
+const ExpandConfig = z
+  .strictObject({
+    dir: z.string().min(1).describe('Directory of .sql files applied in file-name order'),
+    lint: z.boolean().default(true).describe('Refuse files the compatibility linter flags'),
+    allowEmpty,
+    sync: z
+      .array(SyncDeclaration)
+      .optional()
+      .describe(
+        'Columns kept in sync by triggers while both versions run; dropped by this release’s contract',
+      ),
+  })
+  .describe('Apply backward-compatible migrations')
+type ExpandConfig = z.output<typeof ExpandConfig>
+
+export const expandPhase = definePhase({
   kind: 'expand',
+  schema: ExpandConfig,
+  touches: 'database',
+  needsDatabase: true,
   rollbackOnFailure: true,
+  paths: ['dir'],
+  describe(c, words) {
+    return {
+      target: words.databaseTarget(),
+      summary: `${c.lint ? 'lint, then apply' : 'apply (without linting)'} the migrations in ${words.path(c.dir)}`,
+      details: [
+        ...databaseDetails(words.plan),
+        ...(c.sync ?? []).flatMap((sync) => syncWords(sync, words.plan.app)),
+      ],
+      contractWords: (c.sync ?? []).map((sync) => {
+        const [table, columns] =
+          'rename' in sync
+            ? [sync.rename.table, sync.rename.to]
+            : [sync.table, Object.keys(sync.forward).join(', ')]
+        return `its contract first checks parity on ${table} (${columns} = forward(old) in every row), then drops the sync trigger before its SQL`
+      }),
+    }
+  },
+  checkFiles: (c, at) => migrationDirIssues('expand', c, at),
+  dryRun: (c, ctx) => migrationsToDo('expand', c, ctx, 'would apply'),
+  async contractChecks(c) {
+    const { tableSyncs } = await import('../db/sync.js')
+    return { syncs: tableSyncs(c.sync).map(({ table, forward, backward }) => ({ table, forward, backward })) }
+  },
   async run(ctx) {
     const settings = databaseSettings(ctx.plan, 'expand')
     const { applyMigrations } = await import('../db/migrations.js')
@@ -32,14 +83,38 @@ export const expandPhase = {
     const synced = await installSyncs(ctx, settings)
     return synced ? `${summary}; ${synced}` : summary
   },
-} satisfies Phase<'expand'>
+})
+
+/** The trigger a declared sync installs, and the backfill that follows it. */
+function syncWords(sync: SyncDeclaration, app: string): string[] {
+  const { table, forward, backward } =
+    'rename' in sync
+      ? {
+          table: sync.rename.table,
+          forward: { [sync.rename.to]: sync.rename.column },
+          backward: { [sync.rename.column]: sync.rename.to },
+        }
+      : sync
+  const relation = table.split('.').at(-1) ?? table
+  const assignments = (map: Record<string, string>) =>
+    Object.entries(map)
+      .map(([column, expression]) => `${column} = ${expression}`)
+      .join(', ')
+  return [
+    ...('rename' in sync
+      ? [`add ${table}.${sync.rename.to} (type of ${sync.rename.column}, nullable) unless the SQL did`]
+      : []),
+    `then install trigger bluegreen_sync_${app}_${relation}_<release seq> on ${table} (BEFORE INSERT OR UPDATE): forward ${assignments(forward)}; backward ${assignments(backward)}`,
+    `then backfill ${table} through forward where the new columns differ, in batches of 1000 (resumable)`,
+  ]
+}
 
 /**
  * After the SQL: installs the declared syncs' triggers, then brings existing rows in line through
  * `forward` with the backfill engine (resumable; a rerun finds nothing to do).
  */
 async function installSyncs(
-  ctx: PhaseRunContext<'expand'>,
+  ctx: PhaseRunContext<ExpandConfig>,
   settings: DatabaseSettings,
 ): Promise<string | undefined> {
   const { tableSyncs, installSync, syncBackfill, SYNC_BYPASS_SETTING } = await import('../db/sync.js')
@@ -121,7 +196,7 @@ export function describeMigrationEvent(
 }
 
 /** Each expression parsed by PostgreSQL's own parser before anything is installed. */
-async function parseSyncExpressions(ctx: PhaseRunContext<'expand'>): Promise<void> {
+async function parseSyncExpressions(ctx: PhaseRunContext<ExpandConfig>): Promise<void> {
   const { expressionProblem } = await import('../plan/sync-check.js')
   const { BluegreenError } = await import('../errors.js')
   for (const [position, sync] of (ctx.config.sync ?? []).entries()) {

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process'
 import { BluegreenError, type ErrorCode } from '../errors.js'
-import { formatDuration } from '../plan/duration.js'
+import { formatDuration } from '../format/duration.js'
 
 export interface RunCommandOptions {
   command: string[] | string

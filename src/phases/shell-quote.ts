@@ -7,7 +7,7 @@
  * Inside `$(…)` quoting starts afresh, as in the shell. Versions are checked names anyway
  * (schema.ts); this holds for whatever value a placeholder gets. It does not follow here-docs.
  */
-import { fillPlaceholders, isPlaceholderName, type PlaceholderVars } from '../plan/placeholders.js'
+import { fillPlaceholders, isPlaceholderName, type PlaceholderVars } from '../format/placeholders.js'
 
 type Quoting = 'none' | 'single' | 'double'
 interface Context {

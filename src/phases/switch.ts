@@ -1,14 +1,49 @@
+import * as z from 'zod'
 import { BluegreenError } from '../errors.js'
-import { parseDuration } from '../plan/duration.js'
+import { failpoint } from '../failpoint.js'
+import { parseDuration } from '../format/duration.js'
+import { Duration } from '../format/parts.js'
 import { describeTarget } from '../lb/pool-health.js'
-import { failpoint } from '../engine/failpoint.js'
-import { sleep } from '../engine/sleep.js'
-import type { Phase } from './types.js'
+import { sleep } from '../sleep.js'
+import { definePhase } from './types.js'
 
-export const switchPhase = {
+const SwitchConfig = z
+  .strictObject({
+    steps: z
+      .array(z.int().min(1).max(100))
+      .min(1)
+      .default([100])
+      .refine((steps) => steps.at(-1) === 100, { message: 'the last step must be 100' })
+      .refine((steps) => steps.every((s, i) => i === 0 || s > steps[i - 1]), {
+        message: 'steps must increase',
+      })
+      .describe('Percentages of traffic sent to the new pool, ending at 100'),
+    interval: Duration.default('0s').describe('Pause between steps (health is checked after each)'),
+  })
+  .describe('Point the load balancer at the new pool')
+
+export const switchPhase = definePhase({
   kind: 'switch',
+  schema: SwitchConfig,
+  touches: 'load balancer',
   rollbackOnFailure: true,
   replacesPool: true,
+  movesTraffic: true,
+  describe(c, words) {
+    const to = words.newPool()
+    const intervalMs = parseDuration(c.interval)
+    const summary =
+      c.steps.length === 1
+        ? `send all traffic to ${to} at once`
+        : `shift traffic to ${to}: ${c.steps.map((s) => `${s}%`).join(' → ')}` +
+          (intervalMs > 0 ? `, ${c.interval} apart` : '')
+    return {
+      target: 'load balancer',
+      summary,
+      details: [words.loadBalancerLine(), 'the pool must stay healthy after each step'],
+      durationMs: intervalMs * (c.steps.length - 1),
+    }
+  },
   async run(ctx) {
     const { config, lb, to, from } = ctx
     const interval = parseDuration(config.interval)
@@ -43,4 +78,4 @@ export const switchPhase = {
     }
     return `switched to ${to} (${remaining.join('% → ')}%)`
   },
-} satisfies Phase<'switch'>
+})

@@ -1,11 +1,80 @@
 import { resolve } from 'node:path'
-import { formatDuration, parseDuration } from '../plan/duration.js'
-import type { PhaseConfig } from '../plan/schema.js'
-import type { Phase } from './types.js'
+import * as z from 'zod'
+import { BluegreenError } from '../errors.js'
+import { formatDuration, parseDuration } from '../format/duration.js'
+import { Duration, Expect, TlsOptions } from '../format/parts.js'
+import { definePhase } from './types.js'
+import { describeExpect } from './words.js'
 
-export const verifyPhase = {
+const VerifyConfig = z
+  .strictObject({
+    url: z.url().describe('The production URL'),
+    for: Duration.describe('Bake time'),
+    interval: Duration.default('2s'),
+    resolve: z
+      .string()
+      .regex(/^[^\s:]+:\d+$/, { message: 'expected host:port' })
+      .optional()
+      .describe('Connect here instead of resolving the URL’s host (like curl --resolve)'),
+    ...TlsOptions,
+    expect: Expect.default({}),
+    versionMarker: z
+      .string()
+      .optional()
+      .describe('Text that proves the new version answered, e.g. "{{version}}"'),
+    versionSeen: z.int().min(1).default(3).describe('Consecutive answers carrying the marker needed to pass'),
+    maxErrorRatio: z.number().min(0).max(1).default(0.05),
+    failAfter: z.int().min(1).default(3).describe('Consecutive failures that fail the phase at once'),
+    timeout: Duration.default('5s').describe('Per request'),
+  })
+  .describe('Watch production for a bake time; a failure switches back automatically')
+type VerifyConfig = z.output<typeof VerifyConfig>
+
+export const verifyPhase = definePhase({
   kind: 'verify',
+  schema: VerifyConfig,
+  touches: 'load balancer',
   rollbackOnFailure: true,
+  paths: ['caFile'],
+  describe(c, words) {
+    const marker = c.versionMarker ? words.fill(c.versionMarker) : undefined
+    return {
+      target: 'load balancer',
+      summary: `watch ${words.fill(c.url)} for ${c.for}, every ${c.interval}; on failure switch back to the old pool`,
+      details: [
+        `expect ${describeExpect(c.expect, words.fill)}`,
+        `fails at more than ${Math.round(c.maxErrorRatio * 100)}% errors or ${c.failAfter} failures in a row`,
+        ...(marker ? [`"${marker}" must answer ${c.versionSeen} times in a row`] : []),
+        ...(c.resolve ? [`connects to ${c.resolve} (like curl --resolve)`] : []),
+        ...(c.caFile ? [`CA ${words.path(c.caFile)}`] : []),
+        ...(c.insecure ? ['certificates NOT verified'] : []),
+      ],
+      durationMs: parseDuration(c.for),
+    }
+  },
+  /**
+   * A rollback proves production answers from the pool it switched to: with the pool's version
+   * known, its marker; otherwise passing answers. Either way it stops as soon as the streak is
+   * seen, not after the whole bake time.
+   */
+  async confirmRollback(c, ctx) {
+    const config = { ...c, versionMarker: ctx.version ? c.versionMarker : undefined }
+    const report = await verifyWith(
+      config,
+      ctx.planDir,
+      { app: ctx.plan.app, version: ctx.version ?? '', pool: ctx.to },
+      ctx.signal,
+      true,
+      () => {},
+    )
+    if (!report.ok) {
+      throw new BluegreenError({
+        code: 'ROLLBACK_FAILED',
+        message: `switched to ${ctx.to}, but production does not answer from it: ${report.reason ?? 'verification failed'}`,
+        hint: `check ${ctx.to}'s targets and the production URL ${c.url}`,
+      })
+    }
+  },
   async run(ctx) {
     const report = await verifyWith(ctx.config, ctx.planDir, ctx.vars, ctx.signal, false, (message) =>
       ctx.progress(message),
@@ -17,11 +86,10 @@ export const verifyPhase = {
     }
     return `production healthy for ${formatDuration(parseDuration(ctx.config.for))}: ${report.samples} samples, ${report.errors} errors`
   },
-} satisfies Phase<'verify'>
+})
 
-/** Shared by the verify phase and by rollback (which stops as soon as the marker is seen). */
-export async function verifyWith(
-  config: PhaseConfig<'verify'>,
+async function verifyWith(
+  config: VerifyConfig,
   planDir: string,
   vars: Record<string, string>,
   signal: AbortSignal,

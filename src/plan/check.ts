@@ -2,14 +2,18 @@
  * Validates a plan value (already read from YAML and interpolated) against the zod schema and
  * turns every zod issue into a RawIssue a person can act on: "unknown key "lisenerArn"" with a
  * "did you mean", "missing required key", a duration hint. Phases are checked one entry at a
- * time against phaseSchemas[kind] so their errors are precise instead of zod's union summary.
+ * time against their kind's schema so their errors are precise instead of zod's union summary.
+ * The cross-key rules come from the definitions: each provider's pool needs, each phase's own
+ * checks and whether it needs a database.
  */
 import * as z from 'zod'
-import { didYouMean } from './did-you-mean.js'
-import { durationPattern, formatDuration, parseDuration } from './duration.js'
-import { formatPath, type PlanPath, type RawIssue } from './issues.js'
-import { findPlaceholders, isPlaceholderName, placeholderNames } from './placeholders.js'
-import { phaseKinds, phaseOf, phaseSchemas, Plan, type PhaseKind } from './schema.js'
+import { didYouMean } from '../format/did-you-mean.js'
+import { durationPattern, formatDuration, parseDuration } from '../format/duration.js'
+import { formatPath, type PlanPath, type RawIssue } from '../format/issues.js'
+import { findPlaceholders, isPlaceholderName, placeholderNames } from '../format/placeholders.js'
+import { providerDefinition } from '../lb/index.js'
+import { planSteps } from '../phases/index.js'
+import { phaseKinds, phaseSchema, planSchema, topLevelSchema, type Plan } from './schema.js'
 
 export interface ScalarSource {
   /** Whether the scalar was written without quotes. */
@@ -21,6 +25,10 @@ export interface ScalarSource {
 export interface CheckContext {
   /** The scalar at a path as written in the file, if there is one. */
   scalarAt(path: PlanPath): ScalarSource | undefined
+  /** Offset in the file of a piece of text at a path (for issues inside a long string). */
+  offsetOfText?: (path: PlanPath, text: string) => number
+  /** The plan file's directory. */
+  planDir?: string
 }
 
 export type CheckResult = { ok: true; plan: Plan } | { ok: false; issues: RawIssue[] }
@@ -33,7 +41,6 @@ interface Located {
   base: PlanPath
 }
 
-const TopLevel = Plan.omit({ phases: true })
 const schemaHint = 'run `bluegreen plan schema` to see what each key accepts'
 
 export function checkPlan(value: unknown, context: CheckContext): CheckResult {
@@ -76,9 +83,9 @@ export function checkPlan(value: unknown, context: CheckContext): CheckResult {
   ])
   if (issues.length > 0) return fail(issues)
 
-  const parsed = Plan.safeParse(input, { reportInput: true })
+  const parsed = planSchema().safeParse(input, { reportInput: true })
   if (!parsed.success) return fail(parsed.error.issues.flatMap((issue) => explain(issue, [], input)))
-  const semantic = semanticIssues(parsed.data)
+  const semantic = semanticIssues(parsed.data, context)
   if (semantic.length > 0) return fail(semantic)
   return { ok: true, plan: parsed.data }
 }
@@ -125,7 +132,7 @@ function collect(input: unknown): { zod: Located[]; own: RawIssue[] } {
   const own: RawIssue[] = []
   const record = isRecord(input) ? input : {}
   const { phases, ...rest } = record
-  const top = TopLevel.safeParse(rest, { reportInput: true })
+  const top = topLevelSchema().safeParse(rest, { reportInput: true })
   if (!top.success) zod.push(...top.error.issues.map((issue) => ({ issue, base: [] })))
 
   if (!('phases' in record)) {
@@ -151,9 +158,9 @@ function collect(input: unknown): { zod: Located[]; own: RawIssue[] } {
   }
   phases.forEach((entry: unknown, index) => {
     const path = ['phases', index]
-    const kinds = `phase kinds: ${phaseKinds.join(', ')}`
+    const kinds = `phase kinds: ${phaseKinds().join(', ')}`
     if (!isRecord(entry)) {
-      const named = typeof entry === 'string' && (phaseKinds as string[]).includes(entry)
+      const named = typeof entry === 'string' && phaseKinds().includes(entry)
       own.push({
         path,
         at: 'value',
@@ -163,8 +170,8 @@ function collect(input: unknown): { zod: Located[]; own: RawIssue[] } {
             : `a phase entry is a map with one key, the phase kind; got ${show(entry)}`,
         hint: named
           ? `write "- ${String(entry)}:" followed by its settings (indented), or "- ${String(entry)}: {}"`
-          : typeof entry === 'string' && didYouMean(entry, phaseKinds)
-            ? `did you mean "- ${didYouMean(entry, phaseKinds)}:"?`
+          : typeof entry === 'string' && didYouMean(entry, phaseKinds())
+            ? `did you mean "- ${didYouMean(entry, phaseKinds())}:"?`
             : `write e.g. "- deploy: { run: [./deploy.sh] }"; ${kinds}`,
       })
       return
@@ -176,7 +183,7 @@ function collect(input: unknown): { zod: Located[]; own: RawIssue[] } {
     }
     const kind = keys[0]
     if (!isPhaseKind(kind)) {
-      const guess = didYouMean(kind, phaseKinds)
+      const guess = didYouMean(kind, phaseKinds())
       own.push({
         path: [...path, kind],
         at: 'key',
@@ -187,7 +194,7 @@ function collect(input: unknown): { zod: Located[]; own: RawIssue[] } {
     }
     // `- switch:` with nothing after it takes every default.
     const config = entry[kind] ?? {}
-    const result = phaseSchemas[kind].safeParse(config, { reportInput: true })
+    const result = phaseSchema(kind)!.safeParse(config, { reportInput: true })
     if (!result.success) zod.push(...result.error.issues.map((issue) => ({ issue, base: [...path, kind] })))
   })
   return { zod, own }
@@ -199,7 +206,7 @@ function phaseKeyCountIssue(entry: Record<string, unknown>, keys: string[], path
       path,
       at: 'value',
       message: 'empty phase entry',
-      hint: `name the phase kind, e.g. "- standby: { for: 24h }"; phase kinds: ${phaseKinds.join(', ')}`,
+      hint: `name the phase kind, e.g. "- standby: { for: 24h }"; phase kinds: ${phaseKinds().join(', ')}`,
     }
   }
   const kindsHere = keys.filter(isPhaseKind)
@@ -452,56 +459,32 @@ function explainUnion(
   return furthest.flatMap((inner) => explain(inner, path, input))
 }
 
-/** Rules that span keys: what the load balancer needs of the pools, what phases need. */
-function semanticIssues(plan: Plan): RawIssue[] {
+/** Rules that span keys: what the provider needs of the pools, what each phase checks. */
+function semanticIssues(plan: Plan, context: CheckContext): RawIssue[] {
   const issues: RawIssue[] = []
-  const lb = plan.loadBalancer
+  const provider = providerDefinition(plan.loadBalancer.provider)
   for (const pool of ['blue', 'green'] as const) {
-    const config = plan.pools[pool]
-    if (lb.provider === 'aws-elbv2' && !config.targetGroupArn) {
-      issues.push({
-        path: ['pools', pool],
-        at: 'key',
-        message: `pool ${pool} has no targetGroupArn`,
-        hint: 'aws-elbv2 switches between the pools’ target groups: add targetGroupArn: arn:aws:elasticloadbalancing:…:targetgroup/…',
-      })
-    }
-    if ((lb.provider === 'haproxy' || lb.provider === 'nginx') && !config.servers) {
-      issues.push({
-        path: ['pools', pool],
-        at: 'key',
-        message: `pool ${pool} has no servers`,
-        hint:
-          lb.provider === 'haproxy'
-            ? `list the pool’s server names in backend ${lb.backend}, e.g. servers: [${pool}1, ${pool}2]`
-            : 'list host:port of each server in the pool, e.g. servers: ["10.0.1.10:8080"]',
-      })
-    }
+    issues.push(...provider.poolIssues(pool, plan.pools[pool], plan.loadBalancer))
   }
-  plan.phases.forEach((entry, index) => {
-    const { kind, config } = phaseOf(entry)
-    if ((kind === 'expand' || kind === 'backfill' || kind === 'contract') && !plan.database) {
+  for (const { index, kind, config, definition } of planSteps(plan)) {
+    const path = ['phases', index, kind]
+    if (definition.needsDatabase && !plan.database) {
       issues.push({
-        path: ['phases', index, kind],
+        path,
         at: 'key',
         message: `the ${kind} phase needs a database, and the plan has none`,
         hint: 'add database: { url: "${DATABASE_URL}" } at the top level',
       })
     }
-    if (
-      (kind === 'deploy' || kind === 'exec') &&
-      'run' in config &&
-      typeof config.run === 'string' &&
-      !config.shell
-    ) {
-      issues.push({
-        path: ['phases', index, kind, 'run'],
-        at: 'value',
-        message: 'run is one string, but shell is not true',
-        hint: 'write run as a list (run: [./deploy.sh, "{{pool}}"]) or add shell: true to run it with /bin/sh -c',
-      })
-    }
-  })
+    issues.push(
+      ...(definition.validate?.(config, {
+        path,
+        plan,
+        planDir: context.planDir ?? '.',
+        offsetOfText: context.offsetOfText ?? (() => 0),
+      }) ?? []),
+    )
+  }
   return issues
 }
 
@@ -583,7 +566,7 @@ function childSchema(schema: Schema, key: string | number, value: unknown): Sche
 }
 
 function schemaAt(path: PlanPath, input: unknown): Schema | undefined {
-  let schema: Schema | undefined = Plan
+  let schema: Schema | undefined = planSchema()
   let value = input
   for (const key of path) {
     if (!schema) return undefined
@@ -653,8 +636,8 @@ function describeHint(path: PlanPath, input: unknown): string {
 
 // --- small helpers ---------------------------------------------------------------------------
 
-function isPhaseKind(key: string): key is PhaseKind {
-  return (phaseKinds as string[]).includes(key)
+function isPhaseKind(key: string): boolean {
+  return phaseSchema(key) !== undefined
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -4,10 +4,13 @@
  * is stale. Input shape: keys with defaults are optional, as a plan author sees them.
  */
 import * as z from 'zod'
-import { Plan } from './schema.js'
+import { planSchema } from './schema.js'
 
 export function planJsonSchema(): Record<string, unknown> {
-  const generated = z.toJSONSchema(Plan, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>
+  const generated = z.toJSONSchema(planSchema(), { io: 'input', target: 'draft-2020-12' }) as Record<
+    string,
+    unknown
+  >
   const { $schema, ...rest } = generated
   // Top-level `x-` keys are ignored by the loader (a home for YAML anchors); say so to editors.
   return { $schema, title: 'bluegreen plan', ...rest, patternProperties: { '^x-': {} } }

@@ -8,13 +8,15 @@
 import { createHash } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
-import { BluegreenError, isBluegreenError } from '../errors.js'
+import { BluegreenError } from '../errors.js'
 import { registerEnvSecrets, registerSecretsIn } from '../redact.js'
 import { interpolate, type Env } from './interpolate.js'
-import { formatPath, PlanError, type PlanIssue, type PlanPath, type RawIssue } from './issues.js'
+import { formatPath, PlanError, type PlanIssue, type PlanPath, type RawIssue } from '../format/issues.js'
 import type { CheckResult } from './check.js'
-import type { Plan } from './schema.js'
-import { checkVersionFlag, shownValue as shown, versionPattern, versionRule } from './version.js'
+import { providerDefinition } from '../lb/index.js'
+import { planSteps } from '../phases/index.js'
+import type { PhaseEntry, Plan } from './schema.js'
+import { checkVersionFlag, shownValue as shown, versionPattern, versionRule } from '../format/version.js'
 
 export interface LoadPlanOptions {
   /** Where `${VAR}` values come from; default process.env. */
@@ -55,8 +57,8 @@ export interface LoadedPlan {
   /** The file's text as read (before interpolation). */
   source: string
   /**
-   * sha256 of the interpolated, validated plan (paths as written, version included), to tell
-   * whether the plan changed since a release started.
+   * sha256 of the interpolated, validated plan (paths as written, the version left out: a
+   * release's version is not the plan's), to tell whether the plan changed since a release started.
    */
   hash: string
   /** Sections left out because of unset variables that tolerateUnset allowed; usually empty. */
@@ -135,7 +137,11 @@ export async function loadPlan(file: string, options: LoadPlanOptions = {}): Pro
 
   // (placeholders and tolerateUnset are not used together: placeholder paths need no mapping.)
   const checkedPruned = checkFitting(withVersion, placeholderPaths, (candidate) =>
-    checkPlan(candidate, { scalarAt: (path) => locator.scalarAt(pruned.original(path)) }),
+    checkPlan(candidate, {
+      scalarAt: (path) => locator.scalarAt(pruned.original(path)),
+      offsetOfText: (path, text) => locator.offsetOfText(pruned.original(path), text),
+      planDir: dirname(absolute),
+    }),
   )
   const checked = checkedPruned.ok
     ? checkedPruned
@@ -155,7 +161,7 @@ export async function loadPlan(file: string, options: LoadPlanOptions = {}): Pro
   const dir = dirname(absolute)
   const plan = resolvePaths(checked.plan, dir)
   if (options.checkMigrationDirs ?? true) {
-    const badDirs = prunedIssues(await migrationDirIssues(plan, dir))
+    const badDirs = prunedIssues(await fileIssues(plan, dir))
     if (badDirs.length > 0) throw planError(file, issues(badDirs, locate))
   }
   return { plan, file: absolute, dir, source, hash: planHash(checked.plan), omitted: pruned.omitted }
@@ -430,80 +436,43 @@ function mapStrings(value: unknown, path: PlanPath, fill: (text: string, path: P
   return value
 }
 
-/** Relative file and directory paths in a plan mean "next to the plan file", wherever it runs from. */
+/**
+ * Relative file and directory paths in a plan mean "next to the plan file", wherever it runs
+ * from. Which keys are paths, each provider and phase definition says (`paths`).
+ */
 function resolvePaths(plan: Plan, dir: string): Plan {
-  const at = (path: string): string => (isAbsolute(path) ? path : resolve(dir, path))
-  const atOptional = (path: string | undefined): string | undefined =>
-    path === undefined ? undefined : at(path)
-  const lb = plan.loadBalancer
+  const resolved = <T extends object>(config: T, keys: readonly string[] = []): T => {
+    const copy = { ...config } as Record<string, unknown>
+    for (const key of keys) {
+      const value = copy[key]
+      if (typeof value === 'string') copy[key] = isAbsolute(value) ? value : resolve(dir, value)
+    }
+    return copy as T
+  }
   return {
     ...plan,
-    ...(plan.state ? { state: { ...plan.state, file: at(plan.state.file) } } : {}),
-    loadBalancer:
-      lb.provider === 'haproxy'
-        ? { ...lb, ...(lb.stateFile !== undefined ? { stateFile: at(lb.stateFile) } : {}) }
-        : lb.provider === 'nginx'
-          ? { ...lb, upstreamFile: at(lb.upstreamFile) }
-          : lb,
-    phases: plan.phases.map((entry) => {
-      if ('expand' in entry) return { expand: { ...entry.expand, dir: at(entry.expand.dir) } }
-      if ('contract' in entry) return { contract: { ...entry.contract, dir: at(entry.contract.dir) } }
-      if ('smoke' in entry && entry.smoke.caFile !== undefined) {
-        return { smoke: { ...entry.smoke, caFile: atOptional(entry.smoke.caFile) } }
-      }
-      if ('verify' in entry && entry.verify.caFile !== undefined) {
-        return { verify: { ...entry.verify, caFile: atOptional(entry.verify.caFile) } }
-      }
-      return entry
-    }),
+    ...(plan.state ? { state: resolved(plan.state, ['file']) } : {}),
+    loadBalancer: resolved(plan.loadBalancer, providerDefinition(plan.loadBalancer.provider).paths),
+    phases: planSteps(plan).map(
+      ({ kind, config, definition }) =>
+        ({ [kind]: resolved(config as object, definition.paths) }) as PhaseEntry,
+    ),
   }
 }
 
-/**
- * Migration directories are read during the release; a problem with one is a plan error now,
- * before anything runs: a missing directory, an entry the runner could not apply (a directory
- * named *.sql, a dangling link), or no .sql file at all unless the phase says `allowEmpty: true`
- * (a typo in `dir` that points at some other directory is thus caught).
- */
-async function migrationDirIssues(plan: Plan, dir: string): Promise<RawIssue[]> {
+/** The files a plan names (migration directories…) checked before anything runs: each definition's checkFiles. */
+async function fileIssues(plan: Plan, dir: string): Promise<RawIssue[]> {
   const issues: RawIssue[] = []
-  for (const [index, entry] of plan.phases.entries()) {
-    const phase =
-      'expand' in entry
-        ? { kind: 'expand', ...entry.expand }
-        : 'contract' in entry
-          ? { kind: 'contract', ...entry.contract }
-          : undefined
-    if (!phase) continue
-    const path = ['phases', index, phase.kind, 'dir']
-    const isDir = await stat(phase.dir).then(
-      (info) => info.isDirectory(),
-      () => false,
+  for (const { index, kind, config, definition } of planSteps(plan)) {
+    if (!definition.checkFiles) continue
+    issues.push(
+      ...(await definition.checkFiles(config, {
+        path: ['phases', index, kind],
+        plan,
+        planDir: dir,
+        offsetOfText: () => 0,
+      })),
     )
-    if (!isDir) {
-      issues.push({
-        path,
-        at: 'value',
-        message: `directory not found: ${phase.dir}`,
-        hint: `relative dirs are resolved against the plan file’s directory (${dir}); create it or fix the path`,
-      })
-      continue
-    }
-    const { listMigrationFiles } = await import('../db/migration-files.js')
-    try {
-      const files = await listMigrationFiles(phase.dir)
-      if (files.length === 0 && !phase.allowEmpty) {
-        issues.push({
-          path,
-          at: 'value',
-          message: `no .sql file in ${phase.dir}`,
-          hint: `check the path (relative to ${dir}); add allowEmpty: true to the ${phase.kind} phase if the directory is empty on purpose`,
-        })
-      }
-    } catch (error) {
-      if (!isBluegreenError(error)) throw error
-      issues.push({ path, at: 'value', message: error.message, hint: error.hint ?? '' })
-    }
   }
   return issues
 }

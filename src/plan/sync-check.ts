@@ -6,7 +6,7 @@
  * phase parses each expression with PostgreSQL's own parser (libpg-query) before it touches the
  * database, and checks the columns against the table before installing.
  */
-import type { RawIssue } from './issues.js'
+import type { RawIssue } from '../format/issues.js'
 import { phaseOf, type Plan } from './schema.js'
 
 export function syncIssues(

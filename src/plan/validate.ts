@@ -3,7 +3,7 @@
  * errors of all files. Only plan problems are results; anything else is a bug and propagates.
  */
 import { isBluegreenError } from '../errors.js'
-import { isPlanError, type PlanIssue } from './issues.js'
+import { isPlanError, type PlanIssue } from '../format/issues.js'
 import { loadPlan, type LoadPlanOptions } from './load.js'
 
 export type PlanFileResult =

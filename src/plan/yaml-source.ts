@@ -17,7 +17,7 @@ import {
   type Pair,
   type YAMLError,
 } from 'yaml'
-import type { PlanPath, RawIssue } from './issues.js'
+import type { PlanPath, RawIssue } from '../format/issues.js'
 
 /** Deeper than any plan needs; keeps pathological input away from recursive code. */
 export const maxDepth = 64

@@ -1,5 +1,5 @@
 /** Picks the renderer: NDJSON under --json, listr2 on a terminal, plain lines otherwise (and with CI=true). */
-import { stamp, type Emit, type StampedEvent } from '../engine/events.js'
+import { stamp, type Emit, type StampedEvent } from '../events.js'
 import { redactDeep } from '../redact.js'
 import { ndjsonRenderer } from './ndjson.js'
 import { plainRenderer } from './plain.js'

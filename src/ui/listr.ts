@@ -7,8 +7,8 @@
  * replaces them; warnings and rollbacks among them are printed again below the finished tree, so
  * an operator never misses one.
  */
-import type { StampedEvent } from '../engine/events.js'
-import { formatDuration } from '../plan/duration.js'
+import type { StampedEvent } from '../events.js'
+import { formatDuration } from '../format/duration.js'
 import { redact } from '../redact.js'
 import { plainLine } from './plain.js'
 

@@ -1,7 +1,7 @@
 /** One plain line per event: for CI logs and anything that is not a terminal. */
-import { formatDuration } from '../plan/duration.js'
+import { formatDuration } from '../format/duration.js'
 import { redact } from '../redact.js'
-import type { StampedEvent } from '../engine/events.js'
+import type { StampedEvent } from '../events.js'
 
 export function plainLine(event: StampedEvent, total: number): string | undefined {
   const time = event.at.slice(11, 19)

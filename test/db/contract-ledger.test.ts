@@ -6,7 +6,7 @@ import {
   markContractApplied,
   pendingContracts,
   recordPendingContract,
-} from '../../src/db/contract-ledger.js'
+} from '../../src/journal/postgres-contracts.js'
 import { ensureStateSchema } from '../../src/db/state-schema.js'
 import type { BluegreenError } from '../../src/errors.js'
 import { createTestDatabase } from '../support/postgres.js'

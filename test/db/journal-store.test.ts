@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import { withClient, type Client } from '../../src/db/client.js'
-import { withPostgresJournal } from '../../src/db/journal-store.js'
-import type { LockHolder } from '../../src/engine/journal.js'
+import { withPostgresJournal } from '../../src/journal/postgres.js'
+import type { LockHolder } from '../../src/journal/journal.js'
 import { createTestDatabase } from '../support/postgres.js'
 
 const holder = (command: string): LockHolder => ({
@@ -105,7 +105,7 @@ describe('pool standings and the fenced lock, on PostgreSQL', () => {
   it('gives a journal written before standings its standings, from its standby row', async () => {
     // Given a journal of the previous shape: pools without standing, the standby apart
     const url = await createTestDatabase('jupgrade')
-    const { journalSchemaV1 } = await import('../../src/db/journal-store.js')
+    const { journalSchemaV1 } = await import('../../src/journal/postgres.js')
     await withClient(url, async (client) => {
       await client.query(journalSchemaV1)
       await client.query(`INSERT INTO bluegreen.pools (app, pool, version, release_seq) VALUES

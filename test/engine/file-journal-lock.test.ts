@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { FileJournal } from '../../src/engine/file-journal.js'
-import { currentHolder, type LockHolder } from '../../src/engine/journal.js'
+import { FileJournal } from '../../src/journal/file.js'
+import { currentHolder, type LockHolder } from '../../src/journal/journal.js'
 import { isBluegreenError } from '../../src/errors.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'bluegreen-file-lock-'))

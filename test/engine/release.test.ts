@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { EngineContext } from '../../src/engine/context.js'
-import { FileJournal } from '../../src/engine/file-journal.js'
-import type { EngineEvent } from '../../src/engine/events.js'
+import { FileJournal } from '../../src/journal/file.js'
+import type { EngineEvent } from '../../src/events.js'
 import { release } from '../../src/engine/release.js'
 import { rollback } from '../../src/engine/rollback.js'
 import { BluegreenError } from '../../src/errors.js'
-import { Plan } from '../../src/plan/schema.js'
+import { planSchema } from '../../src/plan/schema.js'
 import { MemoryLoadBalancer } from './memory-lb.js'
 
 let dir: string
@@ -20,7 +20,7 @@ let lb: MemoryLoadBalancer
 let events: EngineEvent[]
 
 function context(phases: unknown[], overrides: Partial<EngineContext> = {}): EngineContext {
-  const plan = Plan.parse({
+  const plan = planSchema().parse({
     app: 'shop',
     state: { file: join(dir, 'state.json') },
     loadBalancer: { provider: 'haproxy', runtimeApi: '/dev/null', backend: 'app' },

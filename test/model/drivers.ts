@@ -130,9 +130,8 @@ async function journalSide(
 ): Promise<Omit<Observation, 'status'>> {
   const latestRelease = (await ctx.journal.releases(env.MODEL_APP, 1))[0]?.id
   if (kind !== 'postgres') return { latestRelease, applied: [] }
-  const { journalConnection } = await import('../../src/engine/contract.js')
-  const { rows } = await journalConnection(ctx.journal)!
-    .query<{ release: string }>(
+  const { rows } = await ctx.journal
+    .contracts!.connection.query<{ release: string }>(
       `SELECT release FROM bluegreen.contracts WHERE app = $1 AND applied_at IS NOT NULL`,
       [env.MODEL_APP],
     )
@@ -171,7 +170,7 @@ async function withEngine<T>(
   Object.assign(process.env, env)
   try {
     if (loaded.plan.database) {
-      const { withPostgresJournal } = await import('../../src/db/journal-store.js')
+      const { withPostgresJournal } = await import('../../src/journal/postgres.js')
       return await withPostgresJournal(
         loaded.plan.database.url,
         (journal) => fn({ ...base, journal }, abort),
@@ -180,7 +179,7 @@ async function withEngine<T>(
         },
       )
     }
-    const { FileJournal } = await import('../../src/engine/file-journal.js')
+    const { FileJournal } = await import('../../src/journal/file.js')
     return await fn({ ...base, journal: new FileJournal(env.MODEL_STATE_FILE) }, abort)
   } finally {
     await lb.close()
@@ -324,15 +323,10 @@ function engineWorld(kind: JournalKind, env: Record<string, string>, local: Loca
           return { code: await exitCodeOf(withEngine(kind, base, { locks: true }, (ctx) => retire(ctx))) }
         }
         case 'contract': {
-          const { runDueContracts } = await import('../../src/engine/contract.js')
-          const { currentHolderFor } = await import('../../src/engine/holder.js')
+          const { contract } = await import('../../src/engine/contract.js')
           return {
             code: await exitCodeOf(
-              withEngine(kind, base, { locks: true }, (ctx) =>
-                ctx.journal.withLock(ctx.plan.app, currentHolderFor(ctx), () =>
-                  runDueContracts(ctx, { dryRun: false }),
-                ),
-              ),
+              withEngine(kind, base, { locks: true }, (ctx) => contract(ctx, { dryRun: false })),
             ),
           }
         }

@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { describePlan, describeStep, formatSteps } from '../../src/plan/describe.js'
 import { loadPlan } from '../../src/plan/load.js'
-import { phaseSchemas } from '../../src/plan/schema.js'
+import { phases } from '../../src/phases/index.js'
 
 const repo = resolve(import.meta.dirname, '../..')
 
@@ -57,7 +57,7 @@ describe('describeStep', () => {
 
   it('describes a single smoke check on one line, and an unknown inactive pool by name', async () => {
     const { plan } = await loadPlan(resolve(repo, 'plans/demo.yaml'), { env: {} })
-    const smoke = phaseSchemas.smoke.parse({
+    const smoke = phases.smoke.schema.parse({
       host: 'shop.example.com',
       checks: [{ path: '/healthz', expect: { status: 200 } }],
     })
@@ -71,7 +71,7 @@ describe('describeStep', () => {
 
   it('never shows the values of a command’s environment, which may be secrets', async () => {
     const { plan } = await loadPlan(resolve(repo, 'plans/demo.yaml'), { env: {} })
-    const exec = phaseSchemas.exec.parse({ run: ['./notify.sh'], env: { TOKEN: 'hunter2-token' } })
+    const exec = phases.exec.schema.parse({ run: ['./notify.sh'], env: { TOKEN: 'hunter2-token' } })
 
     const step = describeStep({ exec }, plan, {})
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { didYouMean, editDistance } from '../../src/plan/did-you-mean.js'
+import { didYouMean, editDistance } from '../../src/format/did-you-mean.js'
 
 describe('did you mean', () => {
   it('counts insertions, deletions, substitutions and transpositions as one edit each', () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { BluegreenError } from '../../src/errors.js'
 import { listMigrationFiles } from '../../src/db/migration-files.js'
-import { PlanError, type PlanIssue } from '../../src/plan/issues.js'
+import { PlanError, type PlanIssue } from '../../src/format/issues.js'
 import { loadPlan } from '../../src/plan/load.js'
 import { configMap } from '../support/migration-dirs.js'
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { BluegreenError } from '../../src/errors.js'
-import { PlanError, type PlanIssue } from '../../src/plan/issues.js'
+import { PlanError, type PlanIssue } from '../../src/format/issues.js'
 import { loadPlan } from '../../src/plan/load.js'
 import { redact } from '../../src/redact.js'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { fillPlaceholders, fillPlaceholdersDeep, findPlaceholders } from '../../src/plan/placeholders.js'
+import { fillPlaceholders, fillPlaceholdersDeep, findPlaceholders } from '../../src/format/placeholders.js'
 
 describe('placeholders', () => {
   it('fills the placeholders it is given and leaves the others as written', () => {

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { PlanError } from '../../src/plan/issues.js'
+import { PlanError } from '../../src/format/issues.js'
 import { loadPlan } from '../../src/plan/load.js'
 
 const fixtures = resolve(import.meta.dirname, '../fixtures/sync')

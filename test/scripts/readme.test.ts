@@ -21,7 +21,7 @@ describe('README.md', () => {
       expect(readme).toContain(rule.example.unsafe.split('\n')[0])
       expect(readme).toContain(rule.example.safe.split('\n')[0])
     }
-    for (const kind of phaseKinds) expect(readme).toContain(`**\`- ${kind}:\`**`)
+    for (const kind of phaseKinds()) expect(readme).toContain(`**\`- ${kind}:\`**`)
   })
 
   it('starts with the two commands a newcomer runs', () => {

@@ -4,7 +4,7 @@
  * progress line replaces them: they must come again once the tree is done.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { stamp, type EngineEvent } from '../../src/engine/events.js'
+import { stamp, type EngineEvent } from '../../src/events.js'
 import { listrRenderer } from '../../src/ui/listr.js'
 
 afterEach(() => vi.restoreAllMocks())

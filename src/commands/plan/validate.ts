@@ -29,7 +29,7 @@ export default class PlanValidate extends BluegreenCommand {
     const { argv, flags } = await this.parse(PlanValidate)
     this.json = flags.json
     const { validatePlanFiles } = await import('../../plan/validate.js')
-    const { formatIssue } = await import('../../plan/issues.js')
+    const { formatIssue } = await import('../../format/issues.js')
     const files = argv.length > 0 ? argv.map(String) : [requirePlan(undefined, flags.plan, 'plan validate')]
     const results = await validatePlanFiles(files, flags.env ? {} : { placeholders: true })
     const ok = results.every((result) => result.ok)

@@ -8,8 +8,8 @@ import { isIP } from 'node:net'
 import { parse as parseYaml } from 'yaml'
 import * as z from 'zod'
 import { BluegreenError } from '../../errors.js'
-import { parseDuration } from '../../plan/duration.js'
-import { Duration } from '../../plan/schema.js'
+import { parseDuration } from '../../format/duration.js'
+import { Duration } from '../../format/parts.js'
 
 const name = z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$/, {
   message: 'use 1-32 letters, digits and hyphens, not starting or ending with a hyphen (as AWS does)',

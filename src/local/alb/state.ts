@@ -13,7 +13,8 @@
  */
 import { createHash } from 'node:crypto'
 import { isIP } from 'node:net'
-import { parseDuration } from '../../plan/duration.js'
+import { parseDuration } from '../../format/duration.js'
+import { parseHostPort } from '../../format/host-port.js'
 import type { AlbActionConfig, AlbConfig } from './config.js'
 import { read, type QueryStruct } from './query.js'
 
@@ -207,7 +208,7 @@ export class AlbState {
     this.updateUsage()
     for (const [i, tg] of config.targetGroups.entries()) {
       const arn = this.targetGroups[i].arn
-      this.registerTargets(arn, this.prepareTargets(arn, tg.targets.map(parseHostPort)))
+      this.registerTargets(arn, this.prepareTargets(arn, tg.targets.map(targetOf)))
     }
   }
 
@@ -470,10 +471,9 @@ export interface PreparedTarget {
 }
 
 /** `host:port`, `[v6]:port` or `v6:port` (the last colon splits) from the config. */
-export function parseHostPort(text: string): { id: string; port: number } {
-  const at = text.lastIndexOf(':')
-  const host = text.slice(0, at).replace(/^\[(.*)\]$/, '$1')
-  return { id: host, port: Number(text.slice(at + 1)) }
+function targetOf(text: string): { id: string; port: number } {
+  const { address, port } = parseHostPort(text)
+  return { id: address, port }
 }
 
 function isLoopback(host: string): boolean {

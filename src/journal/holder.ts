@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { isProcessRunning } from '../process-alive.js'
-import type { EngineContext } from './context.js'
 import { currentHolder, type LockHolder } from './journal.js'
 
-export function currentHolderFor(ctx: Pick<EngineContext, 'actor' | 'command'>): LockHolder {
+export function currentHolderFor(ctx: { actor: string; command: string }): LockHolder {
   return { ...currentHolder(ctx.command), holder: ctx.actor }
 }
 

@@ -19,7 +19,7 @@ import { hostname } from 'node:os'
 import { dirname } from 'node:path'
 import { BluegreenError } from '../errors.js'
 import { isProcessRunning } from '../process-alive.js'
-import type { PoolName } from '../plan/schema.js'
+import type { PoolName } from '../pools.js'
 import { holderStillRunning } from './holder.js'
 import type {
   AuditEntry,

@@ -13,7 +13,7 @@ import type {
   RollbackRecord,
   StepRecord,
 } from './journal.js'
-import type { PoolName } from '../plan/schema.js'
+import type { PoolName } from '../pools.js'
 
 const noLease: Lease = { verify: async () => {} }
 

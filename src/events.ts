@@ -2,7 +2,10 @@
  * The engine emits events; src/ui/ renders them (listr2 on a terminal, plain lines in CI,
  * NDJSON under --json). The engine never imports a renderer.
  */
-import type { PhaseKind, PoolName } from '../plan/schema.js'
+import type { PoolName } from './pools.js'
+
+/** A phase kind's name (the registry in src/phases/index.ts knows which exist). */
+type PhaseKind = string
 
 export interface StepInfo {
   index: number

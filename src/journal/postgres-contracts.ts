@@ -1,67 +1,31 @@
 /**
- * The contract ledger: each release's contract migrations, recorded as pending when the release
- * ships and marked applied when they ran (or cancelled when the release was rolled back). The
- * engine decides when a pending contract is safe; this file only keeps the record, and the schema
- * keeps it honest (state-schema.ts: files never change once recorded, applied is final).
+ * The contract ledger in PostgreSQL (schema `bluegreen`, beside the journal). The contract phase
+ * decides when a pending contract is safe; this file only keeps the record, and the schema keeps
+ * it honest (state-schema.ts: files never change once recorded, applied is final).
  */
 import { BluegreenError } from '../errors.js'
-import { withTransaction, type Client } from './client.js'
-import { ensureStateSchema, stateSchemaExists } from './state-schema.js'
+import { withTransaction, type Client } from '../db/client.js'
+import { ensureStateSchema, stateSchemaExists } from '../db/state-schema.js'
+import type {
+  AppliedContract,
+  ContractBackfillCheck,
+  ContractFile,
+  ContractLedger,
+  ContractSyncCheck,
+  PendingContract,
+  RecordContractOptions,
+} from './contract-ledger.js'
 
-export interface ContractFile {
-  file: string
-  checksum: string
-}
-
-/** A sync the release declared: its contract checks parity, then drops the trigger. */
-export interface ContractSyncCheck {
-  table: string
-  forward: Record<string, string>
-  backward: Record<string, string>
-}
-
-/** A plain backfill of the release: its contract checks that no row still matches `where`. */
-export interface ContractBackfillCheck {
-  table: string
-  set: string
-  where: string
-  key?: string[]
-}
-
-export interface RecordContractOptions {
-  app: string
-  /** The release's id in the journal. */
-  release: string
-  /** The release's version, for people (default: `release`). */
-  version?: string
-  /** Release order; contracts run oldest first (default: after every recorded one). */
-  releaseSeq?: number
-  /** Absolute directory of the files. */
-  dir: string
-  files: ContractFile[]
-  /** Not to run before this time. */
-  notBefore: Date
-  syncs?: ContractSyncCheck[]
-  backfills?: ContractBackfillCheck[]
-}
-
-export interface PendingContract {
-  app: string
-  release: string
-  version: string
-  releaseSeq: number
-  dir: string
-  files: ContractFile[]
-  notBefore: Date
-  syncs: ContractSyncCheck[]
-  backfills: ContractBackfillCheck[]
-  recordedAt: Date
-  /** Whether `notBefore` has passed (by the database's clock). */
-  due: boolean
-}
-
-export interface AppliedContract extends Omit<PendingContract, 'due'> {
-  appliedAt: Date
+/** The ledger on the journal's connection: contracts run in the database the journal lives in. */
+export function postgresContractLedger(client: Client): ContractLedger {
+  return {
+    connection: client,
+    record: (options) => recordPendingContract(client, options),
+    pending: (app) => pendingContracts(client, app),
+    applied: (app) => appliedContracts(client, app),
+    markApplied: (options) => markContractApplied(client, options),
+    cancel: (options) => cancelPendingContract(client, options),
+  }
 }
 
 /**

@@ -6,7 +6,8 @@
  * the application database) and a JSON file for plans without a database.
  */
 import { hostname } from 'node:os'
-import type { PoolName } from '../plan/schema.js'
+import type { PoolName } from '../pools.js'
+import type { ContractLedger } from './contract-ledger.js'
 
 /** `running` is an unfinished release: running while its holder has the lock, interrupted otherwise. */
 export type ReleaseStatus = 'running' | 'done' | 'failed' | 'rolled_back'
@@ -60,6 +61,14 @@ export interface StepRecord {
  */
 export type Standing = 'live' | 'standby' | 'candidate' | 'rolled_back' | 'retired'
 export const standings: readonly Standing[] = ['live', 'standby', 'candidate', 'rolled_back', 'retired']
+
+/** What the journal knows of each pool (a pool never released to has no record). */
+export type Pools = Partial<Record<PoolName, PoolRecord>>
+
+/** Standings that hold a version known to be good. */
+export function isKnownGood(record: PoolRecord | undefined): boolean {
+  return record?.standing === 'live' || record?.standing === 'standby'
+}
 
 export interface PoolRecord {
   pool: PoolName
@@ -132,6 +141,8 @@ export const lockRetryMs = 250
 
 export interface Journal {
   readonly kind: 'postgres' | 'file'
+  /** The contract ledger, when the journal lives in the application's database. */
+  readonly contracts?: ContractLedger
   /**
    * Runs `fn` holding the app's release lock; throws LOCKED (exit 4) at once when another holds
    * it, or when the last holder lost it but still runs on this host — unless `besideLostHolder`

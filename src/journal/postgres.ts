@@ -19,14 +19,16 @@ import type {
   Standing,
   StepRecord,
   StepStatus,
-} from '../engine/journal.js'
-import { lockRetryMs } from '../engine/journal.js'
-import { lockedError, lockLostError } from '../engine/lock-error.js'
+} from './journal.js'
+import { lockRetryMs } from './journal.js'
+import { lockedError, lockLostError } from './lock-error.js'
 import { isBluegreenError } from '../errors.js'
-import type { PoolName } from '../plan/schema.js'
-import { holderStillRunning } from '../engine/holder.js'
-import { connect, connectionLostError, isConnectionLost, withClient, type Client } from './client.js'
-import { STATE_SCHEMA_LOCK } from './state-schema.js'
+import type { PoolName } from '../pools.js'
+import { holderStillRunning } from './holder.js'
+import { connect, connectionLostError, isConnectionLost, withClient, type Client } from '../db/client.js'
+import { STATE_SCHEMA_LOCK } from '../db/state-schema.js'
+import type { ContractLedger } from './contract-ledger.js'
+import { postgresContractLedger } from './postgres-contracts.js'
 
 export const journalSchemaV1 = `
 CREATE SCHEMA IF NOT EXISTS bluegreen;
@@ -706,6 +708,14 @@ export class PostgresJournal implements Journal {
       [app, limit],
     )
     return rows.map((r) => ({ ...r, at: r.at.toISOString() }))
+  }
+
+  private ledger?: ContractLedger
+
+  /** The contract ledger, on the journal's connection. */
+  get contracts(): ContractLedger {
+    this.ledger ??= postgresContractLedger(this.client)
+    return this.ledger
   }
 
   /** The open connection, for phases that run SQL on the application database. */

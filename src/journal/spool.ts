@@ -19,11 +19,11 @@ import {
 } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
-import type { PoolName } from '../plan/schema.js'
+import type { PoolName } from '../pools.js'
 import { redactJson } from '../redact.js'
-import { writeFileAtomic } from './file-journal.js'
+import { writeFileAtomic } from './file.js'
 import type { PoolRecord } from './journal.js'
-import type { Pools } from './standing.js'
+import type { Pools } from './journal.js'
 
 /** A rollback as the spool keeps it (the journal's RollbackRecord, less what the journal assigns). */
 export interface SpooledRollback {
