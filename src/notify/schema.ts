@@ -32,9 +32,13 @@ const maxTimeoutMs = 60_000
 const Timeout = z
   .string()
   .regex(durationPattern, { message: 'expected a duration such as 250ms, 5s or 1m' })
-  .refine((text) => parseDuration(text) > 0 && parseDuration(text) <= maxTimeoutMs, {
-    message: 'a webhook timeout is between 1ms and 1m',
-  })
+  // zod runs a refinement even after the regex failed: only a duration is measured.
+  .refine(
+    (text) => !durationPattern.test(text) || (parseDuration(text) > 0 && parseDuration(text) <= maxTimeoutMs),
+    {
+      message: 'a webhook timeout is between 1ms and 1m',
+    },
+  )
 
 const httpUrl = z.url({ protocol: /^https?$/, message: 'expected an http:// or https:// URL' })
 

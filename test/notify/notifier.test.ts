@@ -5,6 +5,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Notifier, Webhook, type Notification, type WebhookInput } from '../../src/notify/index.js'
 import { redact } from '../../src/redact.js'
+import { haveBinary } from '../support/process.js'
+import { createTestPki, startHttpsApp } from '../support/tls.js'
 import { startReceiver, type Receiver } from './receiver.js'
 
 let receiver: Receiver
@@ -138,12 +140,8 @@ describe('who is told', () => {
   })
 
   it('tells all subscribed webhooks in parallel', async () => {
-    // Given two receivers that each take 600ms to answer
-    const slow = async (): Promise<Receiver> => {
-      const r = await startReceiver('hang')
-      return r
-    }
-    const [a, b] = await Promise.all([slow(), slow()])
+    // Given two receivers that never answer, and a timeout of 600ms
+    const [a, b] = await Promise.all([startReceiver('hang'), startReceiver('hang')])
     try {
       const notifier = new Notifier(
         [
@@ -233,6 +231,13 @@ describe('retries and time bounds', () => {
     const [first, second] = receiver.requests.map((r) => r.at)
     expect(second - first).toBeGreaterThanOrEqual(280)
     expect(performance.now() - started).toBeLessThan(1500)
+  })
+
+  it('does not follow or retry a redirect', async () => {
+    receiver.script({ status: 302, headers: { location: '/elsewhere' } })
+    const report = await new Notifier([hook({ retries: 3 })], fast).notify(rollback)
+    expect(receiver.requests).toHaveLength(1)
+    expect(report.warnings[0]).toContain('answered 302 (redirects are not followed)')
   })
 
   it('retries a refused connection, then warns', async () => {
@@ -351,5 +356,30 @@ describe('in the background', () => {
     await expect.poll(() => warnings.length, { timeout: 2000 }).toBe(1)
     expect(warnings[0]).toContain('answered 400: nope')
     expect(notifier.pending).toBe(0)
+  })
+})
+
+describe.runIf(haveBinary('openssl'))('over HTTPS', () => {
+  it('does not retry a certificate it cannot trust: another attempt cannot help', async () => {
+    // Given an HTTPS receiver whose certificate is signed by a CA the notifier does not know
+    const pki = await createTestPki(['hooks.test'])
+    const app = await startHttpsApp({
+      pool: 'blue',
+      version: '1',
+      certs: pki.certs,
+      defaultName: 'hooks.test',
+    })
+    try {
+      const report = await new Notifier(
+        [hook({ url: `https://127.0.0.1:${app.port}/hook`, retries: 3 })],
+        fast,
+      ).notify(rollback)
+      expect(report.deliveries[0]).toMatchObject({ ok: false, attempts: 1 })
+      expect(report.warnings[0]).toContain('TLS certificate is not trusted')
+      expect(app.seen).toHaveLength(0)
+    } finally {
+      await app.close()
+      await pki.remove()
+    }
   })
 })
