@@ -24,14 +24,7 @@ import { askProduction } from './production.js'
 import { profileColumns, readAsNewVersion, writeAsOldVersion } from './queries.js'
 import { makeStateDir, stackEnvironment, startAppStack, startDatabase } from './stack.js'
 import { Teardown } from './teardown.js'
-import {
-  demoVersions,
-  type DemoEnvironment,
-  type DemoOptions,
-  type DemoPart,
-  type DemoResult,
-  type Narration,
-} from './types.js'
+import { demoVersions, type DemoOptions, type DemoPart, type DemoResult, type Narration } from './types.js'
 
 type Outcome = Omit<DemoResult, 'ok' | 'ms' | 'parts' | 'stopped' | 'postgres'>
 
@@ -40,11 +33,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const started = Date.now()
   const parts: DemoPart[] = []
   const say = (line: Narration) => options.emit({ type: 'demo.narrate', ...line })
+  const record = <T>(part: narration.Part<T>, at: number, value: T) =>
+    parts.push({ name: part.name, ms: Date.now() - at, detail: part.detail(value) })
   const step = async <T>(part: narration.Part<T>, fn: () => Promise<T>): Promise<T> => {
     options.signal.throwIfAborted()
     const at = Date.now()
     const value = await fn()
-    parts.push({ name: part.name, ms: Date.now() - at, detail: part.detail(value) })
+    record(part, at, value)
     return value
   }
   const teardown = new Teardown()
@@ -67,7 +62,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     })
     const env = stackEnvironment(stack, stateDir)
 
-    const outcome = await play({ ...options, database: database.url, stack, env, say, step })
+    const engine: Scene['engine'] = (command, fn, version) => options.engine({ command, version, env }, fn)
+    const outcome = await play({ ...options, database: database.url, stack, engine, say, step })
     result = { postgres: database.info, ...outcome }
 
     if (options.hold) {
@@ -85,41 +81,30 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const at = Date.now()
     if (postgres) say(narration.stopping(postgres))
     leftovers = await teardown.run()
-    parts.push({
-      name: narration.parts.stop.name,
-      ms: Date.now() - at,
-      detail: narration.parts.stop.detail(leftovers),
-    })
+    record(narration.parts.stop, at, leftovers)
   }
   if (!result) throw new Error('bug: the demo ended without an outcome or an error')
   return { ok: true, ms: Date.now() - started, parts, ...result, stopped: leftovers.length === 0 }
 }
 
-interface Scene extends DemoOptions {
+interface Scene extends Omit<DemoOptions, 'engine'> {
   database: string
   stack: LocalStack
-  env: DemoEnvironment
+  /** An engine service run as `command` would run it, against the demo stack. */
+  engine: <T>(command: string, fn: (ctx: EngineContext) => Promise<T>, version?: string) => Promise<T>
   say: (line: Narration) => void
   step: <T>(part: narration.Part<T>, fn: () => Promise<T>) => Promise<T>
 }
 
 /** The release as a user would live it: release, rollback, release again, retire, contract. */
 async function play(scene: Scene): Promise<Outcome> {
-  const { say, step } = scene
+  const { say, step, engine } = scene
   const plan = planLabel(scene.planFile)
-  const engine = <T>(command: string, fn: (ctx: EngineContext) => Promise<T>, version?: string) =>
-    scene.engine({ command, version, env: scene.env }, fn)
   const before = await profileColumns(scene.database)
   await showProduction(scene, narration.reads.old)
 
   say(narration.releaseWhy(plan))
-  const first = await step(narration.parts.release, () =>
-    engine(
-      `bluegreen release ${plan} --version ${demoVersions.to}`,
-      (ctx) => releaseWithNotes(ctx, scene, 'first'),
-      demoVersions.to,
-    ),
-  )
+  const first = await step(narration.parts.release, () => releaseNarrated(scene, plan, 'first'))
   const expanded = await profileColumns(scene.database)
   await showProduction(scene, narration.reads.new)
 
@@ -133,13 +118,7 @@ async function play(scene: Scene): Promise<Outcome> {
   say(narration.oldVersionWrote(written))
 
   say(narration.releaseAgainWhy())
-  const again = await step(narration.parts.releaseAgain, () =>
-    engine(
-      `bluegreen release ${plan} --version ${demoVersions.to}`,
-      (ctx) => releaseWithNotes(ctx, scene, 'again'),
-      demoVersions.to,
-    ),
-  )
+  const again = await step(narration.parts.releaseAgain, () => releaseNarrated(scene, plan, 'again'))
 
   say(narration.retireWhy(plan, again.from))
   const retired = await step(narration.parts.retire(again.from), () =>
@@ -157,7 +136,12 @@ async function play(scene: Scene): Promise<Outcome> {
   return { releases: [first, again], rollback: back, retired, contracts, columns }
 }
 
-/** Runs a release of the demo version, narrating its phases (inline or up front). */
+/** `bluegreen release PLAN --version 2.0.0`, narrating its phases (inline or up front). */
+function releaseNarrated(scene: Scene, plan: string, which: 'first' | 'again'): Promise<ReleaseResult> {
+  const command = `bluegreen release ${plan} --version ${demoVersions.to}`
+  return scene.engine(command, (ctx) => releaseWithNotes(ctx, scene, which), demoVersions.to)
+}
+
 async function releaseWithNotes(
   ctx: EngineContext,
   scene: Scene,
