@@ -301,6 +301,44 @@ describe('bluegreen demo', () => {
     }
   }, 120_000)
 
+  it('Ctrl-C during a release: the release stops before the switch (exit 1), and the demo stops all it started', async () => {
+    // Given a demo in the middle of its first release, its deploy command running
+    const user = userEnvironment()
+    try {
+      const demo = startDemo(['--json'], user.env)
+      const stack = JSON.parse(await demo.waitFor((line) => line.includes('"type":"demo.stack"'))) as {
+        postgres: { pid: number }
+        stateDir: string
+      }
+      await demo.waitFor((line) => line.includes('"type":"step.start"') && line.includes('"kind":"deploy"'))
+      demo.snapshot([stack.postgres.pid])
+
+      // When the CLI alone gets SIGINT (not its process group: nothing else is told to stop)
+      demo.child.kill('SIGINT')
+      const code = await demo.exited
+
+      // Then the release fails as interrupted, before any user saw the new version
+      expect(code, demo.stderr()).toBe(1)
+      const events = demo
+        .stdout()
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as DemoJsonEvent)
+      expect(events.at(-1)).toMatchObject({ type: 'result', ok: false, error: { code: 'INTERRUPTED' } })
+      expect(events.filter((e) => e.type === 'step.done').map((e) => e.kind)).toEqual(['expand', 'backfill'])
+      expect(events.filter((e) => e.type === 'switch')).toEqual([])
+
+      // And the demo's teardown stopped PostgreSQL and everything else, and removed its state directory
+      expect(events.filter((e) => e.type === 'demo.narrate').at(-1)).toMatchObject({ topic: 'stop' })
+      expect(demo.seen).toContain(stack.postgres.pid)
+      expect(await survivors(demo.seen)).toEqual([])
+      expect(existsSync(stack.stateDir)).toBe(false)
+      expect(readdirSync(user.spool)).toEqual([])
+    } finally {
+      user.cleanup()
+    }
+  }, 60_000)
+
   it('starts light: --help loads neither the engine nor PostgreSQL', async () => {
     const { code, stdout, modules } = await runCli(['demo', '--help'], { traceModules: true })
     expect(code).toBe(0)
