@@ -29,12 +29,13 @@ export default class Demo extends BluegreenCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(Demo)
     this.json = flags.json
-    const [{ runDemo, parsePostgresChoice }, { withEngine }, { outputMode }, draw] = await Promise.all([
-      import('../local/demo.js'),
-      import('../cli/context.js'),
-      import('../ui/index.js'),
-      import('../ui/demo.js'),
-    ])
+    const [{ runDemo, parsePostgresChoice, withProcessEnvironment }, { withEngine }, { outputMode }, draw] =
+      await Promise.all([
+        import('../local/demo/index.js'),
+        import('../cli/context.js'),
+        import('../ui/index.js'),
+        import('../ui/demo.js'),
+      ])
     const postgres = parsePostgresChoice(flags.postgres)
     const planFile = join(this.config.root, 'plans/demo.yaml')
     const stamped = <T extends object>(event: T) => ({ ...event, at: new Date().toISOString() })
@@ -47,8 +48,11 @@ export default class Demo extends BluegreenCommand {
         postgres,
         signal,
         narration: outputMode(flags.json) === 'tty' ? 'upfront' : 'inline',
-        engine: ({ command, version }, fn) =>
-          withEngine({ planFile, version, json: flags.json, command, locks: true }, (ctx) => fn(ctx)),
+        // Each engine call runs against the demo stack: its environment, not the user's.
+        engine: ({ command, version, env }, fn) =>
+          withProcessEnvironment(env, () =>
+            withEngine({ planFile, version, json: flags.json, command, locks: true }, (ctx) => fn(ctx)),
+          ),
         emit: (event) => {
           if (this.json) return this.outJson(stamped(event))
           const text = draw.drawDemoEvent(event)

@@ -9,8 +9,8 @@
  */
 import { redactDeep } from '../redact.js'
 import { loadUndici } from '../http/undici.js'
-import { parseDuration } from '../plan/duration.js'
-import { fillPlaceholders } from '../plan/placeholders.js'
+import { parseDuration } from '../format/duration.js'
+import { fillPlaceholders } from '../format/placeholders.js'
 import type { Notification } from './notification.js'
 import type { Webhook } from './schema.js'
 import { slackMessage } from './slack.js'

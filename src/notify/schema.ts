@@ -3,7 +3,7 @@
  * rest of the plan; the JSON Schema is generated from these descriptions.
  */
 import * as z from 'zod'
-import { durationPattern, parseDuration } from '../plan/duration.js'
+import { durationPattern, parseDuration } from '../format/duration.js'
 
 /** Everything a webhook can subscribe to, in the order a release meets them. */
 export const notifyEvents = [

@@ -7,8 +7,8 @@
  */
 import type { Dispatcher } from 'undici'
 import { NoAnswer, send } from '../http/request.js'
-import { sleep } from '../http/sleep.js'
-import { formatDuration } from '../plan/duration.js'
+import { sleep } from '../sleep.js'
+import { formatDuration } from '../format/duration.js'
 import { scrubWebhookUrl, webhookLabel } from './webhook-url.js'
 
 export interface WebhookTarget {

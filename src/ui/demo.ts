@@ -1,5 +1,5 @@
 /** Draws `bluegreen demo`'s narration, its summary and the --keep instructions for a person. */
-import type { DemoEvent, DemoReady, DemoResult } from '../local/demo.js'
+import type { DemoEvent, DemoReady, DemoResult } from '../local/demo/index.js'
 import { formatDuration } from '../format/duration.js'
 
 const width = () => Math.max(60, Math.min(process.stdout.columns || 100, 110))

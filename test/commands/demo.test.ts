@@ -154,6 +154,30 @@ interface DemoJsonEvent {
   [key: string]: unknown
 }
 
+/** The demo's --json stdout, one event a line. */
+function jsonEvents(demo: Demo): DemoJsonEvent[] {
+  return demo
+    .stdout()
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as DemoJsonEvent)
+}
+
+/**
+ * Everything the demo started is gone: PostgreSQL (seen, by PID) and every process seen in its
+ * trees, its temp state directory; and the user's own spool was never written.
+ */
+async function expectAllStopped(
+  demo: Demo,
+  started: { pgPid: number; stateDir: string },
+  user: { spool: string },
+): Promise<void> {
+  expect(demo.seen).toContain(started.pgPid)
+  expect(await survivors(demo.seen)).toEqual([])
+  expect(existsSync(started.stateDir)).toBe(false)
+  expect(readdirSync(user.spool)).toEqual([])
+}
+
 describe('bluegreen demo', () => {
   it('--json: releases, rolls back, releases again, retires and contracts; stdout is only NDJSON; nothing survives', async () => {
     // Given a user whose own spool and DATABASE_URL the demo must leave alone
@@ -174,8 +198,7 @@ describe('bluegreen demo', () => {
       // Then it exits 0, and every line of stdout is a JSON event
       expect(code, demo.stderr()).toBe(0)
       expect(demo.stderr()).toBe('')
-      const lines = demo.stdout().trim().split('\n')
-      const events = lines.map((line) => JSON.parse(line) as DemoJsonEvent)
+      const events = jsonEvents(demo)
       for (const event of events.slice(0, -1)) expect(typeof event.at).toBe('string')
       const result = events.at(-1) as DemoJsonEvent & {
         ok: boolean
@@ -224,13 +247,10 @@ describe('bluegreen demo', () => {
       expect(result.columns.after).toEqual(['id', 'first_name', 'last_name'])
 
       // Nothing it started survives: PostgreSQL and its backends, the deploy commands, the CLI
-      expect(demo.seen).toContain(pgPid)
       expect(demo.seen.size).toBeGreaterThan(2)
-      expect(await survivors(demo.seen)).toEqual([])
       const stateDir = (JSON.parse(stackLine) as { stateDir: string }).stateDir
-      expect(existsSync(stateDir)).toBe(false)
-      // And the user's own spool and home were never touched
-      expect(readdirSync(user.spool)).toEqual([])
+      await expectAllStopped(demo, { pgPid, stateDir }, user)
+      // And the user's own home was never touched
       expect(readdirSync(user.home)).toEqual([])
     } finally {
       user.cleanup()
@@ -292,14 +312,42 @@ describe('bluegreen demo', () => {
       ctrlC(demo)
       expect(await demo.exited).toBe(0)
       expect(demo.stdout()).toContain('nothing left running')
-      expect(demo.seen).toContain(pgPid)
-      expect(await survivors(demo.seen)).toEqual([])
-      expect(existsSync(exports.BLUEGREEN_STATE_DIR)).toBe(false)
-      expect(readdirSync(user.spool)).toEqual([])
+      await expectAllStopped(demo, { pgPid, stateDir: exports.BLUEGREEN_STATE_DIR }, user)
     } finally {
       user.cleanup()
     }
   }, 120_000)
+
+  it('Ctrl-C during a release: the release stops before the switch (exit 1), and the demo stops all it started', async () => {
+    // Given a demo in the middle of its first release, its deploy command running
+    const user = userEnvironment()
+    try {
+      const demo = startDemo(['--json'], user.env)
+      const stack = JSON.parse(await demo.waitFor((line) => line.includes('"type":"demo.stack"'))) as {
+        postgres: { pid: number }
+        stateDir: string
+      }
+      await demo.waitFor((line) => line.includes('"type":"step.start"') && line.includes('"kind":"deploy"'))
+      demo.snapshot([stack.postgres.pid])
+
+      // When the CLI alone gets SIGINT (not its process group: nothing else is told to stop)
+      demo.child.kill('SIGINT')
+      const code = await demo.exited
+
+      // Then the release fails as interrupted, before any user saw the new version
+      expect(code, demo.stderr()).toBe(1)
+      const events = jsonEvents(demo)
+      expect(events.at(-1)).toMatchObject({ type: 'result', ok: false, error: { code: 'INTERRUPTED' } })
+      expect(events.filter((e) => e.type === 'step.done').map((e) => e.kind)).toEqual(['expand', 'backfill'])
+      expect(events.filter((e) => e.type === 'switch')).toEqual([])
+
+      // And the demo's teardown stopped PostgreSQL and everything else, and removed its state directory
+      expect(events.filter((e) => e.type === 'demo.narrate').at(-1)).toMatchObject({ topic: 'stop' })
+      await expectAllStopped(demo, { pgPid: stack.postgres.pid, stateDir: stack.stateDir }, user)
+    } finally {
+      user.cleanup()
+    }
+  }, 60_000)
 
   it('starts light: --help loads neither the engine nor PostgreSQL', async () => {
     const { code, stdout, modules } = await runCli(['demo', '--help'], { traceModules: true })
