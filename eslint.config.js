@@ -1,5 +1,6 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import layers from './eslint/layers.js'
 
 export default tseslint.config(
   {
@@ -12,6 +13,7 @@ export default tseslint.config(
       'plans/**',
       '*.config.*',
       'eslint.config.js',
+      'eslint/**',
     ],
   },
   js.configs.recommended,
@@ -26,6 +28,12 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
+  },
+  {
+    // Imports point down the layers (eslint/layers.js, DESIGN.md "Layout").
+    files: ['src/**/*.ts'],
+    plugins: { bluegreen: layers },
+    rules: { 'bluegreen/layers': 'error' },
   },
   {
     files: ['test/**', 'bench/**'],

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto'
 import { BluegreenError } from '../errors.js'
-import type { SyncDeclaration } from '../plan/schema.js'
+import type { SyncDeclaration } from '../format/parts.js'
 import { findTable, primaryKeyColumns } from './backfill.js'
 import { quoteIdent, withTransaction, type Client } from './client.js'
 import { defaultRetryPolicy, retryOnLockTimeout } from './lock-retry.js'

@@ -7,7 +7,7 @@
 import type { Dispatcher } from 'undici'
 import { BluegreenError } from '../errors.js'
 import { parseDuration } from '../format/duration.js'
-import type { Check } from '../plan/schema.js'
+import type { Check } from '../format/parts.js'
 import { evaluate, excerpt, prepareExpect, type PreparedExpect } from './expect.js'
 import { createOverrideDispatcher, insecureWarning, readCaFile } from './host-override.js'
 import { NoAnswer, send } from './request.js'

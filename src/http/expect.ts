@@ -3,7 +3,7 @@
  * switch) and by verify (after it), so both phases judge an answer the same way.
  */
 import { isDeepStrictEqual } from 'node:util'
-import type { Expect } from '../plan/schema.js'
+import type { Expect } from '../format/parts.js'
 import { parseDuration, formatDuration } from '../format/duration.js'
 import { fill, fillDeep, fillPattern, type Vars } from './template.js'
 

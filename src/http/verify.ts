@@ -8,7 +8,7 @@
 import type { Dispatcher } from 'undici'
 import { BluegreenError } from '../errors.js'
 import { formatDuration } from '../format/duration.js'
-import type { Expect } from '../plan/schema.js'
+import type { Expect } from '../format/parts.js'
 import { evaluate, excerpt, prepareExpect, type HttpAnswer } from './expect.js'
 import { parseHostPort } from '../format/host-port.js'
 import { createOverrideDispatcher, insecureWarning, readCaFile } from './host-override.js'

@@ -9,6 +9,7 @@ import {
   withPhaseClient,
   type DatabaseSettings,
 } from './database.js'
+import { syncIssues } from '../db/sync-check.js'
 import { definePhase, type PhaseRunContext } from './types.js'
 
 const ExpandConfig = z
@@ -50,6 +51,9 @@ export const expandPhase = definePhase({
       }),
     }
   },
+  // A pure-JS scan at load (every command loads the plan, rollback too, and must not pay for the
+  // SQL parser); run parses each expression with PostgreSQL's parser before installing.
+  validate: (c, at) => syncIssues(c.sync ?? [], at.path, at.offsetOfText),
   checkFiles: (c, at) => migrationDirIssues('expand', c, at),
   dryRun: (c, ctx) => migrationsToDo('expand', c, ctx, 'would apply'),
   async contractChecks(c) {
@@ -197,7 +201,7 @@ export function describeMigrationEvent(
 
 /** Each expression parsed by PostgreSQL's own parser before anything is installed. */
 async function parseSyncExpressions(ctx: PhaseRunContext<ExpandConfig>): Promise<void> {
-  const { expressionProblem } = await import('../plan/sync-check.js')
+  const { expressionProblem } = await import('../db/sync-check.js')
   const { BluegreenError } = await import('../errors.js')
   for (const [position, sync] of (ctx.config.sync ?? []).entries()) {
     if ('rename' in sync) continue

@@ -4,6 +4,7 @@
  * pure helpers (src/phases/words.ts: no network, no database, no file system), so they can never
  * disagree.
  */
+import { relative } from 'node:path'
 import { providerDefinition } from '../lb/index.js'
 import type { PlaceholderVars } from '../format/placeholders.js'
 import { planSteps } from '../phases/index.js'
@@ -78,4 +79,17 @@ export function formatSteps(steps: StepDescription[]): string[] {
     `${number(i)}${step.kind.padEnd(kindWidth)}${step.target.padEnd(targetWidth)}${step.summary}`,
     ...step.details.map((detail) => `${indent}${detail}`),
   ])
+}
+
+/** The lines above the steps in `plan show`: the plan, what is switched, where the journal is. */
+export function describeHeader(file: string, plan: Plan, steps: StepDescription[], cwd: string): string[] {
+  const version = plan.version ?? '{{version}} (not set: pass --version)'
+  return [
+    `${file}: app ${plan.app}, version ${version}, ${steps.length} step${steps.length === 1 ? '' : 's'}`,
+    `load balancer: ${providerDefinition(plan.loadBalancer.provider).summary(plan.loadBalancer)}`,
+    plan.database
+      ? `database: ${plan.database.url}`
+      : `journal: ${plan.state ? relative(cwd, plan.state.file) : 'the default state file'}`,
+    'pools: blue and green; which one is live is read from the load balancer at run time',
+  ]
 }

@@ -154,10 +154,6 @@ export async function loadPlan(file: string, options: LoadPlanOptions = {}): Pro
   const all = [...interpolationIssues, ...schemaIssues]
   if (!checked.ok || all.length > 0) throw planError(file, issues(all, locate))
 
-  const { syncIssues } = await import('./sync-check.js')
-  const badSyncs = syncIssues(checked.plan, (path, text) => locator.offsetOfText(path, text))
-  if (badSyncs.length > 0) throw planError(file, issues(badSyncs, locate))
-
   const dir = dirname(absolute)
   const plan = resolvePaths(checked.plan, dir)
   if (options.checkMigrationDirs ?? true) {

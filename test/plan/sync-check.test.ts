@@ -49,13 +49,13 @@ describe('declared sync in the plan', () => {
   })
 
   it('refuses more than one expression, or a statement smuggled in', async () => {
-    const { syncIssues, expressionProblem } = await import('../../src/plan/sync-check.js')
+    const { syncIssues, expressionProblem } = await import('../../src/db/sync-check.js')
     const { plan } = await loadPlan(resolve(fixtures, 'plan.yaml'), { env })
     const expand = (plan.phases[0] as { expand: { sync: { forward: Record<string, string> }[] } }).expand
     expand.sync[0].forward.first_name = 'lower(name), upper(name)'
     expand.sync[0].forward.last_name = 'name); DROP TABLE profiles; SELECT (1'
     // At load, by a lexical scan (every command loads the plan, and must not load the SQL parser)
-    expect(syncIssues(plan, () => 0).map((i) => i.message)).toEqual([
+    expect(syncIssues(expand.sync as never, ['phases', 0, 'expand'], () => 0).map((i) => i.message)).toEqual([
       'forward first_name: is not one SQL expression',
       'forward last_name: is not one SQL expression (unbalanced parenthesis)',
     ])
@@ -65,6 +65,6 @@ describe('declared sync in the plan', () => {
       message: expect.stringContaining('does not parse: syntax error') as unknown,
     })
     expect(await expressionProblem("split_part(name, ' ', 1)")).toBeUndefined()
-    expect(syncIssues({ ...plan, phases: [] }, () => 0)).toEqual([])
+    expect(syncIssues([], ['phases', 0, 'expand'], () => 0)).toEqual([])
   })
 })

@@ -4,20 +4,10 @@
  * Anything else is a ValidationError before any state is touched, and is never stored or echoed.
  */
 import { isStruct, type QueryNode, type QueryStruct } from './query.js'
-import { operationInputs, shapes } from './model.js'
+import { operationInputs, shapes, type ModelShape } from './model.js'
 import { ApiError } from './state.js'
 
-export interface ModelShape {
-  type: string
-  members?: Record<string, string>
-  required?: string[]
-  member?: string
-  key?: string
-  value?: string
-  min?: number
-  max?: number
-  enum?: string[]
-}
+export type { ModelShape }
 
 /** Parameters every Query request carries besides the operation's own. */
 const envelope = new Set(['Action', 'Version'])

@@ -7,18 +7,19 @@
  * database, and checks the columns against the table before installing.
  */
 import type { RawIssue } from '../format/issues.js'
-import { phaseOf, type Plan } from './schema.js'
+import type { PlanPath } from '../format/issues.js'
+import type { SyncDeclaration } from '../format/parts.js'
 
+/** The issues of an expand phase's `sync` list; `at` is the phase's path (`phases[3].expand`). */
 export function syncIssues(
-  plan: Plan,
-  offsetOfText: (path: ReadonlyArray<string | number>, text: string) => number,
+  syncs: readonly SyncDeclaration[],
+  at: PlanPath,
+  offsetOfText: (path: PlanPath, text: string) => number,
 ): RawIssue[] {
   const issues: RawIssue[] = []
-  for (const [index, entry] of plan.phases.entries()) {
-    const { kind, config } = phaseOf(entry)
-    if (kind !== 'expand' || !('sync' in config) || !config.sync) continue
-    for (const [position, sync] of config.sync.entries()) {
-      const base = ['phases', index, 'expand', 'sync', position]
+  {
+    for (const [position, sync] of syncs.entries()) {
+      const base = [...at, 'sync', position]
       if ('rename' in sync) {
         if (sync.rename.column === sync.rename.to) {
           issues.push({
