@@ -109,22 +109,48 @@ async function writeCost(client: Client, runs: number) {
   return { client: client_.map(perWrite), raw: client_, server }
 }
 
+/**
+ * CPU time (ms) the server process behind `client` has used, from /proc (the bench's server is
+ * local): what the work costs the database, whatever else the machine is running, where wall
+ * time on a busy machine also counts every wait for a core between round trips.
+ */
+async function backendCpu(client: Client): Promise<() => number | undefined> {
+  const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+  const { readFileSync } = await import('node:fs')
+  const ticksPerSecond = 100
+  return () => {
+    try {
+      const fields = readFileSync(`/proc/${rows[0].pid}/stat`, 'utf8').split(') ')[1].split(' ')
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond
+    } catch {
+      return undefined
+    }
+  }
+}
+
 async function backfillCost(client: Client, rows: number, runs: number) {
   const single: number[] = []
   const batched: number[] = []
+  const singleCpu: number[] = []
+  const batchedCpu: number[] = []
   const longestHold: number[] = []
+  const cpu = await backendCpu(client)
   for (let run = 0; run < runs; run++) {
     await freshTables(client, rows)
     // Alternate which goes first, so neither always gets the warmer cache.
     const cases = [
       async () => {
         const at = performance.now()
+        const cpuAt = cpu()
         await client.query(`UPDATE plain SET ${forwardSet}`)
         single.push(performance.now() - at)
+        const cpuNow = cpu()
+        if (cpuAt !== undefined && cpuNow !== undefined) singleCpu.push(cpuNow - cpuAt)
       },
       async () => {
         await client.query('DELETE FROM bluegreen.backfills')
         const at = performance.now()
+        const cpuAt = cpu()
         const result = await backfill(client, {
           table: 'synced',
           ...syncBackfill(nameSplit),
@@ -134,12 +160,22 @@ async function backfillCost(client: Client, rows: number, runs: number) {
           settings: { [SYNC_BYPASS_SETTING]: 'off' },
         })
         batched.push(performance.now() - at)
+        const cpuNow = cpu()
+        if (cpuAt !== undefined && cpuNow !== undefined) batchedCpu.push(cpuNow - cpuAt)
         longestHold.push(result.maxBatchMs)
       },
     ]
     for (const c of run % 2 === 0 ? cases : cases.reverse()) await c()
   }
-  return { single: stats('one plain UPDATE', single), batched: stats('sync backfill', batched), longestHold }
+  const cpuStats = singleCpu.length === runs && batchedCpu.length === runs
+  return {
+    single: stats('one plain UPDATE', single),
+    batched: stats('sync backfill', batched),
+    cpu: cpuStats
+      ? { single: stats('plain', singleCpu).median, batched: stats('backfill', batchedCpu).median }
+      : undefined,
+    longestHold,
+  }
 }
 
 function report(
@@ -154,6 +190,7 @@ function report(
   const serverRatio = writes.server[1].median / writes.server[0].median
   const throughput = fill.single.median / fill.batched.median
   const hold = stats('hold', fill.longestHold).median
+  const cpuRatio = fill.cpu ? fill.cpu.single / fill.cpu.batched : undefined
   const table = markdownTable([
     ['measure', 'no trigger', 'sync trigger', 'ratio', 'goal'],
     [
@@ -179,17 +216,19 @@ function report(
     ],
   ])
   const fillTable = markdownTable([
-    ['', 'time', 'rows/s', 'longest row-lock hold'],
+    ['', 'time', 'rows/s', 'server CPU', 'longest row-lock hold'],
     [
       'one plain UPDATE',
       fmtMs(fill.single.median),
       Math.round((rows * 1000) / fill.single.median).toLocaleString('en'),
+      fill.cpu ? fmtMs(fill.cpu.single) : '—',
       `${fmtMs(fill.single.median)} (every row)`,
     ],
     [
       'sync backfill, batches of 1000',
       fmtMs(fill.batched.median),
       Math.round((rows * 1000) / fill.batched.median).toLocaleString('en'),
+      fill.cpu ? fmtMs(fill.cpu.batched) : '—',
       fmtMs(hold),
     ],
   ])
@@ -199,7 +238,9 @@ function report(
       `Single-row writes: ${writesPerSample} autocommit statements per sample, ${runs * 5} samples per case, interleaved; ` +
         'the table shows the median per write. The in-server loop runs the same writes inside one DO block, so no ' +
         `round trip hides the trigger. Backfill: ${rows.toLocaleString('en')} rows, ${runs} runs, each on fresh tables, ` +
-        'order alternating; the sync backfill bypasses the trigger (it writes the new columns from the old).',
+        'order alternating; the sync backfill bypasses the trigger (it writes the new columns from the old). ' +
+        'Server CPU is the CPU time of the server process that ran each case (from /proc, 10 ms ticks): ' +
+        'what the work costs the database, which wall time on a busy machine mixes with waits for a core.',
       '',
       codeBlock(formatTable(writes.raw, 'INSERT, no trigger')),
       '',
@@ -209,7 +250,8 @@ function report(
     ].join('\n'),
     headline: [
       `sync trigger: single-row INSERT ${times(insertRatio, 1)}, UPDATE ${times(updateRatio, 1)} (goal ≤ 1.3×; in-server loop ${times(serverRatio, 1)}); ` +
-        `sync backfill of ${rows.toLocaleString('en')} rows at ${throughput.toFixed(2)}× one plain UPDATE's throughput (goal ≥ 0.7×), ` +
+        `sync backfill of ${rows.toLocaleString('en')} rows at ${throughput.toFixed(2)}× one plain UPDATE's throughput (goal ≥ 0.7×; ` +
+        `${cpuRatio ? `${cpuRatio.toFixed(2)}× by server CPU` : 'server CPU not measured'}), ` +
         `longest row-lock hold ${fmtMs(hold)} vs ${fmtMs(fill.single.median)}`,
     ],
   }

@@ -13,7 +13,6 @@
  */
 import { createHash } from 'node:crypto'
 import { BluegreenError } from '../errors.js'
-import type { QueryResult } from 'pg'
 import { abortableSleep, isLockTimeout, quoteIdent, withClient, type Client } from './client.js'
 import { defaultRetryPolicy, lockTimeoutError, retryOnLockTimeout, type RetryInfo } from './lock-retry.js'
 import { ensureStateSchema } from './state-schema.js'
@@ -103,7 +102,7 @@ export async function backfill(target: Client | string, options: BackfillOptions
   const key = await keyColumns(client, table, options)
   const name = options.name ?? defaultName(table.name, options, key)
   let progress = await startProgress(client, name, table.name, key)
-  const q = new BatchSql(table.name, key, options, (value) => client.escapeLiteral(value))
+  const q = new BatchSql(table.name, key, options)
   if (progress.finished) {
     // Done once is not done for good: rows the old version wrote since (during a rollback, say)
     // match `where` again. Skip only when no row does; otherwise walk the table again.
@@ -117,61 +116,75 @@ export async function backfill(target: Client | string, options: BackfillOptions
   const resumed = progress.lastKey !== null
   const result: BackfillResult = { rows: 0, batches: 0, maxBatchMs: 0, resumed }
   const policy = { ...defaultRetryPolicy, attempts: options.attempts ?? defaultRetryPolicy.attempts }
+  const statements = { first: q.batch(true), next: q.batch(false) }
 
-  for (;;) {
-    let lockHeldMs = 0
-    const batch = await retryOnLockTimeout(
-      policy,
-      async () => {
-        // The whole transaction in one round trip (simple protocol, values inlined as literals):
-        // row locks are taken by its UPDATE and held until its COMMIT, so this is the time they are held.
-        const began = performance.now()
-        const done = await failAs(name, () => runBatch(client, q.transaction(progress.lastKey, name)))
-        lockHeldMs = performance.now() - began
-        return done
-      },
-      { signal: options.signal, onRetry: options.onRetry },
-    ).catch((error: unknown) => {
-      if (!isLockTimeout(error)) throw error
-      throw lockTimeoutError({
-        what: `backfill ${name}`,
-        attempts: policy.attempts,
-        lockTimeoutMs: options.lockTimeoutMs,
-        cause: error,
+  const restore = await sessionSettings(client, name, {
+    lock_timeout: `${Math.round(options.lockTimeoutMs)}ms`,
+    statement_timeout: `${Math.round(options.statementTimeoutMs ?? 60_000)}ms`,
+    synchronous_commit: 'off',
+    ...options.settings,
+  })
+  try {
+    for (;;) {
+      let lockHeldMs = 0
+      const after = progress.lastKey
+      const batch = await retryOnLockTimeout(
+        policy,
+        async () => {
+          // One statement, one transaction, one round trip: row locks are taken by its UPDATE and
+          // held until it commits, so this is the time they are held.
+          const began = performance.now()
+          const done = await failAs(name, () =>
+            runBatch(client, after ? statements.next : statements.first, name, after),
+          )
+          lockHeldMs = performance.now() - began
+          return done
+        },
+        { signal: options.signal, onRetry: options.onRetry },
+      ).catch((error: unknown) => {
+        if (!isLockTimeout(error)) throw error
+        throw lockTimeoutError({
+          what: `backfill ${name}`,
+          attempts: policy.attempts,
+          lockTimeoutMs: options.lockTimeoutMs,
+          cause: error,
+        })
       })
-    })
 
-    result.rows += batch.updated
-    result.batches++
-    result.maxBatchMs = Math.max(result.maxBatchMs, Math.round(lockHeldMs))
-    progress = {
-      lastKey: batch.lastKey ?? progress.lastKey,
-      rowsDone: progress.rowsDone + batch.updated,
-      batches: progress.batches + 1,
-      // Fewer keys than a batch: the walk reached the end of the table.
-      finished: batch.scanned < options.batchSize,
-    }
-    const elapsedMs = performance.now() - startedAt
-    const rate = elapsedMs > 0 ? (result.rows * 1000) / elapsedMs : 0
-    const total = Math.max(progress.rowsDone, progress.rowsDone - result.rows + remaining)
-    options.onProgress?.({
-      done: progress.rowsDone,
-      total: progress.finished ? progress.rowsDone : total,
-      rate,
-      etaMs: progress.finished ? 0 : rate > 0 ? Math.round(((total - progress.rowsDone) * 1000) / rate) : 0,
-      batches: progress.batches,
-    })
-    if (progress.finished) return result
-    if (options.signal?.aborted) throw interrupted(name, progress)
-    const throttleMs = options.rowsPerSecond
-      ? (result.rows * 1000) / options.rowsPerSecond - (performance.now() - startedAt)
-      : 0
-    const waitMs = Math.max(options.pauseMs ?? 0, throttleMs)
-    if (waitMs > 0) {
-      await abortableSleep(waitMs, options.signal).catch(() => {
-        throw interrupted(name, progress)
+      result.rows += batch.updated
+      result.batches++
+      result.maxBatchMs = Math.max(result.maxBatchMs, Math.round(lockHeldMs))
+      progress = {
+        lastKey: batch.lastKey ?? progress.lastKey,
+        rowsDone: progress.rowsDone + batch.updated,
+        batches: progress.batches + 1,
+        // No key batchSize keys on: the walk reached the end of the table.
+        finished: !batch.more,
+      }
+      const elapsedMs = performance.now() - startedAt
+      const rate = elapsedMs > 0 ? (result.rows * 1000) / elapsedMs : 0
+      const total = Math.max(progress.rowsDone, progress.rowsDone - result.rows + remaining)
+      options.onProgress?.({
+        done: progress.rowsDone,
+        total: progress.finished ? progress.rowsDone : total,
+        rate,
+        etaMs: progress.finished ? 0 : rate > 0 ? Math.round(((total - progress.rowsDone) * 1000) / rate) : 0,
+        batches: progress.batches,
       })
+      if (progress.finished) return result
+      if (options.signal?.aborted) throw interrupted(name, progress)
+      const throttleMs = options.rowsPerSecond
+        ? (result.rows * 1000) / options.rowsPerSecond - (performance.now() - startedAt)
+        : 0
+      const waitMs = Math.max(options.pauseMs ?? 0, throttleMs)
+      if (waitMs > 0) {
+        await abortableSleep(waitMs, options.signal).catch(() => {
+          throw interrupted(name, progress)
+        })
+      }
     }
+  } finally {
+    await restore().catch(() => {})
   }
 }
 
@@ -181,67 +194,55 @@ class BatchSql {
   constructor(
     readonly table: string,
     private readonly key: KeyColumn[],
-    private readonly options: Pick<
-      BackfillOptions,
-      'set' | 'where' | 'batchSize' | 'lockTimeoutMs' | 'statementTimeoutMs' | 'settings'
-    >,
-    /** Quotes a string as an SQL literal (the client's escapeLiteral). */
-    private readonly literal: (value: string) => string,
+    private readonly options: Pick<BackfillOptions, 'set' | 'where' | 'batchSize'>,
   ) {
     this.columns = key.map((k) => quoteIdent(k.name)).join(', ')
   }
 
-  /** `(a, b) > ($1::int, $2::uuid)`, numbering parameters from `first`. */
-  private compare(op: '>' | '<=', first: number): string {
-    const params = this.key.map((k, i) => `$${first + i}::${k.type}`).join(', ')
-    return `(${this.columns}) ${op} (${params})`
+  /** `(a, b) > ($2::int, $3::uuid)`: keys after the saved position, numbering parameters from `first`. */
+  private after(first = 2): string {
+    return `(${this.columns}) > (${this.key.map((k, i) => `$${first + i}::${k.type}`).join(', ')})`
   }
 
   /**
-   * One batch as one transaction, in one statement: take the next batchSize keys after `after`,
-   * update the range (after, last of them] where `where` still holds, and move the saved
-   * position to that last key, so the position commits with the rows it covers and a restart
-   * never redoes them. Yields the rows updated, the keys scanned and the new last key.
+   * One batch as one statement, so one transaction and one round trip (a prepared statement,
+   * planned once): find the key `batchSize` keys after the saved position (or, near the end, the
+   * last key), update the range (position, that key] where `where` still holds, and move the
+   * saved position to that key, so the position commits with the rows it covers and a restart
+   * never redoes them. Yields the rows updated, whether keys are left, and the new position.
+   * $1 is the backfill's name, $2… the saved position (none for the first batch).
    *
-   * The range is bounded by scalar subqueries (InitPlan parameters), so the UPDATE is an index
-   * range scan, not a join; and a range stays right when the key is not unique.
+   * The bound is found by skipping index entries (OFFSET), not by collecting and sorting the
+   * batch's keys; the range is bounded by scalar subqueries (InitPlan parameters), so the UPDATE
+   * is an index range scan, not a join; and a range stays right when the key is not unique.
    */
-  transaction(after: string[] | null, name: string): string {
-    const from = after ? `WHERE ${this.compareLiteral('>', after)}` : ''
+  batch(first: boolean): { name: string; text: string } {
+    const from = first ? '' : `WHERE ${this.after()}`
     const descending = this.key.map((k) => `${quoteIdent(k.name)} DESC`).join(', ')
-    const upTo = this.key.map((k) => `(SELECT ${quoteIdent(k.name)} FROM last)`).join(', ')
-    const conditions = [...(after ? [this.compareLiteral('>', after)] : []), `(${this.columns}) <= (${upTo})`]
-    const lastAsText = this.key.map((k) => `${quoteIdent(k.name)}::text`).join(', ')
-    const timeouts = [
-      `SET LOCAL lock_timeout = '${Math.round(this.options.lockTimeoutMs)}ms'`,
-      `SET LOCAL statement_timeout = '${Math.round(this.options.statementTimeoutMs ?? 60_000)}ms'`,
-      ...Object.entries(this.options.settings ?? {}).map(
-        ([setting, value]) => `SET LOCAL ${setting} = ${this.literal(value)}`,
-      ),
-    ]
-    const batch = `WITH keys AS MATERIALIZED (
-        SELECT ${this.columns} FROM ${this.table} ${from} ORDER BY ${this.columns} LIMIT ${this.options.batchSize}),
-      last AS MATERIALIZED (SELECT ${this.columns} FROM keys ORDER BY ${descending} LIMIT 1),
+    const upTo = this.key.map((k) => `(SELECT ${quoteIdent(k.name)} FROM bound)`).join(', ')
+    const conditions = [...(first ? [] : [this.after()]), `(${this.columns}) <= (${upTo})`]
+    const boundAsText = this.key.map((k) => `${quoteIdent(k.name)}::text`).join(', ')
+    const text = `WITH bound AS MATERIALIZED (
+        (SELECT ${this.columns}, true AS bluegreen_more FROM ${this.table} ${from}
+          ORDER BY ${this.columns} OFFSET ${this.options.batchSize - 1} LIMIT 1)
+        UNION ALL
+        (SELECT ${this.columns}, false FROM ${this.table} ${from} ORDER BY ${descending} LIMIT 1)
+        LIMIT 1),
       batch AS (
         UPDATE ${this.table} SET ${this.options.set}
          WHERE ${conditions.join(' AND ')} AND (${this.options.where})
         RETURNING 1),
       counted AS (
-        SELECT (SELECT count(*) FROM batch)::int AS updated, (SELECT count(*) FROM keys)::int AS scanned,
-               (SELECT ARRAY[${lastAsText}] FROM last) AS last_key)
+        SELECT (SELECT count(*) FROM batch)::int AS updated,
+               coalesce((SELECT bluegreen_more FROM bound), false) AS more,
+               (SELECT ARRAY[${boundAsText}] FROM bound) AS last_key)
       UPDATE bluegreen.backfills
          SET last_key = coalesce(counted.last_key, backfills.last_key), rows_done = rows_done + counted.updated,
-             batches = batches + 1, updated_at = now(),
-             finished_at = CASE WHEN counted.scanned < ${this.options.batchSize} THEN now() END
-        FROM counted WHERE name = ${this.literal(name)}
-      RETURNING counted.updated, counted.scanned, counted.last_key`
-    return ['BEGIN', ...timeouts, batch, 'COMMIT'].join(';\n')
-  }
-
-  /** `(a, b) <= ('1'::int, 'x'::uuid)`, with the values quoted as literals. */
-  private compareLiteral(op: '>' | '<=', values: string[]): string {
-    const literals = this.key.map((k, i) => `${this.literal(values[i])}::${k.type}`).join(', ')
-    return `(${this.columns}) ${op} (${literals})`
+             batches = batches + 1, updated_at = now(), finished_at = CASE WHEN NOT counted.more THEN now() END
+        FROM counted WHERE name = $1
+      RETURNING counted.updated, counted.more, counted.last_key`
+    const digest = createHash('sha256').update(text).digest('hex').slice(0, 16)
+    return { name: `bluegreen_backfill_${digest}`, text }
   }
 
   /** Whether any row still matches `where`. */
@@ -249,40 +250,71 @@ class BatchSql {
     return `SELECT EXISTS (SELECT 1 FROM ${this.table} WHERE (${this.options.where})) AS left`
   }
 
-  /** Counts rows still to do in a sample of the table's pages. */
+  /** Counts rows still to do in a sample of the table's pages ($1… the saved position). */
   estimate(after: string[] | null, percent: number): string {
-    const range = after ? ` AND ${this.compare('>', 1)}` : ''
+    const range = after ? ` AND ${this.after(1)}` : ''
     return `SELECT count(*) FILTER (WHERE (${this.options.where})${range}) AS matching FROM ${this.table} TABLESAMPLE SYSTEM (${percent})`
   }
 }
 
 interface BatchDone {
   updated: number
-  scanned: number
+  more: boolean
   lastKey: string[] | null
 }
 
-/** Runs a batch transaction; on any error the transaction is rolled back before it is thrown. */
-async function runBatch(client: Client, sql: string): Promise<BatchDone> {
-  try {
-    // Several statements in one simple query: pg returns one result per statement.
-    const results = (await client.query(sql)) as unknown as QueryResult<{
-      updated: number
-      scanned: number
-      last_key: string[] | null
-    }>[]
-    const row = results.find((r) => r.command === 'UPDATE')?.rows[0]
-    if (!row) throw new Error('backfill: the progress row is missing (was bluegreen.backfills edited?)')
-    return { updated: row.updated, scanned: row.scanned, lastKey: row.last_key }
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw error
+/** Runs one batch (a statement of its own, so a failed batch is rolled back by itself). */
+async function runBatch(
+  client: Client,
+  statement: { name: string; text: string },
+  name: string,
+  after: string[] | null,
+): Promise<BatchDone> {
+  const { rows } = await client.query<{ updated: number; more: boolean; last_key: string[] | null }>({
+    ...statement,
+    values: [name, ...(after ?? [])],
+  })
+  const row = rows[0]
+  if (!row) throw new Error('backfill: the progress row is missing (was bluegreen.backfills edited?)')
+  return { updated: row.updated, more: row.more, lastKey: row.last_key }
+}
+
+/**
+ * Sets the backfill's settings for the session while it runs (each batch is one statement, so
+ * SET LOCAL has no transaction to live in) and returns what puts the old values back.
+ *
+ * synchronous_commit is off for the batches: a batch's rows and its saved position commit
+ * together, so a crash can only lose whole batches, which a rerun redoes; and no batch waits for
+ * a WAL flush while it holds its row locks. The closing synchronous commit flushes them all.
+ */
+async function sessionSettings(
+  client: Client,
+  name: string,
+  settings: Record<string, string>,
+): Promise<() => Promise<void>> {
+  const names = Object.keys(settings)
+  for (const setting of names) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/.test(setting))
+      throw new Error(`backfill: not a setting name: ${setting}`)
+  }
+  const { rows } = await client.query<{ name: string; value: string | null }>(
+    `SELECT s.name, current_setting(s.name, true) AS value, set_config(s.name, s.value, false)
+       FROM unnest($1::text[], $2::text[]) AS s(name, value)`,
+    [names, Object.values(settings)],
+  )
+  return async () => {
+    for (const row of rows) {
+      if (row.value === null) await client.query(`RESET ${row.name}`)
+      else await client.query('SELECT set_config($1, $2, false)', [row.name, row.value])
+    }
+    await client.query('UPDATE bluegreen.backfills SET updated_at = now() WHERE name = $1', [name])
   }
 }
 
 /**
- * Rows still to do, counted in a sample of about 1000 pages (every page of a small table): exact
- * enough for an ETA, cheap on a huge table, and independent of stale planner statistics.
+ * Rows still to do, counted in a sample of about 200 pages (every page of a small table): exact
+ * enough for an ETA, cheap on a big table (the sample reads and tests its rows once more), and
+ * independent of stale planner statistics.
  */
 async function estimateRemaining(
   client: Client,
@@ -296,7 +328,7 @@ async function estimateRemaining(
     [table.oid],
   )
   const pages = Math.max(1, Number(rows[0]?.pages ?? 1))
-  const percent = Math.min(100, (100 * 1000) / pages)
+  const percent = Math.min(100, (100 * 200) / pages)
   const sample = await failAs(options.name ?? table.name, () =>
     client.query<{ matching: string }>(q.estimate(after, percent), after ?? []),
   )

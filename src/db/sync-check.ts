@@ -2,9 +2,9 @@
  * Checks a plan's declared syncs when it loads: each `forward` and `backward` expression is one
  * SQL expression as far as a lexical scan can tell (quotes and parentheses balanced, no `;` or
  * top-level `,`), and a column is not both a new and an old one. The scan is pure JS because every
- * command loads the plan, rollback included, and must not pay for the SQL parser; the expand
- * phase parses each expression with PostgreSQL's own parser (libpg-query) before it touches the
- * database, and checks the columns against the table before installing.
+ * command loads the plan, rollback included, and must not pay for the SQL parser (a WASM module).
+ * installSync parses each expression with PostgreSQL's own parser (src/db/sync-expressions.ts)
+ * before it touches the database, and checks the columns against the table before installing.
  */
 import type { RawIssue } from '../format/issues.js'
 import type { PlanPath } from '../format/issues.js'
@@ -86,24 +86,10 @@ export function lexicalProblem(expression: string): { index: number; message: st
   return undefined
 }
 
-/** Why `expression` is not one SQL expression, by PostgreSQL's parser (libpg-query). */
+/** PostgreSQL's parser's verdict (src/db/sync-expressions.ts, which installSync runs first). */
 export async function expressionProblem(
   expression: string,
 ): Promise<{ index: number; message: string } | undefined> {
-  const { parse } = await import('libpg-query')
-  const prefix = 'SELECT ('
-  try {
-    const result = (await parse(`${prefix}${expression}\n)`)) as {
-      stmts?: { stmt?: { SelectStmt?: { targetList?: unknown[] } } }[]
-    }
-    const targets = result.stmts?.[0]?.stmt?.SelectStmt?.targetList ?? []
-    if (result.stmts?.length !== 1 || targets.length !== 1) {
-      return { index: 0, message: 'is not one SQL expression' }
-    }
-    return undefined
-  } catch (error) {
-    const cursor = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails?.cursorPosition ?? 0
-    const index = Math.min(Math.max(0, cursor - prefix.length), expression.length)
-    return { index, message: `does not parse: ${(error as Error).message}` }
-  }
+  const { expressionProblem: parsed } = await import('../db/sync-expressions.js')
+  return parsed(expression)
 }

@@ -15,6 +15,7 @@ import { findTable, primaryKeyColumns } from './backfill.js'
 import { quoteIdent, withTransaction, type Client } from './client.js'
 import { defaultRetryPolicy, retryOnLockTimeout } from './lock-retry.js'
 import { ensureStateSchema, stateSchemaExists } from './state-schema.js'
+import { checkSyncExpressions, type SyncExpression } from './sync-expressions.js'
 
 /** One table's sync: the merged forward and backward maps of the declarations naming it. */
 export interface TableSync {
@@ -25,20 +26,25 @@ export interface TableSync {
   backward: Record<string, string>
   /** Renames: `to` is added (same type as `column`, nullable) if the SQL did not add it. */
   renames: { column: string; to: string }[]
+  /** The declared expressions, with their place in the plan, for installSync to parse first. */
+  expressions: SyncExpression[]
 }
 
 /** The setting a backfill sets (SET LOCAL) so that sync triggers keep its writes as they are. */
 export const SYNC_BYPASS_SETTING = 'bluegreen.sync'
 
-/** Groups declarations by table; a rename becomes forward `to = column`, backward `column = to`. */
-export function tableSyncs(declarations: SyncDeclaration[] = []): TableSync[] {
+/**
+ * Groups declarations by table; a rename becomes forward `to = column`, backward `column = to`.
+ * `at` is the phase's place in the plan (e.g. `phases[1].expand`), for errors that name an expression.
+ */
+export function tableSyncs(declarations: SyncDeclaration[] = [], at = 'expand'): TableSync[] {
   const byTable = new Map<string, TableSync>()
   const of = (table: string) => {
-    const found = byTable.get(table) ?? { table, forward: {}, backward: {}, renames: [] }
+    const found = byTable.get(table) ?? { table, forward: {}, backward: {}, renames: [], expressions: [] }
     byTable.set(table, found)
     return found
   }
-  for (const declaration of declarations) {
+  for (const [position, declaration] of declarations.entries()) {
     if ('rename' in declaration) {
       const { table, column, to } = declaration.rename
       const sync = of(table)
@@ -49,6 +55,10 @@ export function tableSyncs(declarations: SyncDeclaration[] = []): TableSync[] {
       const sync = of(declaration.table)
       Object.assign(sync.forward, declaration.forward)
       Object.assign(sync.backward, declaration.backward)
+      for (const side of ['forward', 'backward'] as const) {
+        for (const [column, expression] of Object.entries(declaration[side]))
+          sync.expressions.push({ path: `${at}.sync[${position}].${side}.${column}`, expression })
+      }
     }
   }
   return [...byTable.values()]
@@ -211,6 +221,8 @@ export async function installSync(
   sync: TableSync,
   options: InstallSyncOptions,
 ): Promise<InstalledSync> {
+  // A syntax error is the plan's, and is said before anything touches the database.
+  await checkSyncExpressions(sync.expressions)
   await ensureStateSchema(client)
   const table = await resolveTable(client, sync.table)
   const name = syncObjectName(options.app, sync.table, options.releaseSeq)

@@ -319,4 +319,49 @@ describe('backfill', () => {
       ).toMatchObject({ rows: 502, resumed: false })
     })
   })
+
+  it('walks a key that is not unique, and leaves the session’s settings as it found them', async () => {
+    const url = await createTestDatabase('backfill_session')
+    await withClient(url, async (client) => {
+      // Given a key with runs of equal values longer than a batch, across batch boundaries
+      await client.query('CREATE TABLE readings (sensor int NOT NULL, v int, v2 int)')
+      await client.query('CREATE INDEX ON readings (sensor)')
+      await client.query('INSERT INTO readings SELECT g / 150, g FROM generate_series(1, 3000) g')
+      // And a session with settings of its own
+      await client.query("SET lock_timeout = '7s'; SET statement_timeout = '9s'; SET synchronous_commit = on")
+      const settings = async () =>
+        (
+          await client.query<{ s: string }>(
+            "SELECT current_setting('lock_timeout') || ' ' || current_setting('statement_timeout') || ' ' || current_setting('synchronous_commit') || ' ' || coalesce(nullif(current_setting('app.note', true), ''), '-') AS s",
+          )
+        ).rows[0].s
+      expect(await settings()).toBe('7s 9s on -')
+
+      // When it is backfilled in batches of 100 with a setting of its own
+      const options = {
+        table: 'readings',
+        key: ['sensor'],
+        set: 'v2 = v * 2',
+        where: 'v2 IS NULL',
+        batchSize: 100,
+        lockTimeoutMs: 500,
+        settings: { 'app.note': 'backfill' },
+      }
+      const result = await backfill(client, options)
+
+      // Then every row is done once, in ranges that hold whole runs of a key (21 sensors: 0…20)
+      expect(result.rows).toBe(3000)
+      expect(await rowsToDo(client, 'readings', 'v2 IS DISTINCT FROM v * 2')).toBe(0)
+      expect(result.batches).toBeLessThanOrEqual(21)
+      // And the session's settings are back as they were
+      expect(await settings()).toBe('7s 9s on -')
+
+      // Also when a batch fails
+      const error = await failure(
+        backfill(client, { ...options, set: 'v2 = v / 0', where: 'true', name: 'bad' }),
+      )
+      expect(error.message).toContain('division by zero')
+      expect(await settings()).toBe('7s 9s on -')
+    })
+  })
 })
