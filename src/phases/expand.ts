@@ -84,8 +84,9 @@ export const expandPhase = definePhase({
       }),
     )
     const summary = `applied ${result.applied.length} migration${result.applied.length === 1 ? '' : 's'}${result.skipped.length ? `, ${result.skipped.length} already applied` : ''}`
+    const orphans = await dropOrphans(ctx, settings)
     const synced = await installSyncs(ctx, settings)
-    return synced ? `${summary}; ${synced}` : summary
+    return [summary, orphans, synced].filter(Boolean).join('; ')
   },
 })
 
@@ -122,9 +123,11 @@ async function installSyncs(
   settings: DatabaseSettings,
 ): Promise<string | undefined> {
   const { tableSyncs, installSync, syncBackfill, SYNC_BYPASS_SETTING } = await import('../db/sync.js')
-  const syncs = tableSyncs(ctx.config.sync)
+  const syncs = tableSyncs(ctx.config.sync, `phases[${ctx.index}].expand`)
   if (syncs.length === 0) return undefined
-  await parseSyncExpressions(ctx)
+  // Every expression through PostgreSQL's own parser before the first trigger goes in.
+  const { checkSyncExpressions } = await import('../db/sync-expressions.js')
+  await checkSyncExpressions(syncs.flatMap((s) => s.expressions))
   const { backfill } = await import('../db/backfill.js')
   const parts: string[] = []
   await withPhaseClient(settings, async (client) => {
@@ -199,22 +202,36 @@ export function describeMigrationEvent(
   }
 }
 
-/** Each expression parsed by PostgreSQL's own parser before anything is installed. */
-async function parseSyncExpressions(ctx: PhaseRunContext<ExpandConfig>): Promise<void> {
-  const { expressionProblem } = await import('../db/sync-check.js')
-  const { BluegreenError } = await import('../errors.js')
-  for (const [position, sync] of (ctx.config.sync ?? []).entries()) {
-    if ('rename' in sync) continue
-    for (const side of ['forward', 'backward'] as const) {
-      for (const [column, expression] of Object.entries(sync[side])) {
-        const problem = await expressionProblem(expression)
-        if (!problem) continue
-        throw new BluegreenError({
-          code: 'PLAN_INVALID',
-          message: `phases[${ctx.index}].expand.sync[${position}].${side}.${column}: ${problem.message} (at character ${problem.index + 1} of ${JSON.stringify(expression)})`,
-          hint: 'give one SQL expression over the row’s columns; `bluegreen plan validate` checks the plan',
-        })
-      }
-    }
+/**
+ * The sync triggers of earlier releases that were rolled back and that this release does not
+ * declare again: nobody needs them, and they would keep rewriting columns.
+ */
+async function dropOrphans(
+  ctx: PhaseRunContext<ExpandConfig>,
+  settings: DatabaseSettings,
+): Promise<string | undefined> {
+  const { dropOrphanSyncs, describeDroppedOrphans } = await import('../db/sync-orphans.js')
+  const { tableSyncs } = await import('../db/sync.js')
+  const rolledBack = (await ctx.journal.releases(ctx.plan.app, 50))
+    .filter((r) => r.status === 'rolled_back')
+    .map((r) => r.id)
+  const orphans = await withPhaseClient(settings, (client) =>
+    dropOrphanSyncs(client, {
+      app: ctx.plan.app,
+      releaseSeq: ctx.release.seq,
+      declared: tableSyncs(ctx.config.sync, `phases[${ctx.index}].expand`),
+      rolledBack,
+      lockTimeoutMs: settings.lockTimeoutMs,
+      attempts: settings.attempts,
+    }),
+  )
+  for (const orphan of orphans) {
+    await ctx.journal.audit({
+      app: ctx.plan.app,
+      action: 'sync.drop',
+      actor: ctx.actor,
+      detail: `${orphan.name} on ${orphan.table} (rolled-back release ${orphan.version})`,
+    })
   }
+  return describeDroppedOrphans(orphans)
 }

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest'
 import { withClient } from '../../src/db/client.js'
 import { expressionProblem } from '../../src/db/sync-expressions.js'
 import { installSync, tableSyncs } from '../../src/db/sync.js'
-import { exitCodeFor } from '../../src/errors.js'
 import { failure } from '../support/failure.js'
 import { createTestDatabase } from '../support/postgres.js'
 
@@ -36,7 +35,7 @@ describe('sync expressions', () => {
 
       // Then it is refused as a plan error, naming the place in the plan and the expression, with a hint
       expect(error.code).toBe('PLAN_INVALID')
-      expect(exitCodeFor(error.code)).toBe(2)
+      expect(error.exitCode).toBe(2)
       expect(error.message).toMatch(
         /^phases\[1\]\.expand\.sync\[0\]\.backward\.name: does not parse: syntax error at or near "first_name" \(at character 15 of "concat_ws\(' ' first_name\)"\)$/,
       )

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { withClient, type Client } from '../../src/db/client.js'
-import { cancelPendingContract, recordPendingContract } from '../../src/db/contract-ledger.js'
+import { cancelPendingContract, recordPendingContract } from '../../src/journal/postgres-contracts.js'
 import { describeDroppedOrphans, dropOrphanSyncs } from '../../src/db/sync-orphans.js'
 import { activeSyncs, installSync, tableSyncs } from '../../src/db/sync.js'
 import { createTestDatabase } from '../support/postgres.js'
