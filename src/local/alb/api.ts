@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import * as z from 'zod'
+import { CloudWatchApi } from './cloudwatch.js'
 import { Ec2Api } from './ec2.js'
 import { parseQuery, QueryParseError, read, toXml, type QueryStruct, type XmlStruct } from './query.js'
 import { validateInput } from './validate.js'
@@ -64,6 +65,8 @@ export class ApiServer {
   /** A Map, not an object: `constructor`, `toString` or `__proto__` are no actions. */
   private readonly handlers: Map<string, Handler>
   private readonly ec2: Ec2Api
+  /** CloudWatch alarms (both of its protocols) share the endpoint, for verify's cloudwatchAlarms. */
+  readonly cloudwatch: CloudWatchApi
 
   constructor(private readonly state: AlbState) {
     const reads =
@@ -81,6 +84,7 @@ export class ApiServer {
       ['DeregisterTargets', (p) => this.deregisterTargets(p)],
     ])
     this.ec2 = new Ec2Api(state)
+    this.cloudwatch = new CloudWatchApi(state.region, state.accountId, (action) => this.applyFault(action))
   }
 
   async start(host: string, port: number): Promise<string> {
@@ -146,6 +150,8 @@ export class ApiServer {
         return this.admin(req.method ?? 'GET', url.pathname, body, res)
       const form = new URLSearchParams(url.search)
       for (const [key, value] of new URLSearchParams(body)) form.append(key, value)
+      if (this.cloudwatch.accepts(req.headers, form))
+        return await this.cloudwatch.handle(req.headers, body, form, requestId, res)
       const action = form.get('Action')
       if (!action) throw new ApiError('MissingAction', 'The request must contain the parameter Action')
       // EC2's DescribeInstances shares the endpoint, for instance targets' private IPs.
