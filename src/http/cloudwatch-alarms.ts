@@ -66,21 +66,17 @@ export async function alarmsInAlarm(options: AlarmsOptions): Promise<AlarmsRepor
           }),
           { abortSignal: options.signal },
         )) as import('@aws-sdk/client-cloudwatch').DescribeAlarmsCommandOutput
-        for (const a of page.MetricAlarms ?? [])
+        const described = [
+          ...(page.MetricAlarms ?? []).map((a) => ({ ...a, type: 'metric' as const })),
+          ...(page.CompositeAlarms ?? []).map((a) => ({ ...a, type: 'composite' as const })),
+        ]
+        for (const a of described)
           if (a.AlarmName)
             found.set(a.AlarmName, {
               state: a.StateValue,
               reason: a.StateReason,
               since: a.StateUpdatedTimestamp,
-              type: 'metric',
-            })
-        for (const a of page.CompositeAlarms ?? [])
-          if (a.AlarmName)
-            found.set(a.AlarmName, {
-              state: a.StateValue,
-              reason: a.StateReason,
-              since: a.StateUpdatedTimestamp,
-              type: 'composite',
+              type: a.type,
             })
         nextToken = page.NextToken
       } while (nextToken)

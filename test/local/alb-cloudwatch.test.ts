@@ -145,6 +145,13 @@ describe('CloudWatch alarms in the emulator, through the AWS SDK (awsJson1_0)', 
     // Then
     expect(names).toEqual(['page-a', 'page-b', 'page-c'])
     expect(pages).toBe(2)
+    // A forged token, or ELBv2's Marker for the same position, is refused.
+    for (const forged of ['bogus', Buffer.from('o2').toString('base64url')]) {
+      const error = await rejection(
+        client.send(new sdk.DescribeAlarmsCommand({ AlarmNamePrefix: 'page-', NextToken: forged })),
+      )
+      expect(error).toBeInstanceOf(sdk.InvalidNextToken)
+    }
   })
 })
 

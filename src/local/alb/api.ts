@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net'
 import * as z from 'zod'
 import { CloudWatchApi } from './cloudwatch.js'
 import { Ec2Api } from './ec2.js'
+import { pageOf } from './paginate.js'
 import { parseQuery, QueryParseError, read, toXml, type QueryStruct, type XmlStruct } from './query.js'
 import { validateInput } from './validate.js'
 import {
@@ -527,20 +528,13 @@ function targetsParam(params: QueryStruct): { id: string; port?: number }[] {
 
 /** DescribeX pagination: PageSize (1–400) items from Marker, and a NextMarker while more are left. */
 function paginate<T>(items: T[], params: QueryStruct): { items: T[]; nextMarker?: string } {
-  const size = read.int(params.PageSize) ?? 400
-  const marker = read.string(params.Marker)
-  let start = 0
-  if (marker !== undefined) {
-    const match = /^o([0-9]{1,6})$/.exec(Buffer.from(marker, 'base64url').toString('latin1'))
-    start = match ? Number(match[1]) : -1
-    if (start < 0 || start > items.length || Buffer.from(`o${start}`).toString('base64url') !== marker)
-      throw new ApiError('ValidationError', 'The specified marker is not valid')
-  }
-  const end = start + size
-  return {
-    items: items.slice(start, end),
-    nextMarker: end < items.length ? Buffer.from(`o${end}`).toString('base64url') : undefined,
-  }
+  const page = pageOf(items, {
+    size: read.int(params.PageSize) ?? 400,
+    token: read.string(params.Marker),
+    letter: 'o',
+    invalid: () => new ApiError('ValidationError', 'The specified marker is not valid'),
+  })
+  return { items: page.items, nextMarker: page.next }
 }
 
 /** An action as ELBv2 describes it: the OIDC client secret is never returned. */

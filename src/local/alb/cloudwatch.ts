@@ -22,6 +22,7 @@ import {
   type QueryStruct,
   type XmlNode,
 } from './query.js'
+import { pageOf } from './paginate.js'
 import { ApiError } from './state.js'
 
 export const cloudWatchVersion = '2010-08-01'
@@ -204,19 +205,16 @@ export class CloudWatchApi {
           .filter((a) => state === undefined || a.state === state)
           .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
       : []
-    let start = 0
-    const token = read.string(p.NextToken)
-    if (token !== undefined) {
-      const match = /^n([0-9]{1,6})$/.exec(Buffer.from(token, 'base64url').toString('latin1'))
-      start = match ? Number(match[1]) : -1
-      if (start < 0 || start > matching.length || Buffer.from(`n${start}`).toString('base64url') !== token)
-        throw new ApiError('InvalidNextToken', 'The service returned an invalid NextToken.')
-    }
-    const end = start + maxRecords
+    const page = pageOf(matching, {
+      size: maxRecords,
+      token: read.string(p.NextToken),
+      letter: 'n',
+      invalid: () => new ApiError('InvalidNextToken', 'The service returned an invalid NextToken.'),
+    })
     return {
-      MetricAlarms: matching.slice(start, end).map(alarmOut),
+      MetricAlarms: page.items.map(alarmOut),
       CompositeAlarms: [],
-      NextToken: end < matching.length ? Buffer.from(`n${end}`).toString('base64url') : undefined,
+      NextToken: page.next,
     }
   }
 
