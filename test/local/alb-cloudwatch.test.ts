@@ -99,6 +99,9 @@ describe('CloudWatch alarms in the emulator, through the AWS SDK (awsJson1_0)', 
     // Then
     expect(error).toBeInstanceOf(sdk.ResourceNotFound)
     expect(error.message).toContain('no-such-alarm')
+    // Query-compatible: the Query error code and fault type, from x-amzn-query-error.
+    expect(error.Error).toMatchObject({ Code: 'ResourceNotFound', Type: 'Sender' })
+    expect(error.$metadata).toMatchObject({ httpStatusCode: 404 })
   })
 
   it('rejects StateReasonData that is not JSON with InvalidFormatFault, and a bad state with a ValidationException', async () => {
