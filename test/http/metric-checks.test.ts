@@ -12,14 +12,14 @@ import { startAlbEmulator, type AlbEmulator } from '../../src/local/alb/index.js
 import { closeApps, fixtureConfig, rejection, startPoolApps, type PoolApps } from '../local/alb-support.js'
 import { waitFor } from '../support/process.js'
 import {
+  errorRateQuery,
   havePrometheus,
-  startMetricsApp,
-  startPrometheus,
+  startScrapedApp,
   type MetricsApp,
   type TestPrometheus,
 } from './prometheus-support.js'
 
-const errorRate = 'sum(rate(app_requests_total{code=~"5.."}[5s])) / sum(rate(app_requests_total[5s]))'
+const errorRate = errorRateQuery
 
 describe.runIf(havePrometheus())('withMetricChecks against Prometheus and the emulator’s CloudWatch', () => {
   let app: MetricsApp
@@ -29,8 +29,7 @@ describe.runIf(havePrometheus())('withMetricChecks against Prometheus and the em
   let setAlarm: (state: 'OK' | 'ALARM') => Promise<void>
 
   beforeAll(async () => {
-    app = await startMetricsApp()
-    app.setErrorRatio(0.01)
+    ;({ app, prometheus } = await startScrapedApp())
     pools = await startPoolApps(1)
     emulator = await startAlbEmulator(fixtureConfig(pools))
     const sdk = await import('@aws-sdk/client-cloudwatch')
@@ -61,12 +60,6 @@ describe.runIf(havePrometheus())('withMetricChecks against Prometheus and the em
       )
     }
     await setAlarm('OK')
-    prometheus = await startPrometheus([app.address])
-    await waitFor(
-      async () => (await sampleMetric({ url: prometheus.url, query: errorRate, max: 1, timeoutMs: 2000 })).ok,
-      30_000,
-      'the first error-rate value',
-    )
   }, 60_000)
   afterAll(async () => {
     await prometheus?.stop()

@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { sampleMetric } from '../../src/http/prometheus.js'
 import { findBinary, freePort, startProcess, waitFor, type Started } from '../support/process.js'
 
 export interface TestPrometheus {
@@ -139,4 +140,25 @@ export async function startMetricsApp(): Promise<MetricsApp> {
         server.close(() => resolve())
       }),
   }
+}
+
+/** The error-rate query the tests watch: 5xx per second over all requests per second. */
+export const errorRateQuery =
+  'sum(rate(app_requests_total{code=~"5.."}[5s])) / sum(rate(app_requests_total[5s]))'
+
+/**
+ * The app at 1% errors and a Prometheus scraping it, once the error rate has a value (rates
+ * need two scrapes).
+ */
+export async function startScrapedApp(): Promise<{ app: MetricsApp; prometheus: TestPrometheus }> {
+  const app = await startMetricsApp()
+  app.setErrorRatio(0.01)
+  const prometheus = await startPrometheus([app.address])
+  await waitFor(
+    async () =>
+      (await sampleMetric({ url: prometheus.url, query: errorRateQuery, max: 1, timeoutMs: 2000 })).ok,
+    30_000,
+    'the first error-rate value',
+  )
+  return { app, prometheus }
 }

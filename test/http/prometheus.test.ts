@@ -8,29 +8,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BreachClock, describeThreshold, sampleMetric, type MetricSample } from '../../src/http/prometheus.js'
 import { waitFor } from '../support/process.js'
 import {
+  errorRateQuery,
   havePrometheus,
-  startMetricsApp,
-  startPrometheus,
+  startScrapedApp,
   type MetricsApp,
   type TestPrometheus,
 } from './prometheus-support.js'
 
-const errorRate = 'sum(rate(app_requests_total{code=~"5.."}[5s])) / sum(rate(app_requests_total[5s]))'
+const errorRate = errorRateQuery
 
 describe.runIf(havePrometheus())('sampleMetric against a real Prometheus', () => {
   let app: MetricsApp
   let prometheus: TestPrometheus
 
   beforeAll(async () => {
-    app = await startMetricsApp()
-    app.setErrorRatio(0.01)
-    prometheus = await startPrometheus([app.address])
-    // Rates need two scrapes of the app.
-    await waitFor(
-      async () => (await sampleMetric({ url: prometheus.url, query: errorRate, max: 1, timeoutMs: 2000 })).ok,
-      30_000,
-      'the first error-rate value',
-    )
+    ;({ app, prometheus } = await startScrapedApp())
   }, 60_000)
   afterAll(async () => {
     await prometheus?.stop()

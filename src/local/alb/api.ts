@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net'
 import * as z from 'zod'
 import { CloudWatchApi } from './cloudwatch.js'
 import { Ec2Api } from './ec2.js'
-import { pageOf } from './paginate.js'
+import { asApiError, pageOf, queryErrorXml } from './aws-replies.js'
 import { parseQuery, QueryParseError, read, toXml, type QueryStruct, type XmlStruct } from './query.js'
 import { validateInput } from './validate.js'
 import {
@@ -188,26 +188,12 @@ export class ApiServer {
         )
         return this.errorReply(res, apiError, requestId, true)
       }
-      const apiError =
-        error instanceof ApiError
-          ? error
-          : new ApiError(
-              'InternalFailure',
-              'The request processing has failed because of an unknown error.',
-              500,
-              'Receiver',
-            )
-      this.errorReply(res, apiError, requestId, false)
+      this.errorReply(res, asApiError(error), requestId, false)
     }
   }
 
   private errorReply(res: ServerResponse, apiError: ApiError, requestId: string, close: boolean): void {
-    const xml =
-      `<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="${namespace}"><Error>` +
-      toXml('Type', apiError.type) +
-      toXml('Code', apiError.code) +
-      toXml('Message', apiError.message) +
-      `</Error>${toXml('RequestId', requestId)}</ErrorResponse>`
+    const xml = queryErrorXml(namespace, apiError, requestId)
     if (!res.headersSent)
       res.writeHead(apiError.status, {
         'content-type': 'text/xml',

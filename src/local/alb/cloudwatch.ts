@@ -22,7 +22,7 @@ import {
   type QueryStruct,
   type XmlNode,
 } from './query.js'
-import { pageOf } from './paginate.js'
+import { asApiError, pageOf, queryErrorXml } from './aws-replies.js'
 import { ApiError } from './state.js'
 
 export const cloudWatchVersion = '2010-08-01'
@@ -144,15 +144,7 @@ export class CloudWatchApi {
             `<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${action}Response>`,
         )
     } catch (error) {
-      const e =
-        error instanceof ApiError
-          ? error
-          : new ApiError(
-              'InternalFailure',
-              'The request processing has failed because of an unknown error.',
-              500,
-              'Receiver',
-            )
+      const e = asApiError(error)
       if (json) {
         res
           .writeHead(e.status, {
@@ -170,13 +162,7 @@ export class CloudWatchApi {
       }
       res
         .writeHead(e.status, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId })
-        .end(
-          `<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="${namespace}"><Error>` +
-            toXml('Type', e.type) +
-            toXml('Code', e.code) +
-            toXml('Message', e.message) +
-            `</Error>${toXml('RequestId', requestId)}</ErrorResponse>`,
-        )
+        .end(queryErrorXml(namespace, e, requestId))
     }
   }
 
