@@ -15,7 +15,9 @@ import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import * as z from 'zod'
+import { CloudWatchApi } from './cloudwatch.js'
 import { Ec2Api } from './ec2.js'
+import { asApiError, pageOf, queryErrorXml } from './aws-replies.js'
 import { parseQuery, QueryParseError, read, toXml, type QueryStruct, type XmlStruct } from './query.js'
 import { validateInput } from './validate.js'
 import {
@@ -64,6 +66,8 @@ export class ApiServer {
   /** A Map, not an object: `constructor`, `toString` or `__proto__` are no actions. */
   private readonly handlers: Map<string, Handler>
   private readonly ec2: Ec2Api
+  /** CloudWatch alarms (both of its protocols) share the endpoint, for verify's cloudwatchAlarms. */
+  readonly cloudwatch: CloudWatchApi
 
   constructor(private readonly state: AlbState) {
     const reads =
@@ -81,6 +85,7 @@ export class ApiServer {
       ['DeregisterTargets', (p) => this.deregisterTargets(p)],
     ])
     this.ec2 = new Ec2Api(state)
+    this.cloudwatch = new CloudWatchApi(state.region, state.accountId, (action) => this.applyFault(action))
   }
 
   async start(host: string, port: number): Promise<string> {
@@ -146,6 +151,8 @@ export class ApiServer {
         return this.admin(req.method ?? 'GET', url.pathname, body, res)
       const form = new URLSearchParams(url.search)
       for (const [key, value] of new URLSearchParams(body)) form.append(key, value)
+      if (this.cloudwatch.accepts(req.headers, form))
+        return await this.cloudwatch.handle(req.headers, body, form, requestId, res)
       const action = form.get('Action')
       if (!action) throw new ApiError('MissingAction', 'The request must contain the parameter Action')
       // EC2's DescribeInstances shares the endpoint, for instance targets' private IPs.
@@ -181,26 +188,12 @@ export class ApiServer {
         )
         return this.errorReply(res, apiError, requestId, true)
       }
-      const apiError =
-        error instanceof ApiError
-          ? error
-          : new ApiError(
-              'InternalFailure',
-              'The request processing has failed because of an unknown error.',
-              500,
-              'Receiver',
-            )
-      this.errorReply(res, apiError, requestId, false)
+      this.errorReply(res, asApiError(error), requestId, false)
     }
   }
 
   private errorReply(res: ServerResponse, apiError: ApiError, requestId: string, close: boolean): void {
-    const xml =
-      `<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="${namespace}"><Error>` +
-      toXml('Type', apiError.type) +
-      toXml('Code', apiError.code) +
-      toXml('Message', apiError.message) +
-      `</Error>${toXml('RequestId', requestId)}</ErrorResponse>`
+    const xml = queryErrorXml(namespace, apiError, requestId)
     if (!res.headersSent)
       res.writeHead(apiError.status, {
         'content-type': 'text/xml',
@@ -521,20 +514,13 @@ function targetsParam(params: QueryStruct): { id: string; port?: number }[] {
 
 /** DescribeX pagination: PageSize (1–400) items from Marker, and a NextMarker while more are left. */
 function paginate<T>(items: T[], params: QueryStruct): { items: T[]; nextMarker?: string } {
-  const size = read.int(params.PageSize) ?? 400
-  const marker = read.string(params.Marker)
-  let start = 0
-  if (marker !== undefined) {
-    const match = /^o([0-9]{1,6})$/.exec(Buffer.from(marker, 'base64url').toString('latin1'))
-    start = match ? Number(match[1]) : -1
-    if (start < 0 || start > items.length || Buffer.from(`o${start}`).toString('base64url') !== marker)
-      throw new ApiError('ValidationError', 'The specified marker is not valid')
-  }
-  const end = start + size
-  return {
-    items: items.slice(start, end),
-    nextMarker: end < items.length ? Buffer.from(`o${end}`).toString('base64url') : undefined,
-  }
+  const page = pageOf(items, {
+    size: read.int(params.PageSize) ?? 400,
+    token: read.string(params.Marker),
+    letter: 'o',
+    invalid: () => new ApiError('ValidationError', 'The specified marker is not valid'),
+  })
+  return { items: page.items, nextMarker: page.next }
 }
 
 /** An action as ELBv2 describes it: the OIDC client secret is never returned. */
