@@ -7,7 +7,7 @@
  */
 import type { Agent } from 'undici'
 import { BluegreenError } from '../errors.js'
-import { parseDuration } from '../plan/duration.js'
+import { parseDuration } from '../format/duration.js'
 import { newCloudWatchClient, sampleAlarms, type CloudWatchSend } from './cloudwatch-alarms.js'
 import { prometheusChecks, type VerifyMetrics } from './metric-schema.js'
 import { BreachClock, sampleMetric } from './prometheus.js'

@@ -8,7 +8,7 @@
  * neither explode nor drop to zero after a switch). Equal to a bound passes.
  */
 import * as z from 'zod'
-import { durationPattern } from '../plan/duration.js'
+import { durationPattern } from '../format/duration.js'
 
 const Duration = z
   .string()
