@@ -62,6 +62,7 @@ import {
   type Traffic,
   type WaitOptions,
 } from './types.js'
+import { sleep } from '../sleep.js'
 
 /** No limit in nginx; a cap keeps the file readable (weights are reduced by their gcd first). */
 const maxWeight = 1000
@@ -259,7 +260,7 @@ export function createNginx(config: NginxConfig, pools: PlanCore['pools']): Load
 
       const written = await readUpstream()
       await writeMarker(written.text, written.block)
-      await new Promise((resolve) => setTimeout(resolve, reloadSettleMs))
+      await sleep(reloadSettleMs)
 
       const after = trafficOf(written.block)
       if (!sameTraffic(after, desired) && !closeTo(after, desired)) {
