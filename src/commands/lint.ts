@@ -54,7 +54,7 @@ export default class Lint extends BluegreenCommand {
     const { argv, flags } = await this.parse(Lint)
     this.json = flags.json
     // The linter loads its SQL parser (WASM) only when it parses a file.
-    const { lintPaths, lintRules } = await import('../db/lint/index.js')
+    const { lintPaths, lintRules, loadParser } = await import('../db/lint/index.js')
     if (flags.rules) {
       if (this.json) return this.outJson({ type: 'result', ok: true, rules: lintRules })
       for (const rule of lintRules)
@@ -69,6 +69,8 @@ export default class Lint extends BluegreenCommand {
         hint: 'e.g. bluegreen lint migrations/expand (or - to read standard input)',
       })
     }
+    // This process only lints: the parser compiles for one pass (loadParser), from now on.
+    loadParser({ baselineOnly: true }).catch(() => undefined)
     const { findLintConfig, loadLintConfig } = await import('../db/lint/config.js')
     const { renderLint } = await import('../db/lint/report.js')
     const phase = flags.phase === 'contract' ? 'contract' : 'expand'
