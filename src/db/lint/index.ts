@@ -261,6 +261,8 @@ function toFinding(rule: RuleId, message: string, file: string, at: Position, en
   }
 }
 
+const noAllows = { allowed: new Map<RuleId, LineComment>(), bad: [] }
+
 const allowPattern = /^bluegreen:allow\b\s*(\S*?):?(?:\s+(.*))?$/
 
 /**
@@ -275,6 +277,8 @@ function parseAllowComments(
   allowed: Map<RuleId, LineComment>
   bad: { comment: LineComment; message: string }[]
 } {
+  // Most statements have no comment above them: nothing to read, nothing to allocate.
+  if (comments.length === 0) return noAllows
   const allowed = new Map<RuleId, LineComment>()
   const bad: { comment: LineComment; message: string }[] = []
   const attached = new Set<LineComment>()
