@@ -23,6 +23,7 @@ import {
 } from '../sql-file.js'
 import { checkStatement, FileContext, type Hit } from './checks.js'
 import { SchemaKnowledge } from './knowledge.js'
+import { clauseEnd, endOfNode } from './span.js'
 import { isRuleId, lintRules, ruleById, type MigrationPhase, type RuleId, type Severity } from './rules.js'
 
 export { lintRules, type LintRule, type MigrationPhase, type RuleId, type Severity } from './rules.js'
@@ -36,7 +37,11 @@ export interface Finding {
   file: string
   line: number
   column: number
-  /** Where the offending statement ends. */
+  /**
+   * Where the offending part ends (just past it): the table's name, the clause (a column
+   * definition, a constraint, an ALTER TABLE command), or the statement when nothing narrower
+   * is known.
+   */
   end: { line: number; column: number }
   /** The rule's section of the README (`README.md#lint-rule-drop-column`). */
   docs: string
@@ -105,9 +110,8 @@ export function lintStatements(
     if (alone) context.lockHeldBy = undefined
     for (const hit of hits) {
       if (allows.allowed.has(hit.rule)) continue
-      const index = hit.near ? statement.text.search(hit.near) : -1
-      const at = hit.at ?? (index >= 0 ? statement.positionInText(index) : statement.positionOf(hit.location))
-      findings.push(finding(hit.rule, hit.message, at, statement.end))
+      const { at, end } = spanOf(statement, hit)
+      findings.push(finding(hit.rule, hit.message, at, end))
     }
     // A stale allow comment would silence the next unsafe change made to this statement.
     for (const [rule, comment] of allows.allowed) {
@@ -124,6 +128,23 @@ export function lintStatements(
     }
   }
   return findings.sort((a, b) => a.line - b.line || a.column - b.column)
+}
+
+/**
+ * Where a hit starts and ends: the command its `near` pattern finds, to the end of that clause;
+ * the node at its location, to the end of the name or clause there (span.ts); or the whole
+ * statement (and a DO block's statements are placed at their start in the block).
+ */
+function spanOf(statement: SqlStatement, hit: Hit & { at?: Position }): { at: Position; end: Position } {
+  if (hit.at) return { at: hit.at, end: statement.end }
+  const match = hit.near?.exec(statement.text)
+  if (match) {
+    const end = clauseEnd(statement.text, match.index)
+    return { at: statement.positionInText(match.index), end: statement.positionInText(end) }
+  }
+  const at = statement.positionOf(hit.location)
+  if (hit.location === undefined) return { at, end: statement.end }
+  return { at, end: endOfNode(statement, statement.node, hit.location, at) }
 }
 
 /**
