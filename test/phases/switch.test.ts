@@ -4,6 +4,7 @@
  * that turns unhealthy between steps stops it with SWITCH_FAILED.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import type { EngineEvent } from '../../src/events.js'
 import { createHaproxy } from '../../src/lb/haproxy.js'
 import type { LoadBalancer } from '../../src/lb/types.js'
 import { phases } from '../../src/phases/index.js'
@@ -63,10 +64,8 @@ describe.runIf(haveBinary('haproxy'))('switch phase', () => {
     return { harness, run }
   }
 
-  const switchWeights = (events: { type: string }[]) =>
-    events.flatMap((e) =>
-      e.type === 'switch' ? [(e as { weights: Record<string, number> }).weights.green] : [],
-    )
+  const switchWeights = (events: EngineEvent[]) =>
+    events.flatMap((e) => (e.type === 'switch' ? [e.weights.green] : []))
 
   it('describes its steps and refuses steps that do not climb to 100', () => {
     // Given
