@@ -14,13 +14,23 @@ import { BugError } from '../../src/errors.js'
 import type { EngineEvent } from '../../src/events.js'
 import { FileJournal } from '../../src/journal/file.js'
 import type { Journal, ReleaseRecord } from '../../src/journal/journal.js'
+import type { Client } from '../../src/db/client.js'
 import { providerDefinition } from '../../src/lb/index.js'
 import type { LoadBalancer, PoolName } from '../../src/lb/types.js'
 import { otherPool } from '../../src/lb/types.js'
-import { phaseOf, planSteps, type PhaseConfig, type PhaseKind } from '../../src/phases/index.js'
+import {
+  phaseDefinition,
+  phaseOf,
+  planSteps,
+  type PhaseConfig,
+  type PhaseKind,
+} from '../../src/phases/index.js'
 import type { DescribeContext, PhaseRunContext, PlanStep, ValidateContext } from '../../src/phases/types.js'
 import { describeContext } from '../../src/phases/words.js'
 import { planSchema, type Plan } from '../../src/plan/schema.js'
+import { createHaproxy } from '../../src/lb/haproxy.js'
+import { startHaproxy, type TestHaproxy } from '../support/haproxy.js'
+import { closeApps, startPoolApps, type PoolApps } from '../support/http-app.js'
 
 /** A plan's sections as a test writes them; `phases` as raw entries (`{ exec: { run: [...] } }`). */
 export interface RawPlan {
@@ -186,4 +196,76 @@ export async function phaseHarness<K extends PhaseKind>(
     },
   }
   return harness
+}
+
+/**
+ * A harness for the step of `kind`, and `run`: the definition's run, after which the release
+ * ends (done or failed), so that the next test over the same journal can start one.
+ */
+export async function stepRunner<K extends PhaseKind>(
+  kind: K,
+  options: PhaseHarnessOptions,
+): Promise<{ harness: PhaseHarness<PhaseConfig<K>>; run: () => Promise<string> }> {
+  const harness = await phaseHarness(kind, options)
+  const definition = phaseDefinition(kind)!
+  const finish = (status: 'done' | 'failed') => options.journal.finishRelease(harness.release.id, { status })
+  const run = () =>
+    definition.run(harness.ctx).then(
+      async (summary: string) => {
+        await finish('done')
+        return summary
+      },
+      async (error: unknown) => {
+        await finish('failed')
+        throw error
+      },
+    )
+  return { harness, run }
+}
+
+/** Both pools' app servers behind a real HAProxy, with the adapter the plan would create. */
+export interface HaproxyFixture {
+  apps: PoolApps
+  haproxy: TestHaproxy
+  lb: LoadBalancer
+  /** The plan's loadBalancer and pools sections for this HAProxy. */
+  sections: Pick<RawPlan, 'loadBalancer' | 'pools'>
+  stop(): Promise<void>
+}
+
+export async function startHaproxyFixture(
+  perPool: number,
+  versions: { blue: string; green: string },
+): Promise<HaproxyFixture> {
+  const apps = await startPoolApps(perPool, versions)
+  const haproxy = await startHaproxy({ apps, live: 'blue' }).catch(async (error: unknown) => {
+    await closeApps(apps)
+    throw error
+  })
+  return {
+    apps,
+    haproxy,
+    lb: createHaproxy(haproxy.config, haproxy.pools),
+    sections: { loadBalancer: haproxy.config, pools: haproxy.pools },
+    async stop() {
+      await haproxy.stop()
+      await closeApps(apps)
+    },
+  }
+}
+
+/** A table's columns in order, as the catalog has them. */
+export async function columns(client: Client, table: string): Promise<string[]> {
+  const { rows } = await client.query<{ column_name: string }>(
+    'SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position',
+    [table],
+  )
+  return rows.map((r) => r.column_name)
+}
+
+/** The sync of test/fixtures/sync/plan.yaml: profiles.name split into first_name and last_name. */
+export const nameSplit = {
+  table: 'profiles',
+  forward: { first_name: "split_part(name, ' ', 1)", last_name: "nullif(split_part(name, ' ', 2), '')" },
+  backward: { name: "concat_ws(' ', first_name, last_name)" },
 }

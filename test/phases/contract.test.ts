@@ -9,36 +9,28 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { withClient, type Client } from '../../src/db/client.js'
+import { withClient } from '../../src/db/client.js'
 import { asCandidate, promoted, recordedLive } from '../../src/engine/standing.js'
 import type { Journal, ReleaseRecord } from '../../src/journal/journal.js'
 import { withPostgresJournal } from '../../src/journal/postgres.js'
-import { createHaproxy } from '../../src/lb/haproxy.js'
-import type { LoadBalancer } from '../../src/lb/types.js'
 import { runDueContracts } from '../../src/phases/contract-run.js'
 import { phases } from '../../src/phases/index.js'
 import { failure } from '../support/failure.js'
-import { startHaproxy, type TestHaproxy } from '../support/haproxy.js'
-import { closeApps, startPoolApps, type PoolApps } from '../support/http-app.js'
 import { createTestDatabase } from '../support/postgres.js'
 import { haveBinary } from '../support/process.js'
-import { buildPlan, phaseHarness, wordsFor, type RawPlan } from './context.js'
+import {
+  buildPlan,
+  columns,
+  nameSplit,
+  phaseHarness,
+  startHaproxyFixture,
+  wordsFor,
+  type HaproxyFixture,
+  type RawPlan,
+} from './context.js'
 
 const contract = phases.contract
 const fixtures = join(import.meta.dirname, '../fixtures')
-const nameSplit = {
-  table: 'profiles',
-  forward: { first_name: "split_part(name, ' ', 1)", last_name: "nullif(split_part(name, ' ', 2), '')" },
-  backward: { name: "concat_ws(' ', first_name, last_name)" },
-}
-
-async function columns(client: Client, table: string): Promise<string[]> {
-  const { rows } = await client.query<{ column_name: string }>(
-    'SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position',
-    [table],
-  )
-  return rows.map((r) => r.column_name)
-}
 
 describe('contract phase: words', () => {
   it('describes its own directory and what the other steps make it check first', () => {
@@ -72,25 +64,20 @@ describe('contract phase: words', () => {
 })
 
 describe.runIf(haveBinary('haproxy'))('contract phase on PostgreSQL', () => {
-  let apps: PoolApps
-  let haproxy: TestHaproxy
-  let lb: LoadBalancer
+  let stack: HaproxyFixture
   const dirs: string[] = []
 
   beforeAll(async () => {
-    apps = await startPoolApps(1, { blue: '1.0.0', green: '2.0.0' })
-    haproxy = await startHaproxy({ apps, live: 'blue' })
-    lb = createHaproxy(haproxy.config, haproxy.pools)
+    stack = await startHaproxyFixture(1, { blue: '1.0.0', green: '2.0.0' })
   })
   afterAll(async () => {
-    await haproxy?.stop()
-    await closeApps(apps)
+    await stack?.stop()
     await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })))
   })
 
   /** The pools after a release to `to` passed verify: HAProxy sends it everything, the journal says live. */
   async function promote(journal: Journal, release: ReleaseRecord): Promise<void> {
-    await lb.shift(release.to, 100)
+    await stack.lb.shift(release.to, 100)
     await journal.setPools('shop', promoted(await journal.pools('shop'), release, undefined))
     await journal.finishRelease(release.id, { status: 'done' })
   }
@@ -108,8 +95,8 @@ describe.runIf(haveBinary('haproxy'))('contract phase on PostgreSQL', () => {
   ) {
     const plan = buildPlan(raw, planDir)
     return 'id' in release
-      ? phaseHarness('contract', { plan, planDir, journal, lb, release })
-      : phaseHarness('contract', { plan, planDir, journal, lb, ...release })
+      ? phaseHarness('contract', { plan, planDir, journal, lb: stack.lb, release })
+      : phaseHarness('contract', { plan, planDir, journal, lb: stack.lb, ...release })
   }
 
   it('records its own contract as pending, waits while the standby still runs the old version, and runs it in the next release', async () => {
@@ -122,17 +109,16 @@ describe.runIf(haveBinary('haproxy'))('contract phase on PostgreSQL', () => {
     await writeFile(join(dir, '001_drop_legacy.sql'), 'ALTER TABLE accounts DROP COLUMN legacy;\n')
     const raw: RawPlan = {
       database: { url, lockTimeout: '500ms' },
-      loadBalancer: haproxy.config,
-      pools: haproxy.pools,
+      ...stack.sections,
       phases: [{ contract: { dir } }],
     }
-    await lb.shift('blue', 100)
+    await stack.lb.shift('blue', 100)
 
     await withPostgresJournal(url, async (journal) => {
       await journal.setPools('shop', [recordedLive('blue', '1.0.0')])
       // When release 2.0.0 (to green) reaches its contract step
       const first = await harnessFor(journal, raw, dir, { version: '2.0.0', to: 'green' })
-      await lb.shift('green', 100)
+      await stack.lb.shift('green', 100)
       const recorded = await contract.run(first.ctx)
       // Then its own contract is pending and nothing was dropped
       expect(recorded).toBe("no earlier contract was due; recorded 1 of 2.0.0's own as pending")
@@ -180,17 +166,24 @@ describe.runIf(haveBinary('haproxy'))('contract phase on PostgreSQL', () => {
     })
     const raw: RawPlan = {
       database: { url, lockTimeout: '500ms' },
-      loadBalancer: haproxy.config,
-      pools: haproxy.pools,
+      ...stack.sections,
       phases: [{ expand: { dir: 'sync/expand', sync: [nameSplit] } }, { contract: { dir: 'sync/contract' } }],
     }
-    await lb.shift('blue', 100)
+    await stack.lb.shift('blue', 100)
     await withPostgresJournal(url, async (journal) => {
       await journal.setPools('shop', [recordedLive('blue', '1.0.0')])
       const first = await harnessFor(journal, raw, fixtures, { version: '2.0.0', to: 'green' })
       const plan = buildPlan(raw, fixtures)
       await phases.expand.run(
-        (await phaseHarness('expand', { plan, planDir: fixtures, journal, lb, release: first.release })).ctx,
+        (
+          await phaseHarness('expand', {
+            plan,
+            planDir: fixtures,
+            journal,
+            lb: stack.lb,
+            release: first.release,
+          })
+        ).ctx,
       )
       await contract.run(first.ctx)
       await promote(journal, first.release)

@@ -4,16 +4,14 @@
  * waits for that pool to be healthy in a real HAProxy, whose health checks decide.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { createHaproxy } from '../../src/lb/haproxy.js'
-import type { LoadBalancer } from '../../src/lb/types.js'
 import { phases } from '../../src/phases/index.js'
 import { failure } from '../support/failure.js'
-import { startHaproxy, type TestHaproxy } from '../support/haproxy.js'
-import { closeApps, startPoolApps, type PoolApps } from '../support/http-app.js'
 import { haveBinary, waitFor } from '../support/process.js'
 import {
   buildPlan,
-  phaseHarness,
+  startHaproxyFixture,
+  stepRunner,
+  type HaproxyFixture,
   tempFileJournal,
   validateAt,
   wordsFor,
@@ -23,49 +21,30 @@ import {
 const deploy = phases.deploy
 
 describe.runIf(haveBinary('haproxy'))('deploy phase', () => {
-  let apps: PoolApps
-  let haproxy: TestHaproxy
-  let lb: LoadBalancer
+  let stack: HaproxyFixture
   let temp: Awaited<ReturnType<typeof tempFileJournal>>
 
   beforeAll(async () => {
-    apps = await startPoolApps(2, { blue: '1.0.0', green: '1.0.0' })
-    haproxy = await startHaproxy({ apps, live: 'blue' })
-    lb = createHaproxy(haproxy.config, haproxy.pools)
+    stack = await startHaproxyFixture(2, { blue: '1.0.0', green: '1.0.0' })
     temp = await tempFileJournal()
   })
   afterAll(async () => {
-    await haproxy?.stop()
-    await closeApps(apps)
+    await stack?.stop()
     await temp?.remove()
   })
   beforeEach(async () => {
     // Every test starts with the green pool down (its app answers 500 to HAProxy's checks).
-    for (const app of apps.green) app.setMode('status500')
+    for (const app of stack.apps.green) app.setMode('status500')
     await waitFor(
-      async () => (await lb.targets('green')).every((t) => t.health === 'unhealthy'),
+      async () => (await stack.lb.targets('green')).every((t) => t.health === 'unhealthy'),
       5000,
       'green down',
     )
   })
 
   async function harnessFor(config: object, options: Partial<PhaseHarnessOptions> = {}) {
-    const plan = buildPlan(
-      { loadBalancer: haproxy.config, pools: haproxy.pools, phases: [{ deploy: config }] },
-      temp.dir,
-    )
-    const harness = await phaseHarness('deploy', {
-      plan,
-      planDir: temp.dir,
-      journal: temp.journal,
-      lb,
-      ...options,
-    })
-    const run = () =>
-      deploy
-        .run(harness.ctx)
-        .finally(() => temp.journal.finishRelease(harness.release.id, { status: 'done' }))
-    return { harness, run }
+    const plan = buildPlan({ ...stack.sections, phases: [{ deploy: config }] }, temp.dir)
+    return stepRunner('deploy', { plan, planDir: temp.dir, journal: temp.journal, lb: stack.lb, ...options })
   }
 
   it('describes the command and both waits, and refuses a bare string command at load', () => {
@@ -76,8 +55,8 @@ describe.runIf(haveBinary('haproxy'))('deploy phase', () => {
     })
     const plan = buildPlan(
       {
-        loadBalancer: haproxy.config,
-        pools: haproxy.pools,
+        loadBalancer: stack.haproxy.config,
+        pools: stack.haproxy.pools,
         phases: [{ deploy: config }, { deploy: { run: './deploy.sh' } }],
       },
       temp.dir,
@@ -109,7 +88,7 @@ describe.runIf(haveBinary('haproxy'))('deploy phase', () => {
         onOutput: (_, line) => {
           if (!line.startsWith('deploying')) return
           deployedAt = Date.now()
-          for (const app of apps.green) app.setMode('ok')
+          for (const app of stack.apps.green) app.setMode('ok')
         },
       },
     )
@@ -118,7 +97,7 @@ describe.runIf(haveBinary('haproxy'))('deploy phase', () => {
     // Then the command saw its pool, and the phase returned only once HAProxy marked every target up
     expect(harness.output).toEqual([{ stream: 'stdout', line: 'deploying 2.0.0 to green (green1,green2)' }])
     expect(deployedAt).toBeGreaterThan(0)
-    expect((await lb.targets('green')).map((t) => t.health)).toEqual(['healthy', 'healthy'])
+    expect((await stack.lb.targets('green')).map((t) => t.health)).toEqual(['healthy', 'healthy'])
     expect(summary).toMatch(/^deployed 2\.0\.0 to green in .+; 2 targets healthy after .+$/)
     expect(harness.progress[0]).toMatch(
       /^deployed in .+; waiting for green to be healthy in the load balancer$/,

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { phases } from '../../src/phases/index.js'
 import { failure } from '../support/failure.js'
-import { buildPlan, phaseHarness, tempFileJournal, validateAt, wordsFor } from './context.js'
+import { buildPlan, phaseHarness, stepRunner, tempFileJournal, validateAt, wordsFor } from './context.js'
 
 const exec = phases.exec
 let temp: Awaited<ReturnType<typeof tempFileJournal>>
@@ -25,10 +25,7 @@ async function runExec(config: object, planEnv: Record<string, string> = {}) {
     },
     temp.dir,
   )
-  const harness = await phaseHarness('exec', { plan, planDir: temp.dir, journal: temp.journal })
-  // Each test's release ends, so the next can start one.
-  const finish = () => temp.journal.finishRelease(harness.release.id, { status: 'done' })
-  return { harness, run: () => exec.run(harness.ctx).finally(finish) }
+  return stepRunner('exec', { plan, planDir: temp.dir, journal: temp.journal })
 }
 
 function processAlive(pid: number): boolean {

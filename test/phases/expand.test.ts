@@ -8,20 +8,23 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { withClient, type Client } from '../../src/db/client.js'
+import { withClient } from '../../src/db/client.js'
 import type { ReleaseRecord } from '../../src/journal/journal.js'
 import { phases } from '../../src/phases/index.js'
 import { failure } from '../support/failure.js'
 import { createTestDatabase } from '../support/postgres.js'
-import { buildPlan, phaseHarness, tempFileJournal, validateAt, wordsFor } from './context.js'
+import {
+  buildPlan,
+  columns,
+  nameSplit,
+  stepRunner,
+  tempFileJournal,
+  validateAt,
+  wordsFor,
+} from './context.js'
 
 const expand = phases.expand
 const fixtures = join(import.meta.dirname, '../fixtures')
-const nameSplit = {
-  table: 'profiles',
-  forward: { first_name: "split_part(name, ' ', 1)", last_name: "nullif(split_part(name, ' ', 2), '')" },
-  backward: { name: "concat_ws(' ', first_name, last_name)" },
-}
 
 let temp: Awaited<ReturnType<typeof tempFileJournal>>
 beforeAll(async () => {
@@ -36,19 +39,13 @@ function planFor(url: string, config: object) {
 
 async function runExpand(url: string, config: object, release?: ReleaseRecord) {
   const plan = planFor(url, config)
-  const harness = await phaseHarness('expand', { plan, planDir: fixtures, journal: temp.journal, release })
-  const result = expand
-    .run(harness.ctx)
-    .finally(() => temp.journal.finishRelease(harness.release.id, { status: 'done' }))
-  return { harness, result }
-}
-
-async function columns(client: Client, table: string): Promise<string[]> {
-  const { rows } = await client.query<{ column_name: string }>(
-    'SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position',
-    [table],
-  )
-  return rows.map((r) => r.column_name)
+  const { harness, run } = await stepRunner('expand', {
+    plan,
+    planDir: fixtures,
+    journal: temp.journal,
+    release,
+  })
+  return { harness, result: run() }
 }
 
 describe('expand phase: words and load-time checks', () => {

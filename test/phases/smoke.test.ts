@@ -10,7 +10,7 @@ import { failure } from '../support/failure.js'
 import { closeApps, startPoolApps, type PoolApps } from '../support/http-app.js'
 import { haveBinary } from '../support/process.js'
 import { createTestPki, startHttpsApp, type HttpsTestApp, type TestPki } from '../support/tls.js'
-import { buildPlan, phaseHarness, tempFileJournal, wordsFor } from './context.js'
+import { buildPlan, stepRunner, tempFileJournal, wordsFor } from './context.js'
 
 const smoke = phases.smoke
 // `.test` never resolves in DNS: only the override can reach a server.
@@ -30,11 +30,8 @@ async function runSmoke(config: object, addresses: string[]) {
     },
     temp.dir,
   )
-  const harness = await phaseHarness('smoke', { plan, planDir: temp.dir, journal: temp.journal })
-  const result = smoke
-    .run(harness.ctx)
-    .finally(() => temp.journal.finishRelease(harness.release.id, { status: 'done' }))
-  return { harness, result }
+  const { harness, run } = await stepRunner('smoke', { plan, planDir: temp.dir, journal: temp.journal })
+  return { harness, result: run() }
 }
 
 describe('smoke phase over HTTP', () => {

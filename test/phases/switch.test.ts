@@ -5,63 +5,48 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { EngineEvent } from '../../src/events.js'
-import { createHaproxy } from '../../src/lb/haproxy.js'
-import type { LoadBalancer } from '../../src/lb/types.js'
 import { phases } from '../../src/phases/index.js'
 import { failure } from '../support/failure.js'
-import { startHaproxy, type TestHaproxy } from '../support/haproxy.js'
-import { closeApps, startPoolApps, type PoolApps } from '../support/http-app.js'
 import { samplePools } from '../support/load.js'
 import { haveBinary, waitFor } from '../support/process.js'
-import { buildPlan, phaseHarness, tempFileJournal, wordsFor, type PhaseHarnessOptions } from './context.js'
+import {
+  buildPlan,
+  startHaproxyFixture,
+  stepRunner,
+  tempFileJournal,
+  wordsFor,
+  type HaproxyFixture,
+  type PhaseHarnessOptions,
+} from './context.js'
 
 const switchPhase = phases.switch
 
 describe.runIf(haveBinary('haproxy'))('switch phase', () => {
-  let apps: PoolApps
-  let haproxy: TestHaproxy
-  let lb: LoadBalancer
+  let stack: HaproxyFixture
   let temp: Awaited<ReturnType<typeof tempFileJournal>>
 
   beforeAll(async () => {
-    apps = await startPoolApps(2, { blue: '1.0.0', green: '2.0.0' })
-    haproxy = await startHaproxy({ apps, live: 'blue' })
-    lb = createHaproxy(haproxy.config, haproxy.pools)
+    stack = await startHaproxyFixture(2, { blue: '1.0.0', green: '2.0.0' })
     temp = await tempFileJournal()
   })
   afterAll(async () => {
-    await haproxy?.stop()
-    await closeApps(apps)
+    await stack?.stop()
     await temp?.remove()
   })
   beforeEach(async () => {
     // Blue live, every target healthy.
-    for (const app of [...apps.blue, ...apps.green]) app.setMode('ok')
-    await lb.shift('blue', 100)
+    for (const app of [...stack.apps.blue, ...stack.apps.green]) app.setMode('ok')
+    await stack.lb.shift('blue', 100)
     await waitFor(
-      async () => (await lb.targets('green')).every((t) => t.health === 'healthy'),
+      async () => (await stack.lb.targets('green')).every((t) => t.health === 'healthy'),
       5000,
       'green up',
     )
   })
 
   async function harnessFor(config: object, options: Partial<PhaseHarnessOptions> = {}) {
-    const plan = buildPlan(
-      { loadBalancer: haproxy.config, pools: haproxy.pools, phases: [{ switch: config }] },
-      temp.dir,
-    )
-    const harness = await phaseHarness('switch', {
-      plan,
-      planDir: temp.dir,
-      journal: temp.journal,
-      lb,
-      ...options,
-    })
-    const run = () =>
-      switchPhase
-        .run(harness.ctx)
-        .finally(() => temp.journal.finishRelease(harness.release.id, { status: 'done' }))
-    return { harness, run }
+    const plan = buildPlan({ ...stack.sections, phases: [{ switch: config }] }, temp.dir)
+    return stepRunner('switch', { plan, planDir: temp.dir, journal: temp.journal, lb: stack.lb, ...options })
   }
 
   const switchWeights = (events: EngineEvent[]) =>
@@ -71,7 +56,7 @@ describe.runIf(haveBinary('haproxy'))('switch phase', () => {
     // Given
     const config = switchPhase.schema.parse({ steps: [25, 50, 100], interval: '30s' })
     const plan = buildPlan(
-      { loadBalancer: haproxy.config, pools: haproxy.pools, phases: [{ switch: config }] },
+      { loadBalancer: stack.haproxy.config, pools: stack.haproxy.pools, phases: [{ switch: config }] },
       temp.dir,
     )
     // When
@@ -79,7 +64,7 @@ describe.runIf(haveBinary('haproxy'))('switch phase', () => {
     // Then
     expect(words.summary).toBe('shift traffic to pool green: 25% → 50% → 100%, 30s apart')
     expect(words.details[0]).toBe(
-      `haproxy backend shop via the runtime API at ${haproxy.config.runtimeApi} (weights change, no reload)`,
+      `haproxy backend shop via the runtime API at ${stack.haproxy.config.runtimeApi} (weights change, no reload)`,
     )
     expect(words.durationMs).toBe(60_000)
     expect(switchPhase.schema.parse({}).steps).toEqual([100])
@@ -93,7 +78,7 @@ describe.runIf(haveBinary('haproxy'))('switch phase', () => {
     const weightsSeen: number[] = []
     harness.ctx.progress = (message) => {
       harness.progress.push(message)
-      void lb.traffic().then((t) => weightsSeen.push(t.weights.green))
+      void stack.lb.traffic().then((t) => weightsSeen.push(t.weights.green))
     }
     // When
     const summary = await run()
@@ -101,15 +86,15 @@ describe.runIf(haveBinary('haproxy'))('switch phase', () => {
     expect(switchWeights(harness.events)).toEqual([25, 50, 100])
     expect(harness.progress).toEqual(['green 25% / blue 75%', 'green 50% / blue 50%', 'green 100% / blue 0%'])
     expect(summary).toBe('switched to green (25% → 50% → 100%)')
-    expect(await lb.traffic()).toMatchObject({ live: 'green', split: false })
-    expect(await samplePools(haproxy.trafficUrl, 8)).toEqual({ green: 8 })
+    expect(await stack.lb.traffic()).toMatchObject({ live: 'green', split: false })
+    expect(await samplePools(stack.haproxy.trafficUrl, 8)).toEqual({ green: 8 })
     await waitFor(() => weightsSeen.length === 3, 2000, 'traffic reads')
     expect(weightsSeen[0]).toBe(25)
   })
 
   it('on resume skips the steps already reached, and does nothing when the pool already has all traffic', async () => {
     // Given a switch that crashed after reaching 50%
-    await lb.shift('green', 50)
+    await stack.lb.shift('green', 50)
     const resumed = await harnessFor({ steps: [25, 50, 100], interval: '100ms' })
     // When
     const summary = await resumed.run()
@@ -131,7 +116,7 @@ describe.runIf(haveBinary('haproxy'))('switch phase', () => {
       { steps: [25, 100], interval: '1s' },
       {
         onProgress: (message) => {
-          if (message.startsWith('green 25%')) apps.green[1].setMode('status500')
+          if (message.startsWith('green 25%')) stack.apps.green[1].setMode('status500')
         },
       },
     )
@@ -141,6 +126,6 @@ describe.runIf(haveBinary('haproxy'))('switch phase', () => {
     expect(error).toMatchObject({ code: 'SWITCH_FAILED' })
     expect(error.message).toBe('pool green became unhealthy at 25% of traffic')
     expect(error.details).toEqual([expect.stringMatching(/^green2 127\.0\.0\.1:\d+ unhealthy/)])
-    expect((await lb.traffic()).weights).toEqual({ blue: 75, green: 25 })
+    expect((await stack.lb.traffic()).weights).toEqual({ blue: 75, green: 25 })
   })
 })

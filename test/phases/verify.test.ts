@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { phases } from '../../src/phases/index.js'
 import { failure } from '../support/failure.js'
 import { startTestApp, type TestApp } from '../support/http-app.js'
-import { buildPlan, phaseHarness, tempFileJournal, wordsFor } from './context.js'
+import { buildPlan, stepRunner, tempFileJournal, wordsFor } from './context.js'
 
 const verify = phases.verify
 // `.test` never resolves in DNS: only `resolve` reaches the server.
@@ -42,11 +42,8 @@ describe('verify phase', () => {
 
   async function runVerify(more: object = {}) {
     const plan = buildPlan({ phases: [{ verify: configFor(more) }] }, temp.dir)
-    const harness = await phaseHarness('verify', { plan, planDir: temp.dir, journal: temp.journal })
-    const result = verify
-      .run(harness.ctx)
-      .finally(() => temp.journal.finishRelease(harness.release.id, { status: 'done' }))
-    return { harness, result }
+    const { harness, run } = await stepRunner('verify', { plan, planDir: temp.dir, journal: temp.journal })
+    return { harness, result: run() }
   }
 
   it('describes its bake time, limits and marker', () => {
