@@ -70,7 +70,10 @@ export function promoted(
   if (current?.standing !== 'live' || current.releaseId !== release.id)
     records.push({ ...asCandidate(release, now), standing: 'live' })
   const left = pools[release.from]
-  if (left?.standing === 'live' || (left?.standing === 'standby' && left.releaseId === undefined))
+  // A standby nobody released (recorded before bluegreen's first release) gets its window once:
+  // promoting again (a resume) must not move it.
+  const unwindowed = left?.standing === 'standby' && left.releaseId === undefined && left.until === undefined
+  if (left?.standing === 'live' || (unwindowed && windowMs !== undefined))
     records.push({
       ...at(release.from, left, 'standby', now),
       ...(windowMs === undefined ? {} : { until: new Date(now.getTime() + windowMs).toISOString() }),

@@ -72,4 +72,21 @@ describe('standby phase', () => {
     expect(summary).toBe('blue (1.0.0) stays the rollback target for 1h')
     expect(await temp.journal.pools('shop')).toEqual(first)
   })
+
+  it('does not move the window of a first release’s standby when run again', async () => {
+    // Given the live pool recorded before bluegreen's first release (no release id)
+    await temp.journal.setPools('shop', [recordedLive('blue', '1.0.0')])
+    const plan = buildPlan({ phases: [{ standby: { for: '1h' } }] }, temp.dir)
+    const harness = await phaseHarness('standby', { plan, planDir: temp.dir, journal: temp.journal })
+    // When the step runs, and runs again later (a resume)
+    await phases.standby.run(harness.ctx)
+    const first = await temp.journal.pools('shop')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    await phases.standby.run(harness.ctx)
+    // Then the standby window is the one the first run set
+    const again = await temp.journal.pools('shop')
+    expect(again.blue?.standing).toBe('standby')
+    expect(again.blue?.until).toBe(first.blue?.until)
+    expect(again.blue?.since).toBe(first.blue?.since)
+  })
 })
