@@ -142,7 +142,9 @@ async function verifyWith(
 
 /**
  * The metric checks of a verify, if it has any. Alarms default to the region, endpoint and
- * profile of an aws-elbv2 load balancer: the alarms of an ALB usually live beside it.
+ * profile of an aws-elbv2 load balancer: the alarms of an ALB usually live beside it. Its
+ * endpoint (the local emulator, which answers CloudWatch too) is not taken for alarms in another
+ * region: it serves the load balancer's region.
  */
 function metricSettings(c: VerifyConfig, plan: PlanBase): MetricSettings | undefined {
   if (prometheusChecks(c).length === 0 && !c.cloudwatchAlarms) return undefined
@@ -151,7 +153,11 @@ function metricSettings(c: VerifyConfig, plan: PlanBase): MetricSettings | undef
     metrics: { prometheus: c.prometheus, cloudwatchAlarms: c.cloudwatchAlarms, cloudwatch: c.cloudwatch },
     defaults:
       lb.provider === 'aws-elbv2'
-        ? { region: lb.region, endpoint: lb.endpoint, profile: lb.profile }
+        ? {
+            region: lb.region,
+            endpoint: !c.cloudwatch?.region || c.cloudwatch.region === lb.region ? lb.endpoint : undefined,
+            profile: lb.profile,
+          }
         : undefined,
     timeoutMs: parseDuration(c.timeout),
   }
@@ -168,7 +174,7 @@ function metricValues(values: { query: string; value?: number }[] | undefined): 
 /** What `plan show` and --dry-run say of the metric checks. */
 function describeMetrics(c: VerifyConfig, plan: PlanBase, fill: (text: string) => string): string[] {
   const queries = prometheusChecks(c).map((q) => {
-    const lasting = parseDuration(q.for) > 0 ? ` for ${q.for}` : ''
+    const lasting = parseDuration(q.for) > 0 ? ` lasting ${q.for}` : ''
     return `prometheus ${redact(q.url)}: \`${fill(q.query)}\` must stay ${describeThreshold(q)} (a breach${lasting} counts as a failed sample)`
   })
   const alarms = c.cloudwatchAlarms

@@ -246,3 +246,37 @@ describe('verify by CloudWatch alarms in the emulator, end to end', () => {
     expect(await productionPool(stack)).toBe('blue')
   }, 120_000)
 })
+
+describe('plan show and --dry-run name the metric checks', () => {
+  it('lists each query with its threshold and the alarms with their region, hiding passwords', async () => {
+    const plan = writePlan('5m', [
+      'prometheus:',
+      '  - url: http://watcher:s3cr3t-pw@127.0.0.1:9/prom',
+      '    query: "sum(rate(errors{pool=\\"{{pool}}\\"}[1m]))"',
+      '    max: 0.5',
+      '    for: 30s',
+      '  - { url: "http://127.0.0.1:9", query: "sum(rate(requests[1m]))", min: 10, max: 200 }',
+      'cloudwatchAlarms: [shop-5xx]',
+      'cloudwatch: { region: eu-west-1 }',
+    ])
+    const env = {
+      DATABASE_URL: 'postgres://u@127.0.0.1:9/db',
+      BLUEGREEN_ALB_ENDPOINT: 'http://127.0.0.1:9',
+      BLUEGREEN_LISTENER_ARN:
+        'arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2',
+      BLUEGREEN_BLUE_TG_ARN:
+        'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-blue/0123456789abcdef',
+      BLUEGREEN_GREEN_TG_ARN:
+        'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-green/0123456789abcdef',
+      BLUEGREEN_DEMO_URL: 'http://127.0.0.1:9',
+    }
+    const shown = await bluegreen(['plan', 'show', plan], env)
+    expect(shown.code, shown.stderr).toBe(0)
+    expect(shown.stdout).toContain(
+      'prometheus http://watcher:***@127.0.0.1:9/prom: `sum(rate(errors{pool="{{pool}}"}[1m]))` must stay at most 0.5 (a breach lasting 30s counts as a failed sample)',
+    )
+    expect(shown.stdout).toContain('`sum(rate(requests[1m]))` must stay between 10 and 200')
+    expect(shown.stdout).toContain('CloudWatch alarms (eu-west-1) must not be in ALARM: shop-5xx')
+    expect(shown.stdout + shown.stderr).not.toContain('s3cr3t-pw')
+  })
+})
