@@ -17,6 +17,7 @@ import {
   type MetricsApp,
   type TestPrometheus,
 } from '../http/prometheus-support.js'
+import { putTestAlarm } from '../http/cloudwatch-support.js'
 import { bluegreen, productionPool, repoRoot, startE2eStack, type E2eStack } from '../support/e2e.js'
 import { waitFor } from '../support/process.js'
 
@@ -171,19 +172,7 @@ describe('verify by CloudWatch alarms in the emulator, end to end', () => {
 
   async function putAlarm(name: string): Promise<void> {
     await withClient(async (sdk, client) => {
-      await client.send(
-        new sdk.PutMetricAlarmCommand({
-          AlarmName: name,
-          Namespace: 'AWS/ApplicationELB',
-          MetricName: 'HTTPCode_Target_5XX_Count',
-          Dimensions: [{ Name: 'LoadBalancer', Value: 'app/shop/0123456789abcdef' }],
-          Statistic: 'Sum',
-          Period: 60,
-          EvaluationPeriods: 1,
-          Threshold: 5,
-          ComparisonOperator: 'GreaterThanThreshold',
-        }),
-      )
+      await putTestAlarm(sdk, client, name)
       await client.send(
         new sdk.SetAlarmStateCommand({ AlarmName: name, StateValue: 'OK', StateReason: 'test' }),
       )
