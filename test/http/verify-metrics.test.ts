@@ -17,6 +17,23 @@ import {
   type TestPrometheus,
 } from './prometheus-support.js'
 
+/** Production answers 2.0.0; verify bakes 1.2 s, sampling every 200 ms. */
+function baseOptions(production: TestApp): VerifyOptions {
+  return {
+    url: `http://${production.address}:${production.port}/`,
+    forMs: 1200,
+    intervalMs: 200,
+    insecure: false,
+    expect: {},
+    versionMarker: '{{version}}',
+    versionSeen: 3,
+    maxErrorRatio: 0.05,
+    failAfter: 3,
+    timeoutMs: 2000,
+    vars: { version: '2.0.0', pool: 'app' },
+  }
+}
+
 describe.runIf(havePrometheus())('verify with Prometheus queries beside the URL', () => {
   let production: TestApp
   let scraped: { app: MetricsApp; prometheus: TestPrometheus }
@@ -33,17 +50,7 @@ describe.runIf(havePrometheus())('verify with Prometheus queries beside the URL'
   function verify(checks: Omit<PrometheusCheck, 'url' | 'for'>[], overrides: Partial<VerifyOptions> = {}) {
     const samples: VerifySample[] = []
     const report = verifyProduction({
-      url: `http://${production.address}:${production.port}/`,
-      forMs: 1200,
-      intervalMs: 200,
-      insecure: false,
-      expect: {},
-      versionMarker: '{{version}}',
-      versionSeen: 3,
-      maxErrorRatio: 0.05,
-      failAfter: 3,
-      timeoutMs: 2000,
-      vars: { version: '2.0.0', pool: 'app' },
+      ...baseOptions(production),
       metrics: {
         metrics: { prometheus: checks.map((c) => ({ url: scraped.prometheus.url, for: '0s', ...c })) },
         timeoutMs: 2000,
@@ -112,16 +119,7 @@ describe('verify with CloudWatch alarms', () => {
     const production = await startTestApp({ pool: 'green', version: '2.0.0' })
     try {
       const run = verifyProduction({
-        url: `http://${production.address}:${production.port}/`,
-        forMs: 200,
-        intervalMs: 50,
-        insecure: false,
-        expect: {},
-        versionSeen: 1,
-        maxErrorRatio: 0,
-        failAfter: 1,
-        timeoutMs: 500,
-        vars: {},
+        ...baseOptions(production),
         metrics: { metrics: { cloudwatchAlarms: ['shop-5xx'] }, timeoutMs: 500 },
       })
       await expect(run).rejects.toThrow(BluegreenError)
