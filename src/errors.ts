@@ -80,6 +80,23 @@ export interface BluegreenErrorOptions {
   cause?: unknown
 }
 
+let planInHints: string | undefined
+
+/**
+ * The plan file as the user named it: from then on, a hint's next step names it instead of the
+ * placeholder `PLAN` ("`bluegreen release plans/shop.yaml --resume`"), so it can be copied as is.
+ * The cli layer sets it once it knows the plan (src/cli/invocation.ts requirePlan).
+ */
+export function setPlanForHints(file: string | undefined): void {
+  planInHints =
+    file === undefined ? undefined : /^[\w@%+=:,./-]+$/.test(file) ? file : `'${file.replace(/'/g, `'\\''`)}'`
+}
+
+/** `PLAN` in a hint as the plan's path, when the command knows it. */
+export function withPlanPath(text: string): string {
+  return planInHints === undefined ? text : text.replace(/\bPLAN\b/g, () => planInHints!)
+}
+
 export class BluegreenError extends Error {
   readonly code: ErrorCode
   readonly hint?: string
@@ -90,7 +107,7 @@ export class BluegreenError extends Error {
     super(redact(options.message), options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'BluegreenError'
     this.code = options.code
-    this.hint = options.hint === undefined ? undefined : redact(options.hint)
+    this.hint = options.hint === undefined ? undefined : redact(withPlanPath(options.hint))
     this.details = (options.details ?? []).map(redact)
     this.exitCode = options.exitCode ?? exitCodes[options.code]
   }

@@ -16,7 +16,7 @@ export abstract class BluegreenCommand extends Command {
     }),
   }
 
-  /** Whether --json was given; set by `parseWith`. */
+  /** Whether --json was given; each command's run() sets it right after parsing its flags. */
   protected json = false
 
   /** Writes one line to stdout, with secrets removed. */

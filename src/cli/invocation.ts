@@ -1,7 +1,7 @@
 /** What a command needs from how it was invoked, with or without oclif. */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { BluegreenError } from '../errors.js'
+import { BluegreenError, setPlanForHints } from '../errors.js'
 
 /** The plan a command uses when it is given none: the file a first `bluegreen init` writes. */
 export const defaultPlanFile = 'bluegreen.yaml'
@@ -17,9 +17,11 @@ export function requirePlan(
   command: string,
   cwd: string = process.cwd(),
 ): string {
-  const given = arg ?? flag
-  if (given) return given
-  if (existsSync(join(cwd, defaultPlanFile))) return defaultPlanFile
+  const given = arg ?? flag ?? (existsSync(join(cwd, defaultPlanFile)) ? defaultPlanFile : undefined)
+  if (given) {
+    setPlanForHints(given)
+    return given
+  }
   const candidates = planFilesIn(cwd)
   const tried = `tried: the argument, --plan, $BLUEGREEN_PLAN (${process.env.BLUEGREEN_PLAN ? 'set' : 'not set'}), ./${defaultPlanFile} (not found)`
   throw new BluegreenError({

@@ -109,11 +109,6 @@ export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`
 }
 
-/** Quotes a possibly schema-qualified name: `public.profiles` → `"public"."profiles"`. */
-export function quoteQualified(name: string): string {
-  return name.split('.').map(quoteIdent).join('.')
-}
-
 /** The SQLSTATE of a PostgreSQL error (`55P03` for lock_not_available), if it is one. */
 export function sqlStateOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code

@@ -8,6 +8,7 @@ import type { LockHolder } from '../journal/journal.js'
 import { settleInterrupted } from './rollback.js'
 import { rememberChanges } from '../journal/spool.js'
 import { retiredRecord } from './standing.js'
+import { sleep } from '../sleep.js'
 
 export interface RetireResult {
   ok: true
@@ -82,7 +83,7 @@ export async function unlock(
     process.kill(holder.pid, 'SIGCONT')
     killed = holder.pid
     const deadline = Date.now() + 10_000
-    while (isProcessRunning(holder.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    while (isProcessRunning(holder.pid) && Date.now() < deadline) await sleep(100)
     if (isProcessRunning(holder.pid)) process.kill(holder.pid, 'SIGKILL')
   }
   // A holder stopped by --kill may have released its lock itself on the way out.

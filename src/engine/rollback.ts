@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto'
 import { BluegreenError, ExitCode, isBluegreenError } from '../errors.js'
 import { describeTarget } from '../lb/pool-health.js'
-import { describeTraffic, otherPool, type PoolName, type Traffic } from '../lb/types.js'
+import { describeTraffic, otherPool, poolHealth, type PoolName, type Traffic } from '../lb/types.js'
 import { appliedContractsAfter } from '../phases/contract-run.js'
 import { planSteps } from '../phases/index.js'
 import type { EngineContext } from './context.js'
@@ -289,8 +289,8 @@ function unchanged(
 
 async function preflight(ctx: EngineContext, target: PoolName, pools: Pools): Promise<void> {
   const targets = await ctx.lb.targets(target)
-  const sick = targets.filter((t) => t.health !== 'healthy')
-  if (targets.length === 0 || sick.length > 0) {
+  const { healthy, sick } = poolHealth(targets)
+  if (!healthy) {
     throw new BluegreenError({
       code: 'ROLLBACK_UNSAFE',
       message: `the standby pool ${target} is not healthy, so a rollback would send users to a broken pool`,

@@ -2,8 +2,7 @@
  * `status` and `history`: the two pools as the load balancer sees them (live, weight, health),
  * what the journal knows of them (version, standby window), pending contracts, the last release.
  */
-import { hostname } from 'node:os'
-import { isProcessRunning } from '../process-alive.js'
+import { holderIsGone } from '../journal/holder.js'
 import { pools as poolNames, type PoolName, type Target, type Traffic } from '../lb/types.js'
 import type { EngineContext } from './context.js'
 import type {
@@ -123,11 +122,7 @@ export async function status(ctx: EngineContext): Promise<StatusReport> {
     // command may hold the lock a moment, and a holder killed a moment ago may still show in
     // pg_locks until the server notices).
     const runner = facts.unfinished.runner
-    const alive =
-      holder &&
-      runner?.pid === holder.pid &&
-      runner.host === holder.host &&
-      !(holder.host === hostname() && !isProcessRunning(holder.pid))
+    const alive = holder && runner?.pid === holder.pid && runner.host === holder.host && !holderIsGone(holder)
     unfinished = {
       release: facts.unfinished,
       state: alive ? 'running' : 'interrupted',

@@ -15,12 +15,10 @@ import {
   rmSync,
   writeSync,
 } from 'node:fs'
-import { hostname } from 'node:os'
 import { dirname } from 'node:path'
 import { BluegreenError } from '../errors.js'
-import { isProcessRunning } from '../process-alive.js'
 import type { PoolName } from '../pools.js'
-import { holderStillRunning } from './holder.js'
+import { holderIsGone, holderStillRunning } from './holder.js'
 import type {
   AuditEntry,
   Journal,
@@ -36,6 +34,7 @@ import type {
 } from './journal.js'
 import { lockRetryMs } from './journal.js'
 import { lockedError, lockLostError } from './lock-error.js'
+import { sleep } from '../sleep.js'
 
 interface AppState {
   seq: number
@@ -155,7 +154,7 @@ export class FileJournal implements Journal {
         const waiting = !acquired && error instanceof BluegreenError && error.code === 'LOCKED'
         if (!waiting || Date.now() >= deadline) throw error
         options.onWait?.(await this.lockHolder(app))
-        await new Promise((resolve) => setTimeout(resolve, Math.min(lockRetryMs, deadline - Date.now())))
+        await sleep(Math.min(lockRetryMs, deadline - Date.now()))
       }
     }
   }
@@ -389,5 +388,5 @@ export class FileJournal implements Journal {
 }
 
 function isStale(holder: LockHolder): boolean {
-  return holder.host === hostname() && !isProcessRunning(holder.pid)
+  return holderIsGone(holder)
 }

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { isProcessRunning } from '../process-alive.js'
 import { currentHolder, type LockHolder } from './journal.js'
@@ -19,4 +20,9 @@ export function holderStillRunning(previous: LockHolder, me: Pick<LockHolder, 'h
     // No /proc (macOS): trust the pid.
     return true
   }
+}
+
+/** A holder known to be gone: its process on this host has exited (other hosts cannot be checked). */
+export function holderIsGone(holder: Pick<LockHolder, 'host' | 'pid'>): boolean {
+  return holder.host === hostname() && !isProcessRunning(holder.pid)
 }

@@ -29,6 +29,7 @@ import { connect, connectionLostError, isConnectionLost, withClient, type Client
 import { STATE_SCHEMA_LOCK } from '../db/state-schema.js'
 import type { ContractLedger } from './contract-ledger.js'
 import { postgresContractLedger } from './postgres-contracts.js'
+import { sleep } from '../sleep.js'
 
 export const journalSchemaV1 = `
 CREATE SCHEMA IF NOT EXISTS bluegreen;
@@ -427,14 +428,14 @@ export class PostgresJournal implements Journal {
       let ok = await tryLock()
       while (!ok && Date.now() < deadline) {
         options.onWait?.(await this.lockHolder(app))
-        await new Promise((resolve) => setTimeout(resolve, Math.min(lockRetryMs, deadline - Date.now())))
+        await sleep(Math.min(lockRetryMs, deadline - Date.now()))
         ok = await tryLock()
       }
       if (!ok) {
         // The holder writes its row just after taking the lock: give it a moment to appear.
         let current = await this.lockHolder(app)
         for (let i = 0; !current && i < 5; i++) {
-          await new Promise((resolve) => setTimeout(resolve, 50))
+          await sleep(50)
           current = await this.lockHolder(app)
         }
         throw lockedError(app, current)

@@ -2,14 +2,7 @@
  * The aws-elbv2 adapter: switches an Application Load Balancer listener's default action, or one
  * listener rule, between the two pools' target groups.
  *
- * IAM permissions it needs (Describe* support only resource "*"):
- *   elasticloadbalancing:DescribeListeners     (with listenerArn)
- *   elasticloadbalancing:ModifyListener        (with listenerArn; resource: the listener ARN)
- *   elasticloadbalancing:DescribeRules         (with ruleArn)
- *   elasticloadbalancing:ModifyRule            (with ruleArn; resource: the listener-rule ARN)
- *   elasticloadbalancing:DescribeTargetGroups
- *   elasticloadbalancing:DescribeTargetHealth
- *   ec2:DescribeInstances                      (target groups of type instance, unless the plan lists addresses)
+ * The IAM permissions it needs are listed once, in `iamPermissions` below.
  *
  * Both pools' target groups stay in one weighted forward action (live 100, inactive 0): ELBv2
  * health-checks only target groups that a listener or rule references, and reports the targets of
@@ -67,6 +60,7 @@ import {
   type WaitOptions,
 } from './types.js'
 import { waitForHealthyPool } from './pool-health.js'
+import { sleep } from '../sleep.js'
 
 type Sdk = typeof import('@aws-sdk/client-elastic-load-balancing-v2')
 type Elbv2Command =
@@ -94,14 +88,18 @@ export interface AwsElbv2Options {
   ec2Client?: Ec2Client
 }
 
+/** The IAM permissions the adapter needs, and when (Describe* support only resource "*"). */
 export const iamPermissions = [
-  'elasticloadbalancing:DescribeListeners',
-  'elasticloadbalancing:ModifyListener',
-  'elasticloadbalancing:DescribeRules',
-  'elasticloadbalancing:ModifyRule',
-  'elasticloadbalancing:DescribeTargetGroups',
-  'elasticloadbalancing:DescribeTargetHealth',
-  'ec2:DescribeInstances',
+  { action: 'elasticloadbalancing:DescribeListeners', when: 'with listenerArn' },
+  { action: 'elasticloadbalancing:ModifyListener', when: 'with listenerArn; resource: the listener ARN' },
+  { action: 'elasticloadbalancing:DescribeRules', when: 'with ruleArn' },
+  { action: 'elasticloadbalancing:ModifyRule', when: 'with ruleArn; resource: the listener-rule ARN' },
+  { action: 'elasticloadbalancing:DescribeTargetGroups', when: 'always' },
+  { action: 'elasticloadbalancing:DescribeTargetHealth', when: 'always' },
+  {
+    action: 'ec2:DescribeInstances',
+    when: 'target groups of type instance, unless the plan lists addresses',
+  },
 ] as const
 
 const defaultConsistencyTimeout = '10s'
@@ -452,7 +450,7 @@ class AwsElbv2 implements LoadBalancer {
       if (!stale) throw this.verifyFailed(desired, seen, 'a read-back (someone else changed it)')
       const wait = Math.min(200 * attempt, 1000, deadline - Date.now())
       if (wait <= 0) break
-      await new Promise((resolve) => setTimeout(resolve, wait))
+      await sleep(wait)
     }
     throw this.verifyFailed(
       desired,
@@ -817,7 +815,7 @@ function toBluegreenError(error: unknown, subject: Subject, config: AwsElbv2Conf
     return make(
       'LB_ACCESS_DENIED',
       `AWS refused the request (${where})`,
-      `check the profile/credentials in use, and grant their IAM policy: ${iamPermissions.join(', ')}`,
+      `check the profile/credentials in use, and grant their IAM policy: ${iamPermissions.map((p) => p.action).join(', ')}`,
     )
   }
   if (throttled.has(e.name)) {

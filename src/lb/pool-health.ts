@@ -1,7 +1,7 @@
 /** How every adapter waits for a pool and gives up, so the engine and users see one shape. */
 import { BluegreenError } from '../errors.js'
 import { formatDuration } from '../format/duration.js'
-import { pollUntilHealthy, type PoolName, type Target, type WaitOptions } from './types.js'
+import { poolHealth, pollUntilHealthy, type PoolName, type Target, type WaitOptions } from './types.js'
 
 /** One line per target, for error details: `id address:port health (reason)`. */
 export function describeTarget(t: Target): string {
@@ -14,7 +14,7 @@ export function unhealthyPoolError(
   timeoutMs: number,
   hint: string,
 ): BluegreenError {
-  const bad = targets.filter((t) => t.health !== 'healthy')
+  const bad = poolHealth(targets).sick
   const waited = formatDuration(timeoutMs)
   return new BluegreenError({
     code: 'POOL_UNHEALTHY',

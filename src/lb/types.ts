@@ -4,6 +4,7 @@
  * which pool is live: every command reads it from here, never from the journal.
  */
 import { otherPool, poolNames, type PoolName } from '../pools.js'
+import { sleep } from '../sleep.js'
 
 export { otherPool, type PoolName }
 export const pools: readonly PoolName[] = poolNames
@@ -127,6 +128,12 @@ export function sameTraffic(a: Traffic, b: Traffic): boolean {
 }
 
 /** Shared polling loop for waitHealthy: adapters supply how to read targets. */
+/** The one test of a pool's health: it has targets, and every one is healthy. */
+export function poolHealth(targets: Target[]): { healthy: boolean; sick: Target[] } {
+  const sick = targets.filter((t) => t.health !== 'healthy')
+  return { healthy: targets.length > 0 && sick.length === 0, sick }
+}
+
 export async function pollUntilHealthy(
   read: () => Promise<Target[]>,
   pool: PoolName,
@@ -139,9 +146,9 @@ export async function pollUntilHealthy(
     options.signal?.throwIfAborted()
     const targets = await read()
     options.onPoll?.(targets)
-    if (targets.length > 0 && targets.every((t) => t.health === 'healthy')) return targets
+    if (poolHealth(targets).healthy) return targets
     if (Date.now() + interval > deadline) throw onTimeout(targets)
-    await new Promise((resolve) => setTimeout(resolve, interval))
+    await sleep(interval, options.signal)
   }
 }
 

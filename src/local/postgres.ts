@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path'
 import { BluegreenError } from '../errors.js'
 import { isProcessRunning } from '../process-alive.js'
 import { freePort } from './ports.js'
+import { sleep } from '../sleep.js'
 
 export interface LocalPostgres {
   url: string
@@ -268,7 +269,7 @@ export async function exited(pid: number, ms: number): Promise<boolean> {
   for (;;) {
     if (!isProcessRunning(pid)) return true
     if (Date.now() >= deadline) return false
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await sleep(50)
   }
 }
 

@@ -4,6 +4,7 @@ import { failpoint } from '../failpoint.js'
 import { parseDuration } from '../format/duration.js'
 import { Duration } from '../format/parts.js'
 import { describeTarget } from '../lb/pool-health.js'
+import { poolHealth } from '../lb/types.js'
 import { sleep } from '../sleep.js'
 import { definePhase } from './types.js'
 
@@ -65,8 +66,8 @@ export const switchPhase = definePhase({
       if (i < remaining.length - 1 && interval > 0) {
         await sleep(interval, ctx.signal)
         const targets = await lb.targets(to)
-        const sick = targets.filter((t) => t.health !== 'healthy')
-        if (targets.length === 0 || sick.length > 0) {
+        const { healthy, sick } = poolHealth(targets)
+        if (!healthy) {
           throw new BluegreenError({
             code: 'SWITCH_FAILED',
             message: `pool ${to} became unhealthy at ${weight}% of traffic`,

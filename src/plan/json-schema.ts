@@ -15,8 +15,3 @@ export function planJsonSchema(): Record<string, unknown> {
   // Top-level `x-` keys are ignored by the loader (a home for YAML anchors); say so to editors.
   return { $schema, title: 'bluegreen plan', ...rest, patternProperties: { '^x-': {} } }
 }
-
-/** The schema as the checked-in file holds it: two-space JSON and a final newline. */
-export function planJsonSchemaText(): string {
-  return `${JSON.stringify(planJsonSchema(), null, 2)}\n`
-}

@@ -1,4 +1,5 @@
 /** Draws `status` and `history` for a person; --json prints the reports as they are. */
+import { withPlanPath } from '../errors.js'
 import type { HistoryReport, StatusReport } from '../engine/status.js'
 
 export function drawStatus(report: StatusReport): string {
@@ -29,7 +30,9 @@ export function drawStatus(report: StatusReport): string {
     lines.push(
       running.state === 'running'
         ? `  release ${r.version} is running${step}: pid ${running.holder?.pid} on ${running.holder?.host}, by ${running.holder?.holder}, since ${running.holder?.since}`
-        : `  release ${r.version} was interrupted${step} (started ${r.startedAt}) — continue with bluegreen release PLAN --resume, or close it with bluegreen rollback`,
+        : withPlanPath(
+            `  release ${r.version} was interrupted${step} (started ${r.startedAt}) — continue with bluegreen release PLAN --resume, or close it with bluegreen rollback --plan PLAN`,
+          ),
     )
   }
   if (report.pendingContracts.length > 0) {

@@ -29,6 +29,7 @@ import {
   type TargetGroupRecord,
   type TargetRecord,
 } from './state.js'
+import { sleep } from '../../sleep.js'
 
 const namespace = 'http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/'
 const vpcId = 'vpc-0e1a0c0a1b0c0d0e0'
@@ -209,7 +210,7 @@ export class ApiServer {
     if (--fault.count <= 0) this.faults.splice(this.faults.indexOf(fault), 1)
     switch (fault.mode) {
       case 'slow':
-        await new Promise((resolve) => setTimeout(resolve, fault.delayMs))
+        await sleep(fault.delayMs)
         return
       case '5xx':
         throw new ApiError('InternalFailure', 'An internal error has occurred. Try again.', 500, 'Receiver')
