@@ -8,11 +8,7 @@
  * neither explode nor drop to zero after a switch). Equal to a bound passes.
  */
 import * as z from 'zod'
-import { durationPattern } from '../format/duration.js'
-
-const Duration = z
-  .string()
-  .regex(durationPattern, { message: 'expected a duration such as 250ms, 90s, 5m, 24h or 14d' })
+import { Duration } from '../format/parts.js'
 
 export const PrometheusCheck = z
   .strictObject({
@@ -45,6 +41,14 @@ export const PrometheusCheck = z
   })
   .describe('A Prometheus query whose value must stay within max and/or min while verify watches')
 export type PrometheusCheck = z.infer<typeof PrometheusCheck>
+
+/** The threshold in words, for messages and `describe()`: "at most 0.05", "between 10 and 200". */
+export function describeThreshold(q: { min?: number; max?: number }): string {
+  if (q.min !== undefined && q.max !== undefined) return `between ${q.min} and ${q.max}`
+  if (q.max !== undefined) return `at most ${q.max}`
+  if (q.min !== undefined) return `at least ${q.min}`
+  return 'any value'
+}
 
 /** CloudWatch's own limits on an alarm name: 1 to 255 characters, no control characters. */
 export const AlarmName = z

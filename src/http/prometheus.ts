@@ -14,9 +14,12 @@
  */
 import type { Dispatcher } from 'undici'
 import { redact } from '../redact.js'
+import { describeThreshold } from './metric-schema.js'
 import { excerpt } from './expect.js'
 import { NoAnswer, send } from './request.js'
 import { loadUndici } from './undici.js'
+
+export { describeThreshold }
 
 export interface MetricQuery {
   /** Base URL of the Prometheus server (or of an API-compatible one, path prefix kept), e.g. http://prometheus:9090. */
@@ -54,14 +57,6 @@ export interface MetricSample {
    * at once (best before the switch, on a first sample).
    */
   permanent?: boolean
-}
-
-/** The threshold in words, for messages and `describe()`: "at most 0.05", "between 10 and 200". */
-export function describeThreshold(q: Pick<MetricQuery, 'min' | 'max'>): string {
-  if (q.min !== undefined && q.max !== undefined) return `between ${q.min} and ${q.max}`
-  if (q.max !== undefined) return `at most ${q.max}`
-  if (q.min !== undefined) return `at least ${q.min}`
-  return 'any value'
 }
 
 export async function sampleMetric(options: SampleOptions): Promise<MetricSample> {

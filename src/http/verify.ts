@@ -10,6 +10,8 @@ import { BluegreenError } from '../errors.js'
 import { formatDuration } from '../format/duration.js'
 import type { Expect } from '../format/parts.js'
 import { evaluate, excerpt, prepareExpect, type HttpAnswer } from './expect.js'
+import { withMetricChecks, type MetricChecks, type MetricSettings } from './metric-checks.js'
+import { prometheusChecks } from './metric-schema.js'
 import { parseHostPort } from '../format/host-port.js'
 import { createOverrideDispatcher, insecureWarning, readCaFile } from './host-override.js'
 import { NoAnswer, send } from './request.js'
@@ -43,6 +45,12 @@ export interface VerifyOptions {
    * marker, any passing answer counts towards the streak.
    */
   untilVersionSeen?: boolean
+  /**
+   * Prometheus queries and CloudWatch alarms checked beside the URL at every interval: a round
+   * that fails counts like a failed request. Rollback's confirmation passes none (an alarm is
+   * still in ALARM right after the failure that caused the rollback).
+   */
+  metrics?: MetricSettings
   signal?: AbortSignal
   onSample?: (sample: VerifySample) => void
 }
@@ -61,6 +69,8 @@ export interface VerifySample {
   errors: number
   /** Start of the body, when the sample failed or lacked the marker. */
   excerpt?: string
+  /** Each metric query's value this interval (none without metric checks). */
+  metrics?: { query: string; value?: number }[]
 }
 
 export interface VerifyReport {
@@ -97,6 +107,14 @@ export async function verifyProduction(options: VerifyOptions): Promise<VerifyRe
     connectTimeoutMs: options.timeoutMs,
   })
   try {
+    if (!options.metrics) return await bake(undefined)
+    const metrics = fillQueries(options.metrics, options.vars)
+    return await withMetricChecks(metrics, (checks) => bake(checks.any ? checks : undefined))
+  } finally {
+    await dispatcher.destroy()
+  }
+
+  async function bake(checks: MetricChecks | undefined): Promise<VerifyReport> {
     const state = {
       samples: 0,
       errors: 0,
@@ -120,7 +138,12 @@ export async function verifyProduction(options: VerifyOptions): Promise<VerifyRe
 
     for (let n = 1; ; n++) {
       options.signal?.throwIfAborted()
-      const sample = await takeSample(dispatcher, url.href, options, expect, marker)
+      // The request and the metric checks at once: an interval waits for the slower of the two.
+      const [answered, round] = await Promise.all([
+        takeSample(dispatcher, url.href, options, expect, marker),
+        checks?.sample(options.signal),
+      ])
+      const sample = round && !round.ok ? withMetricProblems(answered, round.problems) : answered
       state.samples++
       if (sample.ok) {
         state.failuresInRow = 0
@@ -147,7 +170,11 @@ export async function verifyProduction(options: VerifyOptions): Promise<VerifyRe
         versionStreak: state.streak,
         errors: state.errors,
         excerpt: sample.ok && (marker === undefined || sample.markerSeen) ? undefined : sample.excerpt,
+        metrics: round?.values,
       })
+
+      // A query that cannot be evaluated (it does not parse) will not get better: fail now.
+      if (round?.permanent) return report(false, round.permanent)
 
       if (state.failuresInRow >= options.failAfter) {
         return report(false, `${state.failuresInRow} failed samples in a row; last: ${state.lastProblem}`)
@@ -179,8 +206,6 @@ export async function verifyProduction(options: VerifyOptions): Promise<VerifyRe
       )
     }
     return report(true)
-  } finally {
-    await dispatcher.destroy()
   }
 }
 
@@ -239,6 +264,26 @@ async function takeSample(
     excerpt: excerpt(answer.body),
     described: describeAnswer(answer),
   }
+}
+
+/** Queries may name the release: `{pool="{{pool}}"}`, `{version="{{version}}"}`. */
+function fillQueries(settings: MetricSettings, vars: Vars): MetricSettings {
+  const prometheus = prometheusChecks(settings.metrics).map((check) => ({
+    ...check,
+    query: fill(check.query, vars, 'verify.prometheus.query'),
+  }))
+  return {
+    ...settings,
+    metrics: { ...settings.metrics, prometheus: prometheus.length ? prometheus : undefined },
+  }
+}
+
+/**
+ * A sample whose metric round failed: failed, with the metric problems after any of the request's.
+ * The answer itself (marker, excerpt) stays as it was: production did answer.
+ */
+function withMetricProblems(sample: Sample, problems: string[]): Sample {
+  return { ...sample, ok: false, problem: [sample.problem, ...problems].filter(Boolean).join('; ') }
 }
 
 /** Headers that usually say which build answered; shown when the marker was missing. */

@@ -2,7 +2,15 @@ import { resolve } from 'node:path'
 import * as z from 'zod'
 import { BluegreenError } from '../errors.js'
 import { formatDuration, parseDuration } from '../format/duration.js'
-import { Duration, Expect, TlsOptions } from '../format/parts.js'
+import { Duration, Expect, TlsOptions, type PlanBase } from '../format/parts.js'
+import type { MetricSettings } from '../http/metric-checks.js'
+import {
+  checkVerifyMetrics,
+  describeThreshold,
+  prometheusChecks,
+  verifyMetricKeys,
+} from '../http/metric-schema.js'
+import { redact } from '../redact.js'
 import { definePhase } from './types.js'
 import { describeExpect } from './words.js'
 
@@ -25,8 +33,10 @@ const VerifyConfig = z
     versionSeen: z.int().min(1).default(3).describe('Consecutive answers carrying the marker needed to pass'),
     maxErrorRatio: z.number().min(0).max(1).default(0.05),
     failAfter: z.int().min(1).default(3).describe('Consecutive failures that fail the phase at once'),
-    timeout: Duration.default('5s').describe('Per request'),
+    timeout: Duration.default('5s').describe('Per request (and per metric query)'),
+    ...verifyMetricKeys,
   })
+  .superRefine(checkVerifyMetrics)
   .describe('Watch production for a bake time; a failure switches back automatically')
 type VerifyConfig = z.output<typeof VerifyConfig>
 
@@ -48,6 +58,7 @@ export const verifyPhase = definePhase({
         ...(c.resolve ? [`connects to ${c.resolve} (like curl --resolve)`] : []),
         ...(c.caFile ? [`CA ${words.path(c.caFile)}`] : []),
         ...(c.insecure ? ['certificates NOT verified'] : []),
+        ...describeMetrics(c, words.plan, words.fill),
       ],
       durationMs: parseDuration(c.for),
     }
@@ -76,8 +87,14 @@ export const verifyPhase = definePhase({
     }
   },
   async run(ctx) {
-    const report = await verifyWith(ctx.config, ctx.planDir, ctx.vars, ctx.signal, false, (message) =>
-      ctx.progress(message),
+    const report = await verifyWith(
+      ctx.config,
+      ctx.planDir,
+      ctx.vars,
+      ctx.signal,
+      false,
+      (message) => ctx.progress(message),
+      metricSettings(ctx.config, ctx.plan),
     )
     for (const warning of report.warnings) ctx.emit({ type: 'warning', message: warning })
     if (!report.ok) {
@@ -95,6 +112,7 @@ async function verifyWith(
   signal: AbortSignal,
   untilVersionSeen: boolean,
   progress: (message: string) => void,
+  metrics?: MetricSettings,
 ) {
   const { verifyProduction } = await import('../http/verify.js')
   let samples = 0
@@ -114,9 +132,57 @@ async function verifyWith(
     vars,
     signal,
     untilVersionSeen,
-    onSample: () => {
+    metrics,
+    onSample: (sample) => {
       samples++
-      if (samples % 5 === 1) progress(`${samples} samples`)
+      if (samples % 5 === 1) progress(`${samples} samples${metricValues(sample.metrics)}`)
     },
   })
+}
+
+/**
+ * The metric checks of a verify, if it has any. Alarms default to the region, endpoint and
+ * profile of an aws-elbv2 load balancer: the alarms of an ALB usually live beside it. Its
+ * endpoint (the local emulator, which answers CloudWatch too) is not taken for alarms in another
+ * region: it serves the load balancer's region.
+ */
+function metricSettings(c: VerifyConfig, plan: PlanBase): MetricSettings | undefined {
+  if (prometheusChecks(c).length === 0 && !c.cloudwatchAlarms) return undefined
+  const lb = plan.loadBalancer as { provider: string; region?: string; endpoint?: string; profile?: string }
+  return {
+    metrics: { prometheus: c.prometheus, cloudwatchAlarms: c.cloudwatchAlarms, cloudwatch: c.cloudwatch },
+    defaults:
+      lb.provider === 'aws-elbv2'
+        ? {
+            region: lb.region,
+            endpoint: !c.cloudwatch?.region || c.cloudwatch.region === lb.region ? lb.endpoint : undefined,
+            profile: lb.profile,
+          }
+        : undefined,
+    timeoutMs: parseDuration(c.timeout),
+  }
+}
+
+/** ", error rate 0.012" for progress lines. */
+function metricValues(values: { query: string; value?: number }[] | undefined): string {
+  if (!values?.length) return ''
+  return values
+    .map((v) => `, \`${v.query}\` = ${v.value === undefined ? '?' : +v.value.toPrecision(4)}`)
+    .join('')
+}
+
+/** What `plan show` and --dry-run say of the metric checks. */
+function describeMetrics(c: VerifyConfig, plan: PlanBase, fill: (text: string) => string): string[] {
+  const queries = prometheusChecks(c).map((q) => {
+    const lasting = parseDuration(q.for) > 0 ? ` lasting ${q.for}` : ''
+    return `prometheus ${redact(q.url)}: \`${fill(q.query)}\` must stay ${describeThreshold(q)} (a breach${lasting} counts as a failed sample)`
+  })
+  const alarms = c.cloudwatchAlarms
+  if (!alarms) return queries
+  const where = metricSettings(c, plan)
+  const at = { ...where?.defaults, ...c.cloudwatch }
+  const place = [at.region ?? 'region not set', ...(at.endpoint ? [`endpoint ${at.endpoint}`] : [])].join(
+    ', ',
+  )
+  return [...queries, `CloudWatch alarms (${place}) must not be in ALARM: ${alarms.join(', ')}`]
 }
