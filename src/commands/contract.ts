@@ -76,7 +76,8 @@ export default class Contract extends BluegreenCommand {
     const { pendingContractStatus } = await import('../engine/status.js')
     const { contractLine } = await import('../ui/status.js')
     const contracts = result.contracts.map(pendingContractStatus)
-    if (json) this.outJson({ type: 'result', ok: true, state: result.worst, contracts, notified: result.notified })
+    if (json)
+      this.outJson({ type: 'result', ok: true, state: result.worst, contracts, notified: result.notified })
     else if (contracts.length === 0) this.out('no pending contract migrations')
     else for (const c of contracts) this.out(contractLine(c))
     process.exitCode = contractCheckExit[result.worst]

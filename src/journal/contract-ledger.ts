@@ -64,7 +64,10 @@ export interface PendingContract {
 /** The reminders `contract --check` sends, each once per contract. */
 export type ContractReminder = 'due' | 'overdue'
 
-export interface AppliedContract extends Omit<PendingContract, 'due' | 'notifiedDueAt' | 'notifiedOverdueAt'> {
+export interface AppliedContract extends Omit<
+  PendingContract,
+  'due' | 'notifiedDueAt' | 'notifiedOverdueAt'
+> {
   appliedAt: Date
 }
 

@@ -98,12 +98,10 @@ export async function pendingContracts(client: Client, app: string): Promise<Pen
 export async function appliedContracts(client: Client, app: string): Promise<AppliedContract[]> {
   if (!(await stateSchemaExists(client))) return []
   const rows = await contractRows(client, app, 'applied_at IS NOT NULL')
-  return rows.map(
-    ({ due: _due, appliedAt, notifiedDueAt: _d, notifiedOverdueAt: _o, ...contract }) => ({
-      ...contract,
-      appliedAt: appliedAt!,
-    }),
-  )
+  return rows.map(({ due: _due, appliedAt, notifiedDueAt: _d, notifiedOverdueAt: _o, ...contract }) => ({
+    ...contract,
+    appliedAt: appliedAt!,
+  }))
 }
 
 /** Marks a pending contract applied; marking it again does nothing. */

@@ -117,13 +117,16 @@ async function failedChecks(client: Client, pending: PendingContract): Promise<C
 
 /** Each check of a pending contract in words, with what it found: `--dry-run` lists them. */
 function dryRunChecks(pending: PendingContract, failures: CheckFailure[]): string[] {
-  const failed = new Map(failures.map((f) => [`${f.fix.sync ? 'sync' : 'backfill'} ${f.fix.table}`, f.message]))
+  const failed = new Map(
+    failures.map((f) => [`${f.fix.sync ? 'sync' : 'backfill'} ${f.fix.table}`, f.message]),
+  )
   return [
     ...pending.syncs.map(
       (s) => failed.get(`sync ${s.table}`) ?? `sync of ${s.table}: every row in line with forward(old)`,
     ),
     ...pending.backfills.map(
-      (b) => failed.get(`backfill ${b.table}`) ?? `backfill of ${b.table} (${b.set}): no row matches ${b.where}`,
+      (b) =>
+        failed.get(`backfill ${b.table}`) ?? `backfill of ${b.table} (${b.set}): no row matches ${b.where}`,
     ),
   ]
 }
@@ -472,7 +475,8 @@ export async function checkContracts(ctx: PhaseServices): Promise<ContractCheck>
     if (!(await ledger.claimReminder(key))) continue
     const report = await ctx.notifier.notify(reminderNotification(ctx, standing, event))
     for (const message of report.warnings) ctx.emit({ type: 'warning', message })
-    if (report.deliveries.some((d) => d.ok)) notified.push({ release: pending.release, version: pending.version, event })
+    if (report.deliveries.some((d) => d.ok))
+      notified.push({ release: pending.release, version: pending.version, event })
     else await ledger.unclaimReminder(key)
   }
   const states = new Set(contracts.map((c) => c.state))

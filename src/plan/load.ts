@@ -503,7 +503,12 @@ function webhooksIn(value: unknown): { url: string; headers?: Record<string, str
   if (!isRecord(value) || !Array.isArray(value.notify)) return []
   return value.notify.flatMap((webhook: unknown) =>
     isRecord(webhook) && typeof webhook.url === 'string'
-      ? [{ url: webhook.url, headers: isRecord(webhook.headers) ? (webhook.headers as Record<string, string>) : undefined }]
+      ? [
+          {
+            url: webhook.url,
+            headers: isRecord(webhook.headers) ? (webhook.headers as Record<string, string>) : undefined,
+          },
+        ]
       : [],
   )
 }

@@ -59,7 +59,9 @@ describe('contract --check', () => {
     expect(waiting.result.state).toBe('waiting')
     expect(waiting.result.contracts[0].waitingFor).toMatch(/the standby pool blue .*is a rollback target/)
     const status = await bluegreen(['status', plan.file], env)
-    expect(status.stdout).toMatch(/pending contract: 2\.0\.0 .* waiting, pending [\d.]+m?s: the standby pool blue/)
+    expect(status.stdout).toMatch(
+      /pending contract: 2\.0\.0 .* waiting, pending [\d.]+m?s: the standby pool blue/,
+    )
 
     // When the standby is retired, the contract is due (exit 10): told once
     const retired = await bluegreen(['retire', plan.file, '--yes'], env)

@@ -73,11 +73,17 @@ describe('notifications', () => {
     const events = ndjson(run.stdout)
     expect(events.at(-1)).toMatchObject({ type: 'result', ok: true })
     const said = warnings(events)
-    expect(said.filter((w) => /could not notify http:\/\/127\.0\.0\.1:\d+\/services\/\*\*\*.* answered 500/.test(w))).toHaveLength(2)
+    expect(
+      said.filter((w) =>
+        /could not notify http:\/\/127\.0\.0\.1:\d+\/services\/\*\*\*.* answered 500/.test(w),
+      ),
+    ).toHaveLength(2)
     expect(said.some((w) => w.includes(`127.0.0.1:${port}/hook`) && /release\.done/.test(w))).toBe(true)
     // Each 500 was retried once (2 attempts), and the Slack message named the release
     expect(failing.requests).toHaveLength(4)
-    expect(JSON.parse(failing.requests[0].body)).toMatchObject({ text: expect.stringContaining('releasing 2.0.0') })
+    expect(JSON.parse(failing.requests[0].body)).toMatchObject({
+      text: expect.stringContaining('releasing 2.0.0'),
+    })
     // The webhook's token is in no output
     expect(run.stdout + run.stderr).not.toContain(secret)
   }, 90_000)
@@ -117,7 +123,9 @@ describe('notifications', () => {
     const quiet = plan({})
     const hanging = await receiver('hang')
     const loud = plan({
-      notify: [{ url: `${hanging.url}/hook`, format: 'json', events: ['rollback'], timeout: '30s', retries: 1 }],
+      notify: [
+        { url: `${hanging.url}/hook`, format: 'json', events: ['rollback'], timeout: '30s', retries: 1 },
+      ],
     })
     // Baseline: a rollback with no webhook
     expect((await bluegreen(['release', quiet, '--version', '2.0.0', '--yes'], env)).code).toBe(0)
@@ -141,7 +149,9 @@ describe('notifications', () => {
     // The webhook was asked only after the switch, and the command gave up on it after 5 s
     expect(hanging.requests).toHaveLength(1)
     const switched = events.find((e) => e.type === 'switch')!
-    expect(performance.timeOrigin + hanging.requests[0].at).toBeGreaterThanOrEqual(Date.parse(String(switched.at)))
+    expect(performance.timeOrigin + hanging.requests[0].at).toBeGreaterThanOrEqual(
+      Date.parse(String(switched.at)),
+    )
     expect(warnings(events).some((w) => /abandoned: still unsent when the 5s wait/.test(w))).toBe(true)
     expect(commandMs).toBeLessThan(15_000)
   }, 120_000)
