@@ -100,6 +100,7 @@ describe('contract --check', () => {
     const dry = await bluegreen(['contract', plan.file, '--dry-run'], env)
     expect(dry.code).toBe(0)
     expect(dry.stdout).toMatch(/would run\s+2\.0\.0: .*\.sql/)
+    expect(dry.stdout).toMatch(/check: backfill of profiles \(.*\): no row matches first_name IS NULL/)
     expect((await check()).code).toBe(11)
 
     // Running it applies it: told (contract.applied), in history with who ran it, and nothing due
