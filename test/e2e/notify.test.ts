@@ -117,6 +117,25 @@ describe('notifications', () => {
     expect(arrived).toBeGreaterThanOrEqual(Date.parse(String(switchedBack.at)))
   }, 90_000)
 
+  it('tell a failed release, with its reason, when no rollback follows', async () => {
+    stack = await startE2eStack()
+    const hook = await receiver()
+    const file = plan({
+      notify: [
+        { url: `${hook.url}/hook`, format: 'json', events: ['release.failed', 'release.done', 'rollback'] },
+      ],
+    })
+    const run = await bluegreen(['release', file, '--version', '2.0.0', '--yes'], {
+      ...stack.cliEnv,
+      E2E_SMOKE_PREFIX: 'not-',
+    })
+    expect(run.code).toBe(1)
+    const sent = bodies(hook)
+    expect(sent.map((b) => b.event)).toEqual(['release.failed'])
+    expect(sent[0]).toMatchObject({ version: '2.0.0', pool: 'green', fromPool: 'blue' })
+    expect(String(sent[0].reason)).toContain('SMOKE_FAILED')
+  }, 90_000)
+
   it('never delay a rollback: a webhook that never answers leaves the switch time as it was', async () => {
     stack = await startE2eStack()
     const env = stack.cliEnv
