@@ -15,6 +15,7 @@ import { lintRules } from '../src/db/lint/index.js'
 import { durationPattern } from '../src/format/duration.js'
 import { Check, Database, Pool, State } from '../src/format/parts.js'
 import { providerDefinitions } from '../src/lb/index.js'
+import { Webhook } from '../src/notify/schema.js'
 import { phaseDefinitions } from '../src/phases/index.js'
 import { planSchema } from '../src/plan/schema.js'
 
@@ -98,6 +99,7 @@ function planReference(): string {
   table('pool', '`pools.blue`, `pools.green`', jsonSchema(Pool))
   for (const { kind, schema } of phaseDefinitions())
     table(kind, `\`- ${kind}:\``, jsonSchema(schema as z.ZodType))
+  table('webhook', 'A webhook (`notify[]`)', jsonSchema(Webhook))
   const check = jsonSchema(Check)
   table('check', 'A smoke check (`smoke.checks[]`)', check)
   table('expect', '`expect` (in a smoke check, and in `verify`)', check.properties?.expect ?? {})

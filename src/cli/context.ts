@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path'
 import type { EngineContext } from '../engine/context.js'
 import type { Journal } from '../journal/journal.js'
 import type { LoadBalancer } from '../lb/types.js'
+import type { Notifier } from '../notify/notifier.js'
 import { isBluegreenError } from '../errors.js'
 import type { PlanPath } from '../format/issues.js'
 import type { OmittedSection } from '../plan/load.js'
@@ -93,6 +94,8 @@ export async function withEngine<T>(
         message: `${signal}: stopping after the current step's safe point (press Ctrl-C again to quit at once)`,
       }),
   }
+  // One notifier per command: its background sends are awaited (bounded) before the result.
+  const notifier = await createNotifier(plan, ui)
   const journalOptions = {
     allowOffline: options.allowOfflineJournal ?? false,
     locks: options.locks ?? false,
@@ -109,14 +112,19 @@ export async function withEngine<T>(
             planDir,
             planHash: loaded.hash,
             lb: await loadBalancer(),
-            journal: redactingJournal(
-              options.waitLockMs ? waitingForLock(journal, options.waitLockMs, ui.emit) : journal,
+            journal: notifyingStaleLocks(
+              redactingJournal(
+                options.waitLockMs ? waitingForLock(journal, options.waitLockMs, ui.emit) : journal,
+              ),
+              plan.app,
+              notifier,
             ),
             journalOffline: offline,
             emit: ui.emit,
             signal,
             actor: actor(),
             command: options.command,
+            ...(notifier ? { notifier } : {}),
           },
           ui,
         ),
@@ -128,10 +136,43 @@ export async function withEngine<T>(
     await loadBalancer()
     throw error
   } finally {
+    // Each warning of a send that failed was emitted as it was known (onWarning); the ones still
+    // unsent are abandoned after at most 5 s, and say so.
+    await notifier?.flush(5000)
     const created = await creating
     if ('lb' in created) await created.lb.close().catch(() => {})
     await ui.finish()
   }
+}
+
+/** The plan's webhooks, or none (the notify module is loaded only for a plan that has some). */
+async function createNotifier(plan: Plan, ui: Renderer): Promise<Notifier | undefined> {
+  if (!plan.notify || plan.notify.length === 0) return undefined
+  const { Notifier } = await import('../notify/notifier.js')
+  return new Notifier(plan.notify, { onWarning: (message) => ui.emit({ type: 'warning', message }) })
+}
+
+/** `unlock --force` that cleared a holder tells the webhooks (lock.stale), after clearing it. */
+function notifyingStaleLocks(journal: Journal, app: string, notifier: Notifier | undefined): Journal {
+  if (!notifier?.wants('lock.stale')) return journal
+  return new Proxy(journal, {
+    get(target, property, receiver) {
+      if (property !== 'forceUnlock') return Reflect.get(target, property, receiver) as unknown
+      return async (name: string) => {
+        const cleared = await target.forceUnlock(name)
+        if (cleared)
+          notifier.notifyInBackground({
+            event: 'lock.stale',
+            app,
+            at: new Date().toISOString(),
+            by: cleared.holder,
+            since: cleared.since,
+            reason: `cleared by ${actor()}: pid ${cleared.pid} on ${cleared.host} held it (\`${cleared.command}\`)`,
+          })
+        return cleared
+      }
+    },
+  })
 }
 
 async function withJournal<T>(

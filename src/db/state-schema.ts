@@ -151,6 +151,13 @@ const steps: string[] = [
     ADD COLUMN syncs json NOT NULL DEFAULT '[]' CHECK (json_typeof(syncs) = 'array'),
     ADD COLUMN backfills json NOT NULL DEFAULT '[]' CHECK (json_typeof(backfills) = 'array');
   `,
+  // Contract reminders (\`contract --check\`): when contract.due and contract.overdue were sent,
+  // so that each is sent once per contract.
+  `
+  ALTER TABLE bluegreen.contracts
+    ADD COLUMN notified_due_at timestamptz,
+    ADD COLUMN notified_overdue_at timestamptz;
+  `,
 ]
 
 /**

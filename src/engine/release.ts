@@ -94,6 +94,7 @@ export async function release(ctx: EngineContext, options: ReleaseOptions): Prom
       dryRun: false,
       steps,
     })
+    notifyRelease(ctx, record, 'release.started', { by: ctx.actor })
 
     const results: ReleaseResult['steps'] = []
     for (const step of steps) {
@@ -133,6 +134,7 @@ export async function release(ctx: EngineContext, options: ReleaseOptions): Prom
       .catch((error: Error) =>
         ctx.emit({ type: 'warning', message: `the audit entry could not be written: ${error.message}` }),
       )
+    notifyRelease(ctx, record, 'release.done', { by: ctx.actor })
     return {
       ok: true,
       releaseId: record.id,
@@ -145,6 +147,25 @@ export async function release(ctx: EngineContext, options: ReleaseOptions): Prom
       switched: hasSwitch(ctx),
       steps: results,
     }
+  })
+}
+
+/** Tells the webhooks about the release, in the background: never on the release's critical path. */
+function notifyRelease(
+  ctx: EngineContext,
+  record: ReleaseRecord,
+  event: 'release.started' | 'release.done' | 'release.failed',
+  extra: { by?: string; reason?: string },
+): void {
+  ctx.notifier?.notifyInBackground({
+    event,
+    app: ctx.plan.app,
+    at: new Date().toISOString(),
+    version: record.version,
+    pool: record.to,
+    fromPool: record.from,
+    releaseId: record.id,
+    ...extra,
   })
 }
 
@@ -465,6 +486,7 @@ async function afterFailure(
     .catch(() => {})
   if (plan.action === 'fail') {
     if (plan.promote) await promote(ctx, record, standbyWindow(ctx)).catch(() => {})
+    notifyRelease(ctx, record, 'release.failed', { reason: `${plan.error.code}: ${plan.error.message}` })
     return plan.error
   }
   // Traffic already reached the new pool: switch back, automatically.
@@ -478,6 +500,9 @@ async function afterFailure(
     })
   } catch (rollbackError) {
     if (isBluegreenError(rollbackError) && rollbackError.code === 'LOCK_LOST') return rollbackError
+    notifyRelease(ctx, record, 'release.failed', {
+      reason: `${error.code}: ${error.message}; the automatic rollback failed too`,
+    })
     return plan.rollbackFailed(
       isBluegreenError(rollbackError) ? rollbackError.message : String(rollbackError),
     )

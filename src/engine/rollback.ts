@@ -372,6 +372,20 @@ export async function rollbackTo(ctx: EngineContext, options: RollbackToOptions)
   const result = await lb.shift(options.to, 100, { stickyClients: 'move' })
   failpoint('rollback:switched')
   emit({ type: 'switch', from, to: options.to, weights: result.after.weights, changed: result.changed })
+  // Strictly after the switch, and without waiting: telling people never delays a rollback.
+  ctx.notifier?.notifyInBackground({
+    event: 'rollback',
+    app: plan.app,
+    at: new Date().toISOString(),
+    version,
+    fromVersion: pools[from]?.version,
+    pool: options.to,
+    fromPool: from,
+    reason: options.reason,
+    automatic: options.automatic,
+    by: ctx.actor,
+    ...(options.releaseId ? { releaseId: options.releaseId } : {}),
+  })
   for (const note of result.notes ?? []) emit({ type: 'info', message: note })
   if (!result.changed)
     emit({

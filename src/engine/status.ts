@@ -16,6 +16,39 @@ import type {
 import { readFacts, settleInterrupted } from './rollback.js'
 import { decideRollback, describePool } from './standing.js'
 import { rememberedPools } from '../journal/spool.js'
+import { contractStandings, type ContractStanding, type ContractState } from '../phases/contract-run.js'
+
+/** A pending contract as `status` and `contract --check` report it. */
+export interface PendingContractStatus {
+  release: string
+  version: string
+  files: string[]
+  notBefore: string
+  /** waiting, due or overdue (src/phases/contract-run.ts classifyContract). */
+  state: ContractState
+  /** How long it has been pending, ms. */
+  ageMs: number
+  /** waiting: what it waits for. */
+  waitingFor?: string
+  /** due, overdue: since when, and for how long, ms. */
+  dueSince?: string
+  dueMs?: number
+}
+
+export function pendingContractStatus(standing: ContractStanding): PendingContractStatus {
+  const { pending } = standing
+  return {
+    release: pending.release,
+    version: pending.version,
+    files: pending.files.map((f) => f.file),
+    notBefore: pending.notBefore.toISOString(),
+    state: standing.state,
+    ageMs: standing.ageMs,
+    ...(standing.state === 'waiting'
+      ? { waitingFor: standing.reason }
+      : { dueSince: standing.dueSince.toISOString(), dueMs: standing.dueMs }),
+  }
+}
 
 export interface PoolStatus {
   pool: PoolName
@@ -52,7 +85,7 @@ export interface StatusReport {
   loadBalancer: string
   traffic: Traffic
   pools: PoolStatus[]
-  pendingContracts: { version: string; files: string[]; notBefore: string }[]
+  pendingContracts: PendingContractStatus[]
   /** Sync triggers installed and not yet dropped by their release's contract. */
   activeSyncs?: { table: string; trigger: string; version: string; releaseSeq: number; installedAt: string }[]
   lastRelease?: ReleaseRecord
@@ -135,11 +168,9 @@ export async function status(ctx: EngineContext): Promise<StatusReport> {
   const connection = journal.contracts?.connection
   const ledger = journal.contracts
   if (ledger) {
-    pendingContracts = (await ledger.pending(plan.app)).map((p) => ({
-      version: p.version,
-      files: p.files.map((f) => f.file),
-      notBefore: p.notBefore.toISOString(),
-    }))
+    pendingContracts = (await contractStandings(ctx, { traffic, pools: facts.pools })).map(
+      pendingContractStatus,
+    )
   }
   let activeSyncs: StatusReport['activeSyncs']
   if (connection) {

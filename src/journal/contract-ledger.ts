@@ -56,9 +56,18 @@ export interface PendingContract {
   recordedAt: Date
   /** Whether `notBefore` has passed (by the database's clock). */
   due: boolean
+  /** When `contract --check` told the webhooks it was due, and overdue (each is told once). */
+  notifiedDueAt?: Date
+  notifiedOverdueAt?: Date
 }
 
-export interface AppliedContract extends Omit<PendingContract, 'due'> {
+/** The reminders `contract --check` sends, each once per contract. */
+export type ContractReminder = 'due' | 'overdue'
+
+export interface AppliedContract extends Omit<
+  PendingContract,
+  'due' | 'notifiedDueAt' | 'notifiedOverdueAt'
+> {
   appliedAt: Date
 }
 
@@ -72,4 +81,11 @@ export interface ContractLedger {
   markApplied(options: { app: string; release: string }): Promise<void>
   /** A rolled-back release never contracts; true when there was something to cancel. */
   cancel(options: { app: string; release: string }): Promise<boolean>
+  /**
+   * Claims a reminder of a pending contract: true when it was not yet sent (it is now recorded as
+   * sent), false when it was, so concurrent checks send it once.
+   */
+  claimReminder(options: { app: string; release: string; reminder: ContractReminder }): Promise<boolean>
+  /** Gives a claimed reminder back (no webhook got it), so that the next check tries again. */
+  unclaimReminder(options: { app: string; release: string; reminder: ContractReminder }): Promise<void>
 }

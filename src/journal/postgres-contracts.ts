@@ -11,6 +11,7 @@ import type {
   ContractBackfillCheck,
   ContractFile,
   ContractLedger,
+  ContractReminder,
   ContractSyncCheck,
   PendingContract,
   RecordContractOptions,
@@ -25,6 +26,8 @@ export function postgresContractLedger(client: Client): ContractLedger {
     applied: (app) => appliedContracts(client, app),
     markApplied: (options) => markContractApplied(client, options),
     cancel: (options) => cancelPendingContract(client, options),
+    claimReminder: (options) => claimReminder(client, options),
+    unclaimReminder: (options) => unclaimReminder(client, options),
   }
 }
 
@@ -85,6 +88,8 @@ export async function recordPendingContract(
 /** Contracts recorded and neither applied nor cancelled, oldest release first. */
 export async function pendingContracts(client: Client, app: string): Promise<PendingContract[]> {
   if (!(await stateSchemaExists(client))) return []
+  // A schema made by an older bluegreen lacks the reminder columns read below.
+  await ensureStateSchema(client)
   const rows = await contractRows(client, app, 'applied_at IS NULL AND cancelled_at IS NULL')
   return rows.map(({ appliedAt: _appliedAt, ...contract }) => contract)
 }
@@ -93,7 +98,10 @@ export async function pendingContracts(client: Client, app: string): Promise<Pen
 export async function appliedContracts(client: Client, app: string): Promise<AppliedContract[]> {
   if (!(await stateSchemaExists(client))) return []
   const rows = await contractRows(client, app, 'applied_at IS NOT NULL')
-  return rows.map(({ due: _due, appliedAt, ...contract }) => ({ ...contract, appliedAt: appliedAt! }))
+  return rows.map(({ due: _due, appliedAt, notifiedDueAt: _d, notifiedOverdueAt: _o, ...contract }) => ({
+    ...contract,
+    appliedAt: appliedAt!,
+  }))
 }
 
 /** Marks a pending contract applied; marking it again does nothing. */
@@ -145,6 +153,38 @@ export async function cancelPendingContract(
   return result.rowCount === 1
 }
 
+const reminderColumn: Record<ContractReminder, string> = {
+  due: 'notified_due_at',
+  overdue: 'notified_overdue_at',
+}
+
+async function claimReminder(
+  client: Client,
+  options: { app: string; release: string; reminder: ContractReminder },
+): Promise<boolean> {
+  await ensureStateSchema(client)
+  const column = reminderColumn[options.reminder]
+  // One statement: of two checks at once, one claims it.
+  const result = await client.query(
+    `UPDATE bluegreen.contracts SET ${column} = now()
+      WHERE app = $1 AND release = $2 AND ${column} IS NULL AND applied_at IS NULL AND cancelled_at IS NULL`,
+    [options.app, options.release],
+  )
+  return result.rowCount === 1
+}
+
+async function unclaimReminder(
+  client: Client,
+  options: { app: string; release: string; reminder: ContractReminder },
+): Promise<void> {
+  const column = reminderColumn[options.reminder]
+  await client.query(
+    `UPDATE bluegreen.contracts SET ${column} = NULL
+      WHERE app = $1 AND release = $2 AND applied_at IS NULL AND cancelled_at IS NULL`,
+    [options.app, options.release],
+  )
+}
+
 interface ContractRow extends PendingContract {
   appliedAt?: Date
 }
@@ -162,8 +202,11 @@ async function contractRows(client: Client, app: string, condition: string): Pro
     recorded_at: Date
     applied_at: Date | null
     due: boolean
+    notified_due_at: Date | null
+    notified_overdue_at: Date | null
   }>(
-    `SELECT app, release, version, release_seq, dir, not_before, syncs, backfills, recorded_at, applied_at, not_before <= now() AS due
+    `SELECT app, release, version, release_seq, dir, not_before, syncs, backfills, recorded_at, applied_at,
+            not_before <= now() AS due, notified_due_at, notified_overdue_at
        FROM bluegreen.contracts WHERE app = $1 AND ${condition} ORDER BY release_seq`,
     [app],
   )
@@ -185,6 +228,8 @@ async function contractRows(client: Client, app: string, condition: string): Pro
     recordedAt: r.recorded_at,
     due: r.due,
     appliedAt: r.applied_at ?? undefined,
+    ...(r.notified_due_at ? { notifiedDueAt: r.notified_due_at } : {}),
+    ...(r.notified_overdue_at ? { notifiedOverdueAt: r.notified_overdue_at } : {}),
   }))
 }
 

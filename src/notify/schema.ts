@@ -62,7 +62,9 @@ export const Webhook = z
     headers: z
       .record(headerName, headerValue)
       .optional()
-      .describe('Extra request headers, e.g. Authorization: Bearer ${TOKEN} (values are never printed)'),
+      .describe(
+        'Extra request headers (an authorization token from an environment variable, say); values are never printed',
+      ),
     timeout: Timeout.default('5s').describe('Per attempt, at most 1m'),
     retries: z
       .int()

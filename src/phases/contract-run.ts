@@ -7,10 +7,12 @@
  */
 import { lostConnection, type Client } from '../db/client.js'
 import { BluegreenError, isBluegreenError } from '../errors.js'
-import { parseDuration } from '../format/duration.js'
-import type { ContractLedger, PendingContract } from '../journal/contract-ledger.js'
-import { isKnownGood, type ReleaseRecord } from '../journal/journal.js'
-import { poolNames } from '../pools.js'
+import { formatDuration, parseDuration } from '../format/duration.js'
+import type { ContractLedger, ContractReminder, PendingContract } from '../journal/contract-ledger.js'
+import { isKnownGood, type Pools, type ReleaseRecord } from '../journal/journal.js'
+import type { Traffic } from '../lb/types.js'
+import type { Notification } from '../notify/notification.js'
+import { poolNames, type PoolName } from '../pools.js'
 import { databaseSettings } from './database.js'
 import type { ContractChecks, PhaseServices, PlanStep } from './types.js'
 
@@ -20,6 +22,8 @@ export interface ContractDecision {
   files: string[]
   status: 'ran' | 'would run' | 'waiting' | 'applied'
   reason?: string
+  /** --dry-run: what the contract checks before it drops anything, each with its result. */
+  checks?: string[]
 }
 
 /** The ledger, or a plan error: contracts need the journal in the application's database. */
@@ -111,6 +115,22 @@ async function failedChecks(client: Client, pending: PendingContract): Promise<C
   return failures
 }
 
+/** Each check of a pending contract in words, with what it found: `--dry-run` lists them. */
+function dryRunChecks(pending: PendingContract, failures: CheckFailure[]): string[] {
+  const failed = new Map(
+    failures.map((f) => [`${f.fix.sync ? 'sync' : 'backfill'} ${f.fix.table}`, f.message]),
+  )
+  return [
+    ...pending.syncs.map(
+      (s) => failed.get(`sync ${s.table}`) ?? `sync of ${s.table}: every row in line with forward(old)`,
+    ),
+    ...pending.backfills.map(
+      (b) =>
+        failed.get(`backfill ${b.table}`) ?? `backfill of ${b.table} (${b.set}): no row matches ${b.where}`,
+    ),
+  ]
+}
+
 /** Runs the backfills that make the failed checks pass. */
 async function runMissingWork(ctx: PhaseServices, client: Client, failures: CheckFailure[]): Promise<void> {
   const { backfill } = await import('../db/backfill.js')
@@ -158,15 +178,9 @@ export async function runDueContracts(
   const client = ledger.connection
   const { applyMigrations } = await import('../db/migrations.js')
   const { dropSyncsInTransaction } = await import('../db/sync.js')
-  const { plan, journal, lb } = ctx
-  const traffic = await lb.traffic()
-  const pools = await journal.pools(plan.app)
-  // What a possible rollback target or the live traffic still runs: pools that get traffic now,
-  // and the known-good ones (live, standby). Candidates, rolled-back and retired pools are no
-  // rollback target, so what only they need may go.
-  const needed = poolNames.filter((pool) => traffic.weights[pool] > 0 || isKnownGood(pools[pool]))
+  const { plan, journal } = ctx
   const decisions: ContractDecision[] = []
-  for (const pending of (await ledger.pending(plan.app)).sort((a, b) => a.releaseSeq - b.releaseSeq)) {
+  for (const { pending, state, reason } of await contractStandings(ctx)) {
     const base = {
       release: pending.release,
       version: pending.version,
@@ -176,18 +190,8 @@ export async function runDueContracts(
       decisions.push({ ...base, status: 'waiting', reason })
       ctx.emit({ type: 'contract.wait', release: pending.release, version: pending.version, reason })
     }
-    const older = needed.find((pool) => (pools[pool]?.releaseSeq ?? 0) < pending.releaseSeq)
-    if (older) {
-      const record = pools[older]
-      wait(
-        traffic.weights[older] > 0
-          ? `${older} gets traffic and runs ${record?.version ?? 'an older version'}, which still needs what it removes`
-          : `the standby pool ${older} (${record?.version ?? 'the previous version'}) is a rollback target that still needs what it removes; it becomes safe after the next release's deploy or \`bluegreen retire\``,
-      )
-      continue
-    }
-    if (pending.notBefore.getTime() > Date.now()) {
-      wait(`not due before ${pending.notBefore.toISOString()}`)
+    if (state === 'waiting') {
+      wait(reason)
       continue
     }
     // Before anything is dropped: the data must be where the new version reads it.
@@ -196,6 +200,7 @@ export async function runDueContracts(
       decisions.push({
         ...base,
         status: 'would run',
+        checks: dryRunChecks(pending, failures),
         ...(failures.length > 0
           ? {
               reason: `would refuse unless run with --backfill: ${failures.map((f) => f.message).join('; ')}`,
@@ -271,6 +276,15 @@ export async function runDueContracts(
         detail: `ran ${pending.version}'s contract: ${base.files.join(', ')}`,
       })
       .catch(() => {})
+    ctx.notifier?.notifyInBackground({
+      event: 'contract.applied',
+      app: plan.app,
+      at: new Date().toISOString(),
+      version: pending.version,
+      releaseId: pending.release,
+      by: ctx.actor,
+      files: base.files,
+    })
     decisions.push({
       ...base,
       status: 'ran',
@@ -337,4 +351,157 @@ export async function appliedContractsAfter(
 function migrationTimeouts(ctx: Pick<PhaseServices, 'plan'>) {
   const { lockTimeoutMs, statementTimeoutMs, attempts } = databaseSettings(ctx.plan, 'contract')
   return { lockTimeoutMs, statementTimeoutMs, attempts }
+}
+
+/**
+ * Where a pending contract stands: `waiting` (a pool that a rollback or the traffic may still
+ * use runs an older release, or `notBefore` has not come), `due` (safe and past `notBefore`), or
+ * `overdue` (due for longer than the plan's `contract.remindAfter`).
+ */
+export type ContractState = 'waiting' | 'due' | 'overdue'
+
+export type ContractStanding = {
+  pending: PendingContract
+  /** How long it has been pending (since its release recorded it), ms. */
+  ageMs: number
+} & (
+  | { state: 'waiting'; reason: string }
+  | {
+      state: 'due' | 'overdue'
+      reason?: undefined
+      /** Since when it is safe and past `notBefore` (as far as the journal can tell). */
+      dueSince: Date
+      /** How long it has been due, ms. */
+      dueMs: number
+    }
+)
+
+/** What the classification reads: the load balancer's weights, the journal's pools, the clock. */
+export interface ContractFacts {
+  traffic: Pick<Traffic, 'weights'>
+  pools: Pools
+  now: Date
+  /** The plan's `contract.remindAfter`, ms. */
+  remindAfterMs: number
+}
+
+/** Classifies one pending contract; pure. runDueContracts, status and `contract --check` share it. */
+export function classifyContract(pending: PendingContract, facts: ContractFacts): ContractStanding {
+  const { traffic, pools, now } = facts
+  const ageMs = Math.max(0, now.getTime() - pending.recordedAt.getTime())
+  // What a possible rollback target or the live traffic still runs: pools that get traffic now,
+  // and the known-good ones (live, standby). Candidates, rolled-back and retired pools are no
+  // rollback target, so what only they need may go.
+  const needed = poolNames.filter((pool) => traffic.weights[pool] > 0 || isKnownGood(pools[pool]))
+  const older = needed.find((pool) => (pools[pool]?.releaseSeq ?? 0) < pending.releaseSeq)
+  if (older) {
+    const record = pools[older]
+    const reason =
+      traffic.weights[older] > 0
+        ? `${older} gets traffic and runs ${record?.version ?? 'an older version'}, which still needs what it removes`
+        : `the standby pool ${older} (${record?.version ?? 'the previous version'}) is a rollback target that still needs what it removes; it becomes safe after the next release's deploy or \`bluegreen retire\``
+    return { pending, ageMs, state: 'waiting', reason }
+  }
+  if (pending.notBefore.getTime() > now.getTime()) {
+    return { pending, ageMs, state: 'waiting', reason: `not due before ${pending.notBefore.toISOString()}` }
+  }
+  const dueSince = new Date(Math.max(pending.notBefore.getTime(), safeSince(pending, pools)))
+  const dueMs = Math.max(0, now.getTime() - dueSince.getTime())
+  return { pending, ageMs, state: dueMs > facts.remindAfterMs ? 'overdue' : 'due', dueSince, dueMs }
+}
+
+/**
+ * When the last pool that held it back let go, as far as the journal tells: the pools of older
+ * releases took their present standing (retired, rolled back) then. A pool replaced by a later
+ * release leaves no such trace, and the contract counts from when its release recorded it.
+ */
+function safeSince(pending: PendingContract, pools: Pools): number {
+  const older = poolNames
+    .map((pool: PoolName) => pools[pool])
+    .filter((record) => record !== undefined && record.releaseSeq < pending.releaseSeq)
+    .map((record) => Date.parse(record!.since))
+  return Math.max(pending.recordedAt.getTime(), ...older.filter((t) => !Number.isNaN(t)))
+}
+
+/** The plan's `contract.remindAfter` (the first contract step's), ms; 28 days without one. */
+export function remindAfterMs(plan: PhaseServices['plan']): number {
+  for (const entry of plan.phases) {
+    const config = (entry as { contract?: { remindAfter?: string } }).contract
+    if (config?.remindAfter) return parseDuration(config.remindAfter)
+  }
+  return parseDuration('28d')
+}
+
+/** Every pending contract of the app with its standing, oldest release first. */
+export async function contractStandings(
+  ctx: Pick<PhaseServices, 'journal' | 'lb' | 'plan'>,
+  known?: { traffic: Pick<Traffic, 'weights'>; pools: Pools },
+): Promise<ContractStanding[]> {
+  const ledger = requireLedger(ctx)
+  const [traffic, pools, pending] = await Promise.all([
+    known?.traffic ?? ctx.lb.traffic(),
+    known?.pools ?? ctx.journal.pools(ctx.plan.app),
+    ledger.pending(ctx.plan.app),
+  ])
+  const facts = { traffic, pools, now: new Date(), remindAfterMs: remindAfterMs(ctx.plan) }
+  return pending.sort((a, b) => a.releaseSeq - b.releaseSeq).map((p) => classifyContract(p, facts))
+}
+
+export interface ContractCheck {
+  /** The most pressing state: overdue before due before waiting (none pending: waiting). */
+  worst: ContractState
+  contracts: ContractStanding[]
+  /** The reminders sent by this check (each is sent once per contract). */
+  notified: { release: string; version: string; event: 'contract.due' | 'contract.overdue' }[]
+}
+
+/**
+ * `contract --check`: changes nothing but the record of which reminders were sent. Tells the
+ * webhooks of each contract that became due or overdue, once per contract (claimed in the
+ * ledger before sending, given back when no webhook got it).
+ */
+export async function checkContracts(ctx: PhaseServices): Promise<ContractCheck> {
+  const ledger = requireLedger(ctx)
+  const contracts = await contractStandings(ctx)
+  const notified: ContractCheck['notified'] = []
+  for (const standing of contracts) {
+    if (standing.state === 'waiting') continue
+    const reminder: ContractReminder = standing.state
+    const { pending } = standing
+    const already = reminder === 'due' ? pending.notifiedDueAt : pending.notifiedOverdueAt
+    const event = reminder === 'due' ? 'contract.due' : 'contract.overdue'
+    if (already || !ctx.notifier?.wants(event)) continue
+    const key = { app: ctx.plan.app, release: pending.release, reminder }
+    if (!(await ledger.claimReminder(key))) continue
+    const report = await ctx.notifier.notify(reminderNotification(ctx, standing, event))
+    for (const message of report.warnings) ctx.emit({ type: 'warning', message })
+    if (report.deliveries.some((d) => d.ok))
+      notified.push({ release: pending.release, version: pending.version, event })
+    else await ledger.unclaimReminder(key)
+  }
+  const states = new Set(contracts.map((c) => c.state))
+  const worst: ContractState = states.has('overdue') ? 'overdue' : states.has('due') ? 'due' : 'waiting'
+  return { worst, contracts, notified }
+}
+
+function reminderNotification(
+  ctx: PhaseServices,
+  standing: Extract<ContractStanding, { state: 'due' | 'overdue' }>,
+  event: 'contract.due' | 'contract.overdue',
+): Notification {
+  const { pending } = standing
+  const remind = formatDuration(remindAfterMs(ctx.plan))
+  return {
+    event,
+    app: ctx.plan.app,
+    at: new Date().toISOString(),
+    version: pending.version,
+    releaseId: pending.release,
+    files: pending.files.map((f) => f.file),
+    since: standing.dueSince.toISOString(),
+    reason:
+      event === 'contract.due'
+        ? `safe to run: \`bluegreen contract PLAN\` (overdue after ${remind})`
+        : `due for ${formatDuration(standing.dueMs)}, longer than remindAfter ${remind}: run \`bluegreen contract PLAN\``,
+  }
 }

@@ -9,6 +9,9 @@ const ContractConfig = z
   .strictObject({
     dir: z.string().min(1),
     notBefore: Duration.default('0s').describe('Minimum age of a release before its contract may run'),
+    remindAfter: Duration.default('28d').describe(
+      'How long a contract may stay due before `status` and `contract --check` call it overdue',
+    ),
     allowEmpty,
   })
   .describe(

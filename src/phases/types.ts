@@ -11,6 +11,7 @@ import type { PlanPath, RawIssue } from '../format/issues.js'
 import type { PlanBase, PoolName } from '../format/parts.js'
 import type { Journal, ReleaseRecord } from '../journal/journal.js'
 import type { LoadBalancer } from '../lb/types.js'
+import type { Notifier } from '../notify/notifier.js'
 
 /** What every step works with. The cli layer builds it; phases never construct adapters. */
 export interface PhaseServices<P extends PlanBase = PlanBase> {
@@ -30,6 +31,8 @@ export interface PhaseServices<P extends PlanBase = PlanBase> {
   actor: string
   /** The command line, for the lock holder. */
   command: string
+  /** Tells the plan's `notify:` webhooks; never throws, never needs awaiting (see src/notify/). */
+  notifier?: Notifier
 }
 
 export interface PhaseRunContext<C = unknown> extends PhaseServices {

@@ -10,6 +10,7 @@ import { readFile, stat } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { BluegreenError } from '../errors.js'
 import { registerEnvSecrets, registerSecretsIn } from '../redact.js'
+import { registerWebhookSecrets } from '../notify/webhook-url.js'
 import { interpolate, type Env } from './interpolate.js'
 import { formatPath, PlanError, type PlanIssue, type PlanPath, type RawIssue } from '../format/issues.js'
 import type { CheckResult } from './check.js'
@@ -122,6 +123,8 @@ export async function loadPlan(file: string, options: LoadPlanOptions = {}): Pro
     options.version && isRecord(pruned.value) ? { ...pruned.value, version: options.version } : pruned.value
 
   registerSecretsIn(withVersion)
+  // A webhook URL is a credential with no secret-looking name: masked before anything is printed.
+  registerWebhookSecrets(webhooksIn(withVersion))
   // Checked here rather than by the schema alone, so the message never quotes a hostile value raw.
   const reported = new Set(interpolationIssues.map((issue) => formatPath(issue.path)))
   const prunedIssues = (raw: RawIssue[]) =>
@@ -493,4 +496,19 @@ function canonicalJson(value: unknown): string {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+/** The plan's `notify:` webhooks as written, before the schema checked them. */
+function webhooksIn(value: unknown): { url: string; headers?: Record<string, string> }[] {
+  if (!isRecord(value) || !Array.isArray(value.notify)) return []
+  return value.notify.flatMap((webhook: unknown) =>
+    isRecord(webhook) && typeof webhook.url === 'string'
+      ? [
+          {
+            url: webhook.url,
+            headers: isRecord(webhook.headers) ? (webhook.headers as Record<string, string>) : undefined,
+          },
+        ]
+      : [],
+  )
 }

@@ -6,6 +6,7 @@
  */
 import * as z from 'zod'
 import { PlanCore } from '../format/parts.js'
+import { Notify } from '../notify/schema.js'
 import { providerDefinitions, providerRegistryGeneration, type LoadBalancerConfig } from '../lb/index.js'
 import {
   phaseDefinitions,
@@ -22,7 +23,7 @@ export type { NginxConfig } from '../lb/providers/nginx.js'
 export type { Check, Expect, Pool, PoolName, SyncDeclaration } from '../format/parts.js'
 import { phaseOf as entryOf } from '../phases/index.js'
 
-export type Plan = PlanCore & { loadBalancer: LoadBalancerConfig; phases: PhaseEntry[] }
+export type Plan = PlanCore & { notify?: Notify; loadBalancer: LoadBalancerConfig; phases: PhaseEntry[] }
 
 /** The kind of a phase entry and its config. */
 export function phaseOf(entry: PhaseEntry): { kind: PhaseKind; config: PhaseConfig<PhaseKind> } {
@@ -71,6 +72,8 @@ function build(): Built {
       loadBalancer,
       pools,
       phases: z.array(entry).min(1).describe('The release, phase by phase, in order'),
+      // Here rather than in PlanCore: src/format/ is below src/notify/ in the layers.
+      notify: Notify.optional(),
       lint,
     })
     .describe('A bluegreen release plan')

@@ -1,6 +1,21 @@
 /** Draws `status` and `history` for a person; --json prints the reports as they are. */
 import { withPlanPath } from '../errors.js'
-import type { HistoryReport, StatusReport } from '../engine/status.js'
+import type { HistoryReport, PendingContractStatus, StatusReport } from '../engine/status.js'
+import { formatDuration } from '../format/duration.js'
+
+/** "pending contract: 2.0.0 — 0001_drop.sql · due for 3h (since …): run `bluegreen contract PLAN`". */
+export function contractLine(c: PendingContractStatus): string {
+  const head = `pending contract: ${c.version} — ${c.files.join(', ') || 'no files'}`
+  const since = c.dueSince ? ` (since ${c.dueSince})` : ''
+  switch (c.state) {
+    case 'waiting':
+      return `${head} · waiting, pending ${formatDuration(c.ageMs)}: ${c.waitingFor ?? 'not yet safe'}`
+    case 'due':
+      return `${head} · due for ${formatDuration(c.dueMs ?? 0)}${since}: ${withPlanPath('run `bluegreen contract PLAN`')}`
+    case 'overdue':
+      return `${head} · OVERDUE, due for ${formatDuration(c.dueMs ?? 0)}${since}: ${withPlanPath('run `bluegreen contract PLAN`')}`
+  }
+}
 
 export function drawStatus(report: StatusReport): string {
   const lines = [`${report.app} · ${report.loadBalancer}`, '']
@@ -36,8 +51,7 @@ export function drawStatus(report: StatusReport): string {
     )
   }
   if (report.pendingContracts.length > 0) {
-    for (const c of report.pendingContracts)
-      lines.push(`  pending contract: ${c.version} — ${c.files.join(', ')} (not before ${c.notBefore})`)
+    for (const c of report.pendingContracts) lines.push(`  ${contractLine(c)}`)
   } else lines.push('  pending contracts: none')
   for (const sync of report.activeSyncs ?? [])
     lines.push(

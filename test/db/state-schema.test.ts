@@ -25,7 +25,7 @@ describe('state schema', () => {
         'syncs',
       ])
       const version = await client.query<{ version: number }>('SELECT version FROM bluegreen.state_schema')
-      expect(version.rows).toEqual([{ version: 2 }])
+      expect(version.rows).toEqual([{ version: 3 }])
     })
   })
 
