@@ -254,6 +254,26 @@ describe('an approve gate', () => {
     expect(history.events.find((e) => e.action === 'approval.timeout')?.detail).toContain('onTimeout abandon')
   }, 120_000)
 
+  it('with onTimeout rollback before traffic moved closes the release as rolled back, on a late approve (exit 1)', async () => {
+    const t = await given(beforeSwitch, { APPROVE_TIMEOUT: '4s', APPROVE_ON_TIMEOUT: 'rollback' })
+    const waiting = await t.release('2.6.0')
+    expect(waiting.code).toBe(6)
+    await pastDeadline(waiting.stdout)
+
+    // When someone approves too late
+    const late = await t.cli(['approve', beforeSwitch])
+
+    // Then the timeout acts instead: closed as rolled back, nothing switched, no approval recorded
+    expect(late.code, late.stderr).toBe(1)
+    expect(late.stderr).toContain('approval timed out')
+    const status = await t.status()
+    expect(status.lastRelease).toMatchObject({ version: '2.6.0', status: 'rolled_back', reachedUsers: false })
+    expect(status.traffic.weights).toEqual({ blue: 100, green: 0 })
+    const history = await t.history()
+    expect(history.events.some((e) => e.action === 'approve')).toBe(false)
+    expect(history.rollbacks).toHaveLength(0)
+  }, 120_000)
+
   it('with onTimeout abandon after traffic moved acts as rollback, on release --resume (exit 3)', async () => {
     const t = await given(afterPartialSwitch, { APPROVE_TIMEOUT: '4s', APPROVE_ON_TIMEOUT: 'abandon' })
     const waiting = await t.release('2.5.0')
@@ -268,4 +288,48 @@ describe('an approve gate', () => {
     expect(status.traffic.weights).toEqual({ blue: 100, green: 0 })
     expect(status.lastRelease).toMatchObject({ version: '2.5.0', status: 'rolled_back' })
   }, 120_000)
+})
+
+describe('the gate state in PostgreSQL', () => {
+  it('keeps audit entries tied to a release and its step, and reads them back oldest first', async () => {
+    const { withPostgresJournal } = await import('../../src/journal/postgres.js')
+    await withPostgresJournal(stack.databaseUrl, async (journal) => {
+      // Given a release and audit entries for two of its steps, and one of another app
+      const app = `pg-gate-${Date.now()}`
+      const release = await journal.startRelease({
+        app,
+        version: '2.0.0',
+        planHash: 'h',
+        from: 'blue',
+        to: 'green',
+      })
+      await journal.audit({
+        app,
+        action: 'approval.waiting',
+        actor: 'alice',
+        detail: 'waits',
+        releaseId: release.id,
+        step: 2,
+      })
+      await journal.audit({
+        app,
+        action: 'approve',
+        actor: 'bob',
+        detail: 'ok',
+        releaseId: release.id,
+        step: 2,
+      })
+      await journal.audit({ app, action: 'retire', actor: 'carol', detail: 'not of the release' })
+
+      // When they are read back for the release
+      const entries = await journal.releaseAudit(release.id)
+
+      // Then exactly its two entries come back, in order, with the step
+      expect(entries.map((e) => [e.action, e.actor, e.step, e.releaseId])).toEqual([
+        ['approval.waiting', 'alice', 2, release.id],
+        ['approve', 'bob', 2, release.id],
+      ])
+      await journal.finishRelease(release.id, { status: 'failed', error: 'test over' })
+    })
+  })
 })
