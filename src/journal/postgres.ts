@@ -716,36 +716,19 @@ export class PostgresJournal implements Journal {
   }
 
   async releaseAudit(releaseId: string): Promise<AuditEntry[]> {
-    const { rows } = await this.q<{
-      at: Date
-      app: string
-      action: string
-      actor: string
-      detail: string
-      step: number | null
-    }>(`SELECT at, app, action, actor, detail, step FROM bluegreen.audit WHERE release_id = $1 ORDER BY id`, [
-      releaseId,
-    ])
-    return rows.map(({ step, ...r }) => ({
-      ...r,
-      at: r.at.toISOString(),
-      releaseId,
-      ...(step === null ? {} : { step }),
-    }))
+    const { rows } = await this.q<AuditRow>(
+      `SELECT ${auditColumns} FROM bluegreen.audit WHERE release_id = $1 ORDER BY id`,
+      [releaseId],
+    )
+    return rows.map(toAudit)
   }
 
   async auditLog(app: string, limit: number): Promise<AuditEntry[]> {
-    const { rows } = await this.q<{
-      at: Date
-      app: string
-      action: string
-      actor: string
-      detail: string
-    }>(
-      `SELECT at, app, action, actor, detail FROM bluegreen.audit WHERE app = $1 ORDER BY id DESC LIMIT $2`,
+    const { rows } = await this.q<AuditRow>(
+      `SELECT ${auditColumns} FROM bluegreen.audit WHERE app = $1 ORDER BY id DESC LIMIT $2`,
       [app, limit],
     )
-    return rows.map((r) => ({ ...r, at: r.at.toISOString() }))
+    return rows.map(toAudit)
   }
 
   private ledger?: ContractLedger
@@ -768,6 +751,27 @@ export class PostgresJournal implements Journal {
  */
 async function offSessionLimits(client: Client, names: string[]): Promise<void> {
   await client.query(`SELECT set_config(name, '0', false) FROM pg_settings WHERE name = ANY($1)`, [names])
+}
+
+const auditColumns = 'at, app, action, actor, detail, release_id, step'
+
+interface AuditRow {
+  at: Date
+  app: string
+  action: string
+  actor: string
+  detail: string
+  release_id: string | null
+  step: number | null
+}
+
+function toAudit({ release_id, step, ...row }: AuditRow): AuditEntry {
+  return {
+    ...row,
+    at: row.at.toISOString(),
+    ...(release_id === null ? {} : { releaseId: release_id }),
+    ...(step === null ? {} : { step }),
+  }
 }
 
 interface HolderRow {
