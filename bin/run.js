@@ -1,4 +1,8 @@
 #!/usr/bin/env node
+import module from 'node:module'
+// Node 22.1+ keeps compiled code between runs: a short command spends most of its time loading
+// modules. Older Nodes have no such cache and skip this.
+module.enableCompileCache?.()
 // The AWS SDK warns about Node versions on every client construction; we pin its version instead.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 // A plain `bluegreen rollback …` runs without loading oclif: it is what runs during an incident

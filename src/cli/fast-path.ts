@@ -1,6 +1,6 @@
 /**
- * The incident path. `bluegreen rollback` is what an on-call engineer runs while production is
- * broken, so it starts without oclif: loading the framework, its config and the command class
+ * The fast path. `bluegreen rollback` is what an on-call engineer runs while production is
+ * broken, and `bluegreen lint` runs on every save in an editor, so both start without oclif: loading the framework, its config and the command class
  * costs more than Node's own start-up (bench/RESULTS.md). This reads the command's flags from
  * the oclif manifest that the build writes (the Rollback class stays their only definition),
  * parses argv with node:util's parseArgs, fills unset flags from their environment variables
@@ -35,6 +35,8 @@ interface ManifestCommand {
 export interface Invocation {
   argv: string[]
   args: Record<string, string | undefined>
+  /** Every positional, for a command that takes any number (`lint PATH...`). */
+  positionals: string[]
   flags: Record<string, string | boolean | undefined>
 }
 
@@ -56,6 +58,35 @@ const runners: Record<string, Runner> = {
       waitLock: text(flags['wait-lock']),
       command: commandLine('rollback', argv),
     })
+  },
+  // `bluegreen lint` runs in editors and pre-commit hooks on one file at a time: start-up is most of it.
+  async lint({ positionals, flags }) {
+    const [{ runLint }, { printError, printJson, printLine }] = await Promise.all([
+      import('../db/lint/run-lint.js'),
+      import('./output.js'),
+    ])
+    const maxWarnings = text(flags['max-warnings'])
+    if (maxWarnings !== undefined && !/^\d+$/.test(maxWarnings)) {
+      const { BluegreenError } = await import('../errors.js')
+      throw new BluegreenError({
+        code: 'USAGE',
+        message: `--max-warnings ${maxWarnings} is not a whole number`,
+        hint: 'give it like --max-warnings 0 (or set BLUEGREEN_MAX_WARNINGS)',
+      })
+    }
+    await runLint(
+      {
+        paths: positionals,
+        phase: flags.phase === 'contract' ? 'contract' : 'expand',
+        format: text(flags.format) as Parameters<typeof runLint>[0]['format'],
+        json: flags.json === true,
+        config: text(flags.config),
+        maxWarnings: maxWarnings === undefined ? undefined : Number(maxWarnings),
+        stripTransaction: flags['strip-transaction'] === true,
+        rules: flags.rules === true,
+      },
+      { out: printLine, err: printError, outJson: printJson },
+    )
   },
 }
 
@@ -92,11 +123,11 @@ function readCommand(manifest: URL, id: string): ManifestCommand | undefined {
 /**
  * argv parsed against the command's manifest entry, or undefined when oclif should see it:
  * whatever parseArgs rejects, and what oclif would treat differently (repeated flags,
- * `--no-` forms, option lists, more positionals than arguments).
+ * `--no-` forms, a value outside a flag's options, more positionals than a strict command takes).
  */
 export function parseInvocation(command: ManifestCommand, argv: string[]): Invocation | undefined {
   const flags = Object.values(command.flags)
-  if (command.strict === false || flags.some((f) => f.multiple || f.allowNo || f.options)) return undefined
+  if (flags.some((f) => f.multiple || f.allowNo)) return undefined
   const options: NonNullable<ParseArgsConfig['options']> = {}
   for (const flag of flags) {
     options[flag.name] = {
@@ -117,15 +148,18 @@ export function parseInvocation(command: ManifestCommand, argv: string[]): Invoc
     seen.add(token.name)
   }
   const argNames = Object.keys(command.args)
-  if (parsed.positionals.length > argNames.length) return undefined
+  if (command.strict !== false && parsed.positionals.length > argNames.length) return undefined
   const args = Object.fromEntries(argNames.map((name, i) => [name, parsed.positionals[i]]))
   if (Object.values(command.args).some((a) => a.required && args[a.name] === undefined)) return undefined
   const values: Invocation['flags'] = {}
   for (const flag of flags) {
     const given = parsed.values[flag.name]
-    values[flag.name] = Array.isArray(given) ? undefined : (given ?? fromEnvironment(flag))
+    const value = Array.isArray(given) ? undefined : (given ?? fromEnvironment(flag))
+    // A value outside the flag's list is oclif's to report, with the list.
+    if (flag.options && typeof value === 'string' && !flag.options.includes(value)) return undefined
+    values[flag.name] = value
   }
-  return { argv, args, flags: values }
+  return { argv, args, positionals: parsed.positionals, flags: values }
 }
 
 /** oclif's rule: a set, non-empty variable; for a boolean, 1/true/y/yes (any case) is true. */

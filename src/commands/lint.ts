@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { BluegreenCommand } from '../cli/base-command.js'
-import { BluegreenError, ExitCode } from '../errors.js'
+import { runLint } from '../db/lint/run-lint.js'
+import type { LintFormat } from '../db/lint/report.js'
 
 export default class Lint extends BluegreenCommand {
   static override description =
@@ -53,45 +54,22 @@ export default class Lint extends BluegreenCommand {
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Lint)
     this.json = flags.json
-    // The linter loads its SQL parser (WASM) only when it parses a file.
-    const { lintPaths, lintRules } = await import('../db/lint/index.js')
-    if (flags.rules) {
-      if (this.json) return this.outJson({ type: 'result', ok: true, rules: lintRules })
-      for (const rule of lintRules)
-        this.out(`${rule.id} (${rule.severity}, ${rule.phases.join('+')}): ${rule.summary}`)
-      return
-    }
-    const paths = argv.map(String)
-    if (paths.length === 0) {
-      throw new BluegreenError({
-        code: 'USAGE',
-        message: 'give at least one .sql file or directory',
-        hint: 'e.g. bluegreen lint migrations/expand (or - to read standard input)',
-      })
-    }
-    const { findLintConfig, loadLintConfig } = await import('../db/lint/config.js')
-    const { renderLint } = await import('../db/lint/report.js')
-    const phase = flags.phase === 'contract' ? 'contract' : 'expand'
-    const format = (
-      flags.json ? 'json' : (flags.format ?? (process.env.GITHUB_ACTIONS === 'true' ? 'github' : 'text'))
-    ) as 'text' | 'gcc' | 'json' | 'github' | 'sarif' | 'gitlab'
-    const configFile = flags.config ?? findLintConfig(process.cwd())
-    const levelsFor = configFile ? await loadLintConfig(configFile) : undefined
-    // A directory is linted as the runner sees it: the same files, links followed (lintPaths).
-    const result = await lintPaths(paths, phase, {
-      stripTransaction: flags['strip-transaction'],
-      levelsFor,
-    })
-    const errors = result.findings.filter((f) => f.severity === 'error').length
-    const warnings = result.findings.length - errors
-    process.exitCode =
-      result.parseErrors.length > 0
-        ? ExitCode.usage
-        : errors > 0 || warnings > (flags['max-warnings'] ?? 0)
-          ? 1
-          : ExitCode.ok
-    const report = renderLint(result, phase, format)
-    process.stdout.write(report.stdout)
-    if (report.summary) this.err(report.summary)
+    await runLint(
+      {
+        paths: argv.map(String),
+        phase: flags.phase === 'contract' ? 'contract' : 'expand',
+        format: flags.format as LintFormat | undefined,
+        json: flags.json,
+        config: flags.config,
+        maxWarnings: flags['max-warnings'],
+        stripTransaction: flags['strip-transaction'],
+        rules: flags.rules,
+      },
+      {
+        out: (text) => this.out(text),
+        err: (text) => this.err(text),
+        outJson: (value) => this.outJson(value),
+      },
+    )
   }
 }

@@ -56,16 +56,134 @@ export interface HaproxyConfig {
 }
 
 export function createHaproxy(config: HaproxyConfig, pools: PlanCore['pools']): LoadBalancer {
-  const { runtimeApi, backend } = config
-  const serversOf = poolServers(pools, backend)
-  const socketHint = `echo "show servers state ${backend}" | socat stdio ${runtimeApi}`
+  return new HaproxyLoadBalancer(config, pools)
+}
 
-  async function command(cmd: string): Promise<string> {
-    return runtimeCommand(runtimeApi, cmd)
+export class HaproxyLoadBalancer implements LoadBalancer {
+  readonly provider = 'haproxy' as const
+  private readonly serversOf: Record<PoolName, string[]>
+  private readonly socketHint: string
+
+  constructor(
+    private readonly config: HaproxyConfig,
+    pools: PlanCore['pools'],
+  ) {
+    this.serversOf = poolServers(pools, config.backend)
+    this.socketHint = `echo "show servers state ${config.backend}" | socat stdio ${config.runtimeApi}`
   }
 
-  /** Throws the BluegreenError that an error answer from the runtime API stands for. */
-  function refused(cmd: string, reply: string): BluegreenError {
+  describe(): string {
+    return `HAProxy backend ${this.config.backend} via ${this.config.runtimeApi}`
+  }
+
+  async traffic(): Promise<Traffic> {
+    return this.trafficOf(await this.readServers())
+  }
+
+  async shift(to: PoolName, weight = 100): Promise<ShiftResult> {
+    if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
+      throw new BluegreenError({
+        code: 'USAGE',
+        message: `cannot send ${weight}% of traffic`,
+        hint: 'Use a whole percentage from 0 to 100',
+      })
+    }
+    const { backend, runtimeApi } = this.config
+    const serversOf = this.serversOf
+    const servers = await this.readServers()
+    const before = this.trafficOf(servers)
+    const desired = trafficFrom(desiredWeights(to, weight))
+    const perServer = serverWeights(
+      desired.weights,
+      { blue: serversOf.blue.length, green: serversOf.green.length },
+      maxWeight,
+    )
+    const planned = new Map(
+      poolNames.flatMap((pool) => serversOf[pool].map((name) => [name, perServer[pool]] as const)),
+    )
+    const alreadyThere = [...planned].every(([name, w]) => servers.get(name)!.weight === w)
+    // Already there, or as close as integer weights get (pools of different sizes).
+    if (sameTraffic(before, desired) || (alreadyThere && closeTo(before, desired))) {
+      await this.saveState()
+      return { changed: false, before, after: before }
+    }
+
+    // Servers in maintenance or drain would not take their share: refuse before changing anything.
+    const predicted = this.trafficOf(servers, (s) => effectiveWeight(s, planned.get(s.name)))
+    if (!closeTo(predicted, desired)) {
+      const unavailable = [...planned]
+        .filter(([name, w]) => w > 0 && servers.get(name)!.adminState !== 0)
+        .map(([name]) => name)
+      throw new BluegreenError({
+        code: 'POOL_UNHEALTHY',
+        message: `cannot send ${weight}% to ${to}: servers in maintenance or drain in HAProxy: ${unavailable.join(', ')}`,
+        details: unavailable.map(
+          (name) => `${backend}/${name}: admin state ${servers.get(name)!.adminState}`,
+        ),
+        hint: `Set them ready (echo "set server ${backend}/${unavailable[0] ?? '<server>'} state ready" | socat stdio ${runtimeApi}) or remove them from pools.${to}.servers`,
+      })
+    }
+
+    // Raise weights before lowering any, so that the backend never has no server with weight.
+    const changes = [...planned].filter(([name, w]) => servers.get(name)!.weight !== w)
+    changes.sort(([a, wa], [b, wb]) => wb - servers.get(b)!.weight - (wa - servers.get(a)!.weight))
+    for (const [name, w] of changes) {
+      const cmd = `set server ${backend}/${name} weight ${w}`
+      const reply = await this.command(cmd)
+      if (reply.trim() !== '') throw this.refused(cmd, reply)
+    }
+
+    const afterServers = await this.readServers()
+    const after = this.trafficOf(afterServers)
+    const drifted = [...planned].filter(([name, w]) => afterServers.get(name)!.weight !== w)
+    if (drifted.length > 0 || !closeTo(after, desired)) {
+      throw new BluegreenError({
+        code: 'LB_VERIFY_FAILED',
+        message: `HAProxy reports ${after.weights.blue}% blue / ${after.weights.green}% green after the switch, expected ${desired.weights.blue}% / ${desired.weights.green}%`,
+        details: drifted.map(
+          ([name, w]) => `${backend}/${name}: weight ${afterServers.get(name)!.weight}, expected ${w}`,
+        ),
+        hint: `Something else changed the weights at the same time; check with: ${this.socketHint}`,
+      })
+    }
+    await this.saveState()
+    return { changed: true, before, after }
+  }
+
+  async targets(pool: PoolName): Promise<Target[]> {
+    const cmd = `show stat ${this.config.backend} 4 -1`
+    const [servers, statReply] = await Promise.all([this.readServers(), this.command(cmd)])
+    const stats = parseStat(statReply)
+    if (!stats) throw this.refused(cmd, statReply)
+    const statOf = new Map(stats.map((row) => [row.svname, row]))
+    return this.serversOf[pool].map((name) => {
+      const server = servers.get(name)!
+      const { health, reason } = healthOf(statOf.get(name))
+      return { id: name, address: server.address, port: server.port, health, ...(reason ? { reason } : {}) }
+    })
+  }
+
+  async waitHealthy(pool: PoolName, options: WaitOptions): Promise<Target[]> {
+    return waitForHealthyPool(
+      () => this.targets(pool),
+      pool,
+      options,
+      () =>
+        `HAProxy's health checks decide: check the servers' "check" settings and the app on each target (${this.socketHint})`,
+    )
+  }
+
+  async close(): Promise<void> {
+    // One connection per command: nothing stays open.
+  }
+
+  private async command(cmd: string): Promise<string> {
+    return runtimeCommand(this.config.runtimeApi, cmd)
+  }
+
+  /** The BluegreenError that an error answer from the runtime API stands for. */
+  private refused(cmd: string, reply: string): BluegreenError {
+    const { backend, runtimeApi } = this.config
     const text = reply.trim() || '(no answer)'
     if (/no such backend|can't find backend|no such proxy/i.test(text)) {
       return new BluegreenError({
@@ -84,19 +202,22 @@ export function createHaproxy(config: HaproxyConfig, pools: PlanCore['pools']): 
     return new BluegreenError({
       code: 'LB_CONFIG',
       message: `HAProxy refused "${cmd}": ${text}`,
-      hint: `Check that pools.blue.servers and pools.green.servers name servers of backend ${backend}: ${socketHint}`,
+      hint: `Check that pools.blue.servers and pools.green.servers name servers of backend ${backend}: ${this.socketHint}`,
     })
   }
 
   /** The backend's servers, checked against the plan's pools. */
-  async function readServers(): Promise<Map<string, ServerState>> {
+  private async readServers(): Promise<Map<string, ServerState>> {
+    const { backend } = this.config
     const cmd = `show servers state ${backend}`
-    const reply = await command(cmd)
+    const reply = await this.command(cmd)
     const rows = parseServersState(reply)
-    if (!rows) throw refused(cmd, reply)
+    if (!rows) throw this.refused(cmd, reply)
     const byName = new Map(rows.map((row) => [row.name, row]))
     const missing = poolNames.flatMap((pool) =>
-      serversOf[pool].filter((name) => !byName.has(name)).map((name) => `pools.${pool}.servers: ${name}`),
+      this.serversOf[pool]
+        .filter((name) => !byName.has(name))
+        .map((name) => `pools.${pool}.servers: ${name}`),
     )
     if (missing.length > 0) {
       throw new BluegreenError({
@@ -109,144 +230,38 @@ export function createHaproxy(config: HaproxyConfig, pools: PlanCore['pools']): 
     return byName
   }
 
-  /** A server in maintenance or drain gets no traffic whatever its weight. */
-  function effectiveWeight(server: ServerState, weight = server.weight): number {
-    return server.adminState === 0 ? weight : 0
-  }
-
-  function trafficOf(
+  private trafficOf(
     servers: Map<string, ServerState>,
     weightOf = (s: ServerState) => effectiveWeight(s),
   ): Traffic {
     const sum = (pool: PoolName): number =>
-      serversOf[pool].reduce((total, name) => total + weightOf(servers.get(name)!), 0)
+      this.serversOf[pool].reduce((total, name) => total + weightOf(servers.get(name)!), 0)
     return trafficFrom({ blue: sum('blue'), green: sum('green') })
   }
 
-  async function saveState(): Promise<void> {
-    if (!config.stateFile) return
+  private async saveState(): Promise<void> {
+    const { stateFile } = this.config
+    if (!stateFile) return
     // All backends, not just ours: with `load-server-state-from-file global` HAProxy reads every
     // backend's servers from this one file, and a file with only ours would reset the others.
-    const reply = await command('show servers state')
-    if (!parseServersState(reply)) throw refused('show servers state', reply)
+    const reply = await this.command('show servers state')
+    if (!parseServersState(reply)) throw this.refused('show servers state', reply)
     try {
-      await writeFileAtomic(config.stateFile, reply)
+      await writeFileAtomic(stateFile, reply)
     } catch (error) {
       throw new BluegreenError({
         code: 'LB_CONFIG',
-        message: `HAProxy switched, but the server-state file ${config.stateFile} could not be written: ${(error as Error).message}`,
+        message: `HAProxy switched, but the server-state file ${stateFile} could not be written: ${(error as Error).message}`,
         hint: 'Fix the path or its permissions and run the switch again (it rewrites the file); until then an HAProxy restart forgets the live pool',
         cause: error,
       })
     }
   }
+}
 
-  async function readTargets(pool: PoolName): Promise<Target[]> {
-    const cmd = `show stat ${backend} 4 -1`
-    const [servers, statReply] = await Promise.all([readServers(), command(cmd)])
-    const stats = parseStat(statReply)
-    if (!stats) throw refused(cmd, statReply)
-    const statOf = new Map(stats.map((row) => [row.svname, row]))
-    return serversOf[pool].map((name) => {
-      const server = servers.get(name)!
-      const { health, reason } = healthOf(statOf.get(name))
-      return { id: name, address: server.address, port: server.port, health, ...(reason ? { reason } : {}) }
-    })
-  }
-
-  return {
-    provider: 'haproxy',
-
-    describe: () => `HAProxy backend ${backend} via ${runtimeApi}`,
-
-    async traffic() {
-      return trafficOf(await readServers())
-    },
-
-    async shift(to: PoolName, weight = 100): Promise<ShiftResult> {
-      if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
-        throw new BluegreenError({
-          code: 'USAGE',
-          message: `cannot send ${weight}% of traffic`,
-          hint: 'Use a whole percentage from 0 to 100',
-        })
-      }
-      const servers = await readServers()
-      const before = trafficOf(servers)
-      const desired = trafficFrom(desiredWeights(to, weight))
-      const perServer = serverWeights(
-        desired.weights,
-        { blue: serversOf.blue.length, green: serversOf.green.length },
-        maxWeight,
-      )
-      const planned = new Map(
-        poolNames.flatMap((pool) => serversOf[pool].map((name) => [name, perServer[pool]] as const)),
-      )
-      const alreadyThere = [...planned].every(([name, w]) => servers.get(name)!.weight === w)
-      // Already there, or as close as integer weights get (pools of different sizes).
-      if (sameTraffic(before, desired) || (alreadyThere && closeTo(before, desired))) {
-        await saveState()
-        return { changed: false, before, after: before }
-      }
-
-      // Servers in maintenance or drain would not take their share: refuse before changing anything.
-      const predicted = trafficOf(servers, (s) => effectiveWeight(s, planned.get(s.name)))
-      if (!closeTo(predicted, desired)) {
-        const unavailable = [...planned]
-          .filter(([name, w]) => w > 0 && servers.get(name)!.adminState !== 0)
-          .map(([name]) => name)
-        throw new BluegreenError({
-          code: 'POOL_UNHEALTHY',
-          message: `cannot send ${weight}% to ${to}: servers in maintenance or drain in HAProxy: ${unavailable.join(', ')}`,
-          details: unavailable.map(
-            (name) => `${backend}/${name}: admin state ${servers.get(name)!.adminState}`,
-          ),
-          hint: `Set them ready (echo "set server ${backend}/${unavailable[0] ?? '<server>'} state ready" | socat stdio ${runtimeApi}) or remove them from pools.${to}.servers`,
-        })
-      }
-
-      // Raise weights before lowering any, so that the backend never has no server with weight.
-      const changes = [...planned].filter(([name, w]) => servers.get(name)!.weight !== w)
-      changes.sort(([a, wa], [b, wb]) => wb - servers.get(b)!.weight - (wa - servers.get(a)!.weight))
-      for (const [name, w] of changes) {
-        const cmd = `set server ${backend}/${name} weight ${w}`
-        const reply = await command(cmd)
-        if (reply.trim() !== '') throw refused(cmd, reply)
-      }
-
-      const afterServers = await readServers()
-      const after = trafficOf(afterServers)
-      const drifted = [...planned].filter(([name, w]) => afterServers.get(name)!.weight !== w)
-      if (drifted.length > 0 || !closeTo(after, desired)) {
-        throw new BluegreenError({
-          code: 'LB_VERIFY_FAILED',
-          message: `HAProxy reports ${after.weights.blue}% blue / ${after.weights.green}% green after the switch, expected ${desired.weights.blue}% / ${desired.weights.green}%`,
-          details: drifted.map(
-            ([name, w]) => `${backend}/${name}: weight ${afterServers.get(name)!.weight}, expected ${w}`,
-          ),
-          hint: `Something else changed the weights at the same time; check with: ${socketHint}`,
-        })
-      }
-      await saveState()
-      return { changed: true, before, after }
-    },
-
-    targets: readTargets,
-
-    async waitHealthy(pool: PoolName, options: WaitOptions): Promise<Target[]> {
-      return waitForHealthyPool(
-        () => readTargets(pool),
-        pool,
-        options,
-        () =>
-          `HAProxy's health checks decide: check the servers' "check" settings and the app on each target (${socketHint})`,
-      )
-    },
-
-    async close() {
-      // One connection per command: nothing stays open.
-    },
-  }
+/** A server in maintenance or drain gets no traffic whatever its weight. */
+function effectiveWeight(server: ServerState, weight = server.weight): number {
+  return server.adminState === 0 ? weight : 0
 }
 
 function poolServers(pools: PlanCore['pools'], backend: string): Record<PoolName, string[]> {

@@ -80,10 +80,149 @@ export interface NginxConfig {
 }
 
 export function createNginx(config: NginxConfig, pools: PlanCore['pools']): LoadBalancer {
-  const { upstreamFile, upstream } = config
-  const serversOf = poolServers(pools)
+  return new NginxLoadBalancer(config, pools)
+}
 
-  async function readUpstream(): Promise<{ text: string; block: UpstreamBlock }> {
+/** What the last successful reload applied: the file's hash and its traffic. */
+interface Marker {
+  hash: string
+  weights: Record<PoolName, number>
+}
+
+export class NginxLoadBalancer implements LoadBalancer {
+  readonly provider = 'nginx' as const
+  private readonly serversOf: Record<PoolName, string[]>
+  private readonly markerFile: string
+
+  constructor(
+    private readonly config: NginxConfig,
+    pools: PlanCore['pools'],
+  ) {
+    this.serversOf = poolServers(pools)
+    this.markerFile = join(
+      dirname(config.upstreamFile),
+      `.${basename(config.upstreamFile)}.bluegreen-applied`,
+    )
+  }
+
+  describe(): string {
+    return `nginx upstream ${this.config.upstream} in ${this.config.upstreamFile}`
+  }
+
+  async traffic(): Promise<Traffic> {
+    return (await this.applied()).traffic
+  }
+
+  async shift(to: PoolName, weight = 100): Promise<ShiftResult> {
+    if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
+      throw new BluegreenError({
+        code: 'USAGE',
+        message: `cannot send ${weight}% of traffic`,
+        hint: 'Use a whole percentage from 0 to 100',
+      })
+    }
+    const { config, serversOf } = this
+    const { upstreamFile, upstream } = config
+    const { text, block, traffic: before, pending } = await this.applied()
+    const desired = trafficFrom(desiredWeights(to, weight))
+    // A file nginx has not loaded is rewritten and reloaded even when it reads as asked.
+    if (sameTraffic(before, desired) && !pending) return { changed: false, before, after: before }
+    // The first switch: what nginx serves now is the file as it is.
+    if (!(await this.readMarker())) await this.writeMarker(text, block)
+
+    const perServer = serverWeights(
+      desired.weights,
+      { blue: serversOf.blue.length, green: serversOf.green.length },
+      maxWeight,
+    )
+    const servers = poolNames.flatMap((pool) =>
+      serversOf[pool].map((address) => ({
+        address,
+        weight: perServer[pool],
+        params: block.servers.find((s) => sameAddress(s.address, address))?.params ?? [],
+      })),
+    )
+    const others = block.servers.filter((s) => this.poolOf(s.address) === undefined).map((s) => s.statement)
+    const note = `Written by bluegreen: blue ${desired.weights.blue}%, green ${desired.weights.green}%; the pool without traffic is marked down.`
+    await writeFileAtomic(
+      upstreamFile,
+      replaceBlock(text, block, renderUpstream(upstream, block.directives, servers, others, note)),
+    )
+
+    const restore = () => writeFileAtomic(upstreamFile, text)
+    failpoint('nginx:written')
+    const tested = await run(config.test)
+    if (!tested.ok) {
+      await restore()
+      throw new BluegreenError({
+        code: 'LB_CONFIG',
+        message: `nginx rejected the configuration for ${desired.weights[to]}% to ${to}; ${upstreamFile} was restored`,
+        details: nginxMessage(tested.output),
+        hint: `nginx still serves ${before.live} as before. Fix what nginx reports (often an address in pools.${to}.servers), then switch again`,
+      })
+    }
+    const reloaded = await run(config.reload)
+    if (!reloaded.ok) {
+      await restore()
+      throw new BluegreenError({
+        code: 'LB_UNREACHABLE',
+        message: `nginx did not reload (${config.reload.join(' ')}); ${upstreamFile} was restored`,
+        details: nginxMessage(reloaded.output),
+        hint: `Check that nginx is running and that loadBalancer.reload signals it (e.g. nginx -s reload with the same -c/-p nginx was started with)`,
+      })
+    }
+
+    const written = await this.readUpstream()
+    await this.writeMarker(written.text, written.block)
+    await sleep(reloadSettleMs)
+
+    const after = this.trafficOf(written.block)
+    if (!sameTraffic(after, desired) && !closeTo(after, desired)) {
+      throw new BluegreenError({
+        code: 'LB_VERIFY_FAILED',
+        message: `${upstreamFile} reads ${after.weights.blue}% blue / ${after.weights.green}% green after the switch, expected ${desired.weights.blue}% / ${desired.weights.green}%`,
+        hint: 'Something else rewrote the upstream file at the same time; check it and switch again',
+      })
+    }
+    return { changed: true, before, after }
+  }
+
+  async targets(pool: PoolName): Promise<Target[]> {
+    // nginx free has no active health checks (and its passive ones are per worker and not
+    // readable), so health here is a direct TCP connect to each server: the same thing nginx's
+    // own failure detection (`proxy_next_upstream error timeout`) would trip on.
+    return Promise.all(
+      this.serversOf[pool].map(async (server): Promise<Target> => {
+        const { host, port } = splitAddress(server)
+        const failure = await probe(host, port)
+        return {
+          id: server,
+          address: host,
+          port,
+          health: failure === undefined ? 'healthy' : 'unhealthy',
+          ...(failure === undefined ? {} : { reason: `TCP connect failed: ${failure}` }),
+        }
+      }),
+    )
+  }
+
+  async waitHealthy(pool: PoolName, options: WaitOptions): Promise<Target[]> {
+    return waitForHealthyPool(
+      () => this.targets(pool),
+      pool,
+      options,
+      () =>
+        `nginx has no active health checks, so bluegreen connects to each server of pools.${pool}.servers itself: check that the app listens there`,
+    )
+  }
+
+  async close(): Promise<void> {
+    // Nothing stays open: the file is read per call and probes close their sockets.
+  }
+
+  private async readUpstream(): Promise<{ text: string; block: UpstreamBlock }> {
+    const { upstreamFile, upstream } = this.config
+    const serversOf = this.serversOf
     let text: string
     try {
       text = await readFile(upstreamFile, 'utf8')
@@ -103,7 +242,7 @@ export function createNginx(config: NginxConfig, pools: PlanCore['pools']): Load
         hint: 'Set loadBalancer.upstream to the name of the upstream block in that file',
       })
     }
-    const strangers = block.servers.filter((s) => !s.backup && poolOf(s.address) === undefined)
+    const strangers = block.servers.filter((s) => !s.backup && this.poolOf(s.address) === undefined)
     if (strangers.length > 0) {
       throw new BluegreenError({
         code: 'LB_CONFIG',
@@ -118,38 +257,32 @@ export function createNginx(config: NginxConfig, pools: PlanCore['pools']): Load
     return { text, block }
   }
 
-  const markerFile = join(dirname(upstreamFile), `.${basename(upstreamFile)}.bluegreen-applied`)
-  const hash = (text: string) => createHash('sha256').update(text).digest('hex')
-
-  /** What the last successful reload applied: the file's hash and its traffic. */
-  async function readMarker(): Promise<{ hash: string; weights: Record<PoolName, number> } | undefined> {
+  /** What the last successful reload applied, if a reload by bluegreen has happened. */
+  private async readMarker(): Promise<Marker | undefined> {
     try {
-      return JSON.parse(await readFile(markerFile, 'utf8')) as {
-        hash: string
-        weights: Record<PoolName, number>
-      }
+      return JSON.parse(await readFile(this.markerFile, 'utf8')) as Marker
     } catch {
       return undefined
     }
   }
 
-  async function writeMarker(text: string, block: UpstreamBlock): Promise<void> {
+  private async writeMarker(text: string, block: UpstreamBlock): Promise<void> {
     await writeFileAtomic(
-      markerFile,
-      JSON.stringify({ hash: hash(text), weights: trafficOf(block).weights }) + '\n',
+      this.markerFile,
+      JSON.stringify({ hash: hash(text), weights: this.trafficOf(block).weights }) + '\n',
     )
   }
 
   /** What nginx serves: the file once applied, else what the last reload applied. */
-  async function applied(): Promise<{
+  private async applied(): Promise<{
     text: string
     block: UpstreamBlock
     traffic: Traffic
     pending: boolean
   }> {
-    const { text, block } = await readUpstream()
-    const inFile = trafficOf(block)
-    const marker = await readMarker()
+    const { text, block } = await this.readUpstream()
+    const inFile = this.trafficOf(block)
+    const marker = await this.readMarker()
     if (!marker || marker.hash === hash(text)) return { text, block, traffic: inFile, pending: false }
     const served = trafficFrom(marker.weights)
     return {
@@ -158,137 +291,24 @@ export function createNginx(config: NginxConfig, pools: PlanCore['pools']): Load
       pending: true,
       traffic: {
         ...served,
-        note: `${upstreamFile} says blue ${inFile.weights.blue}% / green ${inFile.weights.green}%, but nginx has not been reloaded with it (a switch interrupted before its reload, or an edit not yet applied): nginx serves what it last loaded, blue ${served.weights.blue}% / green ${served.weights.green}%`,
+        note: `${this.config.upstreamFile} says blue ${inFile.weights.blue}% / green ${inFile.weights.green}%, but nginx has not been reloaded with it (a switch interrupted before its reload, or an edit not yet applied): nginx serves what it last loaded, blue ${served.weights.blue}% / green ${served.weights.green}%`,
       },
     }
   }
 
-  function poolOf(address: string): PoolName | undefined {
-    return poolNames.find((pool) => serversOf[pool].some((s) => sameAddress(s, address)))
+  private poolOf(address: string): PoolName | undefined {
+    return poolNames.find((pool) => this.serversOf[pool].some((s) => sameAddress(s, address)))
   }
 
-  function trafficOf(block: UpstreamBlock): Traffic {
+  private trafficOf(block: UpstreamBlock): Traffic {
     const sum = (pool: PoolName): number =>
-      block.servers.filter((s) => poolOf(s.address) === pool).reduce((total, s) => total + s.weight, 0)
+      block.servers.filter((s) => this.poolOf(s.address) === pool).reduce((total, s) => total + s.weight, 0)
     return trafficFrom({ blue: sum('blue'), green: sum('green') })
   }
+}
 
-  async function readTargets(pool: PoolName): Promise<Target[]> {
-    // nginx free has no active health checks (and its passive ones are per worker and not
-    // readable), so health here is a direct TCP connect to each server: the same thing nginx's
-    // own failure detection (`proxy_next_upstream error timeout`) would trip on.
-    return Promise.all(
-      serversOf[pool].map(async (server): Promise<Target> => {
-        const { host, port } = splitAddress(server)
-        const failure = await probe(host, port)
-        return {
-          id: server,
-          address: host,
-          port,
-          health: failure === undefined ? 'healthy' : 'unhealthy',
-          ...(failure === undefined ? {} : { reason: `TCP connect failed: ${failure}` }),
-        }
-      }),
-    )
-  }
-
-  return {
-    provider: 'nginx',
-
-    describe: () => `nginx upstream ${upstream} in ${upstreamFile}`,
-
-    async traffic() {
-      return (await applied()).traffic
-    },
-
-    async shift(to: PoolName, weight = 100): Promise<ShiftResult> {
-      if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
-        throw new BluegreenError({
-          code: 'USAGE',
-          message: `cannot send ${weight}% of traffic`,
-          hint: 'Use a whole percentage from 0 to 100',
-        })
-      }
-      const { text, block, traffic: before, pending } = await applied()
-      const desired = trafficFrom(desiredWeights(to, weight))
-      // A file nginx has not loaded is rewritten and reloaded even when it reads as asked.
-      if (sameTraffic(before, desired) && !pending) return { changed: false, before, after: before }
-      // The first switch: what nginx serves now is the file as it is.
-      if (!(await readMarker())) await writeMarker(text, block)
-
-      const perServer = serverWeights(
-        desired.weights,
-        { blue: serversOf.blue.length, green: serversOf.green.length },
-        maxWeight,
-      )
-      const servers = poolNames.flatMap((pool) =>
-        serversOf[pool].map((address) => ({
-          address,
-          weight: perServer[pool],
-          params: block.servers.find((s) => sameAddress(s.address, address))?.params ?? [],
-        })),
-      )
-      const others = block.servers.filter((s) => poolOf(s.address) === undefined).map((s) => s.statement)
-      const note = `Written by bluegreen: blue ${desired.weights.blue}%, green ${desired.weights.green}%; the pool without traffic is marked down.`
-      await writeFileAtomic(
-        upstreamFile,
-        replaceBlock(text, block, renderUpstream(upstream, block.directives, servers, others, note)),
-      )
-
-      const restore = () => writeFileAtomic(upstreamFile, text)
-      failpoint('nginx:written')
-      const tested = await run(config.test)
-      if (!tested.ok) {
-        await restore()
-        throw new BluegreenError({
-          code: 'LB_CONFIG',
-          message: `nginx rejected the configuration for ${desired.weights[to]}% to ${to}; ${upstreamFile} was restored`,
-          details: nginxMessage(tested.output),
-          hint: `nginx still serves ${before.live} as before. Fix what nginx reports (often an address in pools.${to}.servers), then switch again`,
-        })
-      }
-      const reloaded = await run(config.reload)
-      if (!reloaded.ok) {
-        await restore()
-        throw new BluegreenError({
-          code: 'LB_UNREACHABLE',
-          message: `nginx did not reload (${config.reload.join(' ')}); ${upstreamFile} was restored`,
-          details: nginxMessage(reloaded.output),
-          hint: `Check that nginx is running and that loadBalancer.reload signals it (e.g. nginx -s reload with the same -c/-p nginx was started with)`,
-        })
-      }
-
-      const written = await readUpstream()
-      await writeMarker(written.text, written.block)
-      await sleep(reloadSettleMs)
-
-      const after = trafficOf(written.block)
-      if (!sameTraffic(after, desired) && !closeTo(after, desired)) {
-        throw new BluegreenError({
-          code: 'LB_VERIFY_FAILED',
-          message: `${upstreamFile} reads ${after.weights.blue}% blue / ${after.weights.green}% green after the switch, expected ${desired.weights.blue}% / ${desired.weights.green}%`,
-          hint: 'Something else rewrote the upstream file at the same time; check it and switch again',
-        })
-      }
-      return { changed: true, before, after }
-    },
-
-    targets: readTargets,
-
-    async waitHealthy(pool: PoolName, options: WaitOptions): Promise<Target[]> {
-      return waitForHealthyPool(
-        () => readTargets(pool),
-        pool,
-        options,
-        () =>
-          `nginx has no active health checks, so bluegreen connects to each server of pools.${pool}.servers itself: check that the app listens there`,
-      )
-    },
-
-    async close() {
-      // Nothing stays open: the file is read per call and probes close their sockets.
-    },
-  }
+function hash(text: string): string {
+  return createHash('sha256').update(text).digest('hex')
 }
 
 function poolServers(pools: PlanCore['pools']): Record<PoolName, string[]> {

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { packagesLoaded, runCli } from '../support/cli.js'
 
@@ -33,5 +36,27 @@ describe('start-up stays light', () => {
     expect(help.code).toBe(0)
     expect(help.stdout).toContain('--force')
     expect(packagesLoaded(help.modules, ['@oclif/core'])).toEqual(['@oclif/core'])
+  })
+
+  it('runs lint without loading oclif; a value outside a flag’s list goes to oclif, which names the list', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bluegreen-lint-fast-'))
+    try {
+      writeFileSync(join(dir, 'ok.sql'), 'ALTER TABLE profiles ADD COLUMN nickname text;\n')
+      writeFileSync(join(dir, 'bad.sql'), 'ALTER TABLE profiles DROP COLUMN name;\n')
+      const ok = await runCli(['lint', join(dir, 'ok.sql'), '--json'], { traceModules: true })
+      expect(ok.code).toBe(0)
+      expect(packagesLoaded(ok.modules, ['@oclif/core'])).toEqual([])
+      const bad = await runCli(['lint', join(dir, 'bad.sql'), join(dir, 'ok.sql')], { traceModules: true })
+      expect(bad.code).not.toBe(0)
+      expect(bad.stdout + bad.stderr).toContain('bad.sql')
+      expect(packagesLoaded(bad.modules, ['@oclif/core'])).toEqual([])
+
+      const wrong = await runCli(['lint', join(dir, 'ok.sql'), '--phase', 'sideways'], { traceModules: true })
+      expect(wrong.code).toBe(2)
+      expect(wrong.stderr).toContain('expand')
+      expect(packagesLoaded(wrong.modules, ['@oclif/core'])).toEqual(['@oclif/core'])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -15,50 +15,59 @@ export interface ColumnType {
   array: boolean
 }
 
-/** Facts about existing columns, keyed by `schema.table.column`. */
+/**
+ * Facts about existing columns, by table (`schema.table`) and column: forgetting a dropped table
+ * is one delete, not a scan of every column the file has seen.
+ */
 export class SchemaKnowledge {
-  private readonly columnTypes = new Map<string, ColumnType>()
-  private readonly notNull = new Set<string>()
-  /** CHECK (col IS NOT NULL) constraints by `schema.table.constraint` → column. */
-  private readonly notNullChecks = new Map<string, string>()
+  private readonly columnTypes = new Map<string, Map<string, ColumnType>>()
+  private readonly notNull = new Map<string, Set<string>>()
+  /** CHECK (col IS NOT NULL) constraints by table, then constraint → column. */
+  private readonly notNullChecks = new Map<string, Map<string, string>>()
 
   setColumnType(table: string, column: string, type: ColumnType): void {
-    this.columnTypes.set(`${table}.${column}`, type)
+    of(this.columnTypes, table, () => new Map()).set(column, type)
   }
 
   columnType(table: string, column: string): ColumnType | undefined {
-    return this.columnTypes.get(`${table}.${column}`)
+    return this.columnTypes.get(table)?.get(column)
   }
 
   forgetColumn(table: string, column: string): void {
-    this.columnTypes.delete(`${table}.${column}`)
-    this.notNull.delete(`${table}.${column}`)
+    this.columnTypes.get(table)?.delete(column)
+    this.notNull.get(table)?.delete(column)
   }
 
   forgetTable(table: string): void {
-    for (const map of [this.columnTypes, this.notNullChecks])
-      for (const key of map.keys()) if (key.startsWith(`${table}.`)) map.delete(key)
-    for (const key of this.notNull) if (key.startsWith(`${table}.`)) this.notNull.delete(key)
+    this.columnTypes.delete(table)
+    this.notNull.delete(table)
+    this.notNullChecks.delete(table)
   }
 
   recordNotNullCheck(table: string, constraint: string, column: string, validated: boolean): void {
-    this.notNullChecks.set(`${table}.${constraint}`, column)
-    if (validated) this.notNull.add(`${table}.${column}`)
+    of(this.notNullChecks, table, () => new Map()).set(constraint, column)
+    if (validated) this.recordProvenNotNull(table, column)
   }
 
   recordValidated(table: string, constraint: string): void {
-    const column = this.notNullChecks.get(`${table}.${constraint}`)
-    if (column !== undefined) this.notNull.add(`${table}.${column}`)
+    const column = this.notNullChecks.get(table)?.get(constraint)
+    if (column !== undefined) this.recordProvenNotNull(table, column)
   }
 
   /** The column is NOT NULL already, or a validated CHECK proves it: SET NOT NULL skips the scan. */
   recordProvenNotNull(table: string, column: string): void {
-    this.notNull.add(`${table}.${column}`)
+    of(this.notNull, table, () => new Set()).add(column)
   }
 
   isProvenNotNull(table: string, column: string): boolean {
-    return this.notNull.has(`${table}.${column}`)
+    return this.notNull.get(table)?.has(column) ?? false
   }
+}
+
+function of<V>(map: Map<string, V>, key: string, make: () => V): V {
+  let value = map.get(key)
+  if (value === undefined) map.set(key, (value = make()))
+  return value
 }
 
 /** Types whose values may be cast to a wider type of the same family without a rewrite. */

@@ -1,0 +1,143 @@
+/**
+ * Which statements take a lock that makes the application wait until the transaction commits,
+ * and which may run long: together they are the long-statement-under-lock rule, and the linter
+ * keeps `context.lockHeldBy` with blockingLock.
+ */
+import type { Node, RangeVar } from 'libpg-query'
+import { optionEnabled } from '../sql-file.js'
+import type { FileContext } from './context.js'
+import { findNodes, lastName, nameList, objectKind, objectName, qualified, relationsOf } from './names.js'
+
+/** ALTER TABLE commands that take a lock the application does not wait for (SHARE UPDATE EXCLUSIVE). */
+export const weakAlterCommands = new Set([
+  'AT_ValidateConstraint',
+  'AT_SetStatistics',
+  'AT_SetOptions',
+  'AT_ResetOptions',
+  'AT_ClusterOn',
+  'AT_DropCluster',
+  'AT_AttachPartition',
+  'AT_DetachPartitionFinalize',
+])
+
+/** LOCK TABLE's modes by number; SHARE (5) and stronger block writes. */
+export const lockModes = [
+  '',
+  'ACCESS SHARE',
+  'ROW SHARE',
+  'ROW EXCLUSIVE',
+  'SHARE UPDATE EXCLUSIVE',
+  'SHARE',
+  'SHARE ROW EXCLUSIVE',
+  'EXCLUSIVE',
+  'ACCESS EXCLUSIVE',
+]
+
+/**
+ * The lock a statement takes that makes the application wait (it blocks reads or writes of an
+ * existing table), held until the transaction commits; undefined when it takes none.
+ */
+export function blockingLock(node: Node, context: FileContext): string | undefined {
+  const on = (relation: RangeVar | undefined, what: string) =>
+    relation && !context.isNew(relation) ? `${what} ${qualified(relation)}` : undefined
+  if ('AlterTableStmt' in node) {
+    const stmt = node.AlterTableStmt
+    if (stmt.objtype === 'OBJECT_INDEX') return undefined
+    const strong = (stmt.cmds ?? []).some(
+      (c) => 'AlterTableCmd' in c && !weakAlterCommands.has(c.AlterTableCmd.subtype ?? ''),
+    )
+    return strong ? on(stmt.relation, 'ALTER TABLE') : undefined
+  }
+  if ('IndexStmt' in node)
+    return node.IndexStmt.concurrent ? undefined : on(node.IndexStmt.relation, 'CREATE INDEX on')
+  if ('RenameStmt' in node) return on(node.RenameStmt.relation, 'ALTER … RENAME on')
+  if ('CreateTrigStmt' in node) return on(node.CreateTrigStmt.relation, 'CREATE TRIGGER on')
+  if ('RuleStmt' in node) return on(node.RuleStmt.relation, 'CREATE RULE on')
+  if ('ClusterStmt' in node) return on(node.ClusterStmt.relation, 'CLUSTER')
+  if ('RefreshMatViewStmt' in node)
+    return node.RefreshMatViewStmt.concurrent ? undefined : on(node.RefreshMatViewStmt.relation, 'REFRESH of')
+  if ('ReindexStmt' in node)
+    return optionEnabled(node.ReindexStmt.params, 'concurrently')
+      ? undefined
+      : on(node.ReindexStmt.relation, 'REINDEX')
+  if ('TruncateStmt' in node)
+    return on(
+      relationsOf(node.TruncateStmt.relations).find((r) => !context.isNew(r)),
+      'TRUNCATE',
+    )
+  if ('LockStmt' in node && (node.LockStmt.mode ?? 8) >= 5)
+    return on(
+      relationsOf(node.LockStmt.relations).find((r) => !context.isNew(r)),
+      'LOCK TABLE',
+    )
+  if ('DropStmt' in node) {
+    const stmt = node.DropStmt
+    const kinds = ['OBJECT_TABLE', 'OBJECT_INDEX', 'OBJECT_MATVIEW', 'OBJECT_VIEW']
+    if (stmt.concurrent || !kinds.includes(stmt.removeType ?? '')) return undefined
+    const kind = stmt.removeType === 'OBJECT_INDEX' ? 'index' : 'relation'
+    const existing = (stmt.objects ?? []).find((o) => !context.has(kind, context.key(nameList(o))))
+    return existing ? `DROP ${objectKind(stmt.removeType).toUpperCase()} ${objectName(existing)}` : undefined
+  }
+  return undefined
+}
+
+/**
+ * Whether a statement may run long: it reads or writes many rows of an existing table (an UPDATE
+ * or DELETE not pinned to keys, INSERT … SELECT, CREATE TABLE … AS, a SELECT from a table).
+ */
+export function longRunning(node: Node, context: FileContext): string | undefined {
+  if ('UpdateStmt' in node) {
+    const stmt = node.UpdateStmt
+    if (context.isNew(stmt.relation) || pinned(stmt.whereClause)) return undefined
+    return `UPDATE ${qualified(stmt.relation)}`
+  }
+  if ('DeleteStmt' in node) {
+    const stmt = node.DeleteStmt
+    if (context.isNew(stmt.relation) || pinned(stmt.whereClause)) return undefined
+    return `DELETE FROM ${qualified(stmt.relation)}`
+  }
+  if ('InsertStmt' in node) {
+    const select = node.InsertStmt.selectStmt
+    if (!select || !('SelectStmt' in select) || readsTables(select, context) === undefined) return undefined
+    return `INSERT INTO ${qualified(node.InsertStmt.relation)} … SELECT`
+  }
+  if ('CreateTableAsStmt' in node) {
+    const query = node.CreateTableAsStmt.query
+    return query && readsTables(query, context)
+      ? `CREATE TABLE ${qualified(node.CreateTableAsStmt.into?.rel)} AS`
+      : undefined
+  }
+  if ('SelectStmt' in node) {
+    const table = readsTables(node, context)
+    return table ? `SELECT … FROM ${table}` : undefined
+  }
+  return undefined
+}
+
+/** The first existing table a query reads, if any. */
+function readsTables(query: Node, context: FileContext): string | undefined {
+  for (const relation of findNodes(query, 'RangeVar') as RangeVar[]) {
+    if (!context.isNew(relation)) return qualified(relation)
+  }
+  return undefined
+}
+
+/** A WHERE that picks rows by key (`id = 1`, `id IN (1, 2)`, either under AND): a few rows, fast. */
+function pinned(where: Node | undefined): boolean {
+  if (!where) return false
+  if ('BoolExpr' in where)
+    return where.BoolExpr.boolop === 'AND_EXPR' && (where.BoolExpr.args ?? []).some(pinned)
+  if (!('A_Expr' in where)) return false
+  const expr = where.A_Expr
+  const constant = (n: Node | undefined): boolean =>
+    n !== undefined && ('A_Const' in n || 'ParamRef' in n || ('TypeCast' in n && constant(n.TypeCast.arg)))
+  const column = (n: Node | undefined) => n !== undefined && 'ColumnRef' in n
+  const operator = lastName(expr.name)
+  if (expr.kind === 'AEXPR_OP' && operator === '=')
+    return (column(expr.lexpr) && constant(expr.rexpr)) || (column(expr.rexpr) && constant(expr.lexpr))
+  if (expr.kind === 'AEXPR_IN' && operator === '=') {
+    const list = expr.rexpr && 'List' in expr.rexpr ? (expr.rexpr.List.items ?? []) : []
+    return column(expr.lexpr) && list.length > 0 && list.every(constant)
+  }
+  return false
+}

@@ -1,0 +1,67 @@
+/** TRUNCATE, DELETE and UPDATE: the statements that destroy or lock the rows the old version serves. */
+import { qualified, relationsOf } from '../names.js'
+import { bothPhases, expandOnly, defineRule } from '../rule.js'
+
+export const truncate = defineRule({
+  meta: {
+    id: 'truncate',
+    severity: 'error',
+    phases: expandOnly,
+    summary: 'TRUNCATE destroys data the running version still serves, and takes an ACCESS EXCLUSIVE lock.',
+    hint: 'empty tables in a contract migration, once no running version needs the rows',
+    example: { unsafe: 'TRUNCATE sessions;', safe: 'DELETE FROM sessions WHERE expires_at < now();' },
+  },
+  check: {
+    TruncateStmt(stmt, context) {
+      const existing = relationsOf(stmt.relations).filter((r) => !context.isNew(r))
+      if (existing.length === 0) return
+      return {
+        message: `TRUNCATE ${existing.map(qualified).join(', ')} destroys rows the running version still serves`,
+        location: existing[0].location,
+      }
+    },
+  },
+})
+
+export const deleteAllRows = defineRule({
+  meta: {
+    id: 'delete-all-rows',
+    severity: 'error',
+    phases: expandOnly,
+    summary: 'DELETE without WHERE destroys data the running version still serves.',
+    hint: 'delete in a contract migration, or restrict the DELETE with a WHERE clause',
+    example: { unsafe: 'DELETE FROM sessions;', safe: 'DELETE FROM sessions WHERE expires_at < now();' },
+  },
+  check: {
+    DeleteStmt(stmt, context) {
+      if (stmt.whereClause || context.isNew(stmt.relation)) return
+      return {
+        message: `DELETE FROM ${qualified(stmt.relation)} without WHERE destroys rows the running version still serves`,
+        location: stmt.relation?.location,
+      }
+    },
+  },
+})
+
+export const bulkUpdate = defineRule({
+  meta: {
+    id: 'bulk-update',
+    severity: 'warning',
+    phases: bothPhases,
+    summary: 'UPDATE without WHERE locks every row of the table until the migration commits.',
+    hint: 'use a backfill phase: it updates in small batches, each in its own short transaction, and resumes after an interruption',
+    example: {
+      unsafe: 'UPDATE users SET full_name = name;',
+      safe: "UPDATE users SET role = 'member' WHERE id = 1;",
+    },
+  },
+  check: {
+    UpdateStmt(stmt, context) {
+      if (stmt.whereClause || context.isNew(stmt.relation)) return
+      return {
+        message: `UPDATE ${qualified(stmt.relation)} without WHERE locks every row until the migration commits`,
+        location: stmt.relation?.location,
+      }
+    },
+  },
+})
