@@ -20,6 +20,8 @@ export const ExitCode = {
   locked: 4,
   /** Needs a human: a rollback or a contract step could not complete. */
   needsHuman: 5,
+  /** The release waits at an approve step: `bluegreen approve PLAN` continues it. */
+  awaitingApproval: 6,
 } as const
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
 
@@ -62,6 +64,10 @@ const exitCodes = {
   CONTRACT_FAILED: ExitCode.needsHuman,
   CONTRACT_UNSAFE: ExitCode.needsHuman,
   NOT_CONFIRMED: ExitCode.usage,
+  /** The release stopped at an approve step, unfinished (not failed), the lock released. */
+  AWAITING_APPROVAL: ExitCode.awaitingApproval,
+  /** Nobody approved in time: the gate's onTimeout switched back or closed the release. */
+  APPROVAL_TIMED_OUT: ExitCode.failedBeforeSwitch,
   /** The load balancer API kept throttling after the SDK's retries. */
   LB_THROTTLED: ExitCode.failedBeforeSwitch,
 } as const satisfies Record<string, ExitCodeValue>

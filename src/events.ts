@@ -56,6 +56,18 @@ export type EngineEvent =
   | { type: 'rollback.done'; from: PoolName; to: PoolName; ms: number }
   | { type: 'contract.run'; release: string; version: string; files: string[] }
   | { type: 'contract.wait'; release: string; version: string; reason: string }
+  | {
+      /** The release stopped at an approve step: it continues with `bluegreen approve PLAN`. */
+      type: 'approval.waiting'
+      index: number
+      kind: PhaseKind
+      releaseId: string
+      version: string
+      /** When the gate was first reached, and when its onTimeout acts (ISO). */
+      since: string
+      deadline: string
+      onTimeout: 'rollback' | 'abandon'
+    }
   | { type: 'warning'; message: string }
   | { type: 'info'; message: string }
 

@@ -26,6 +26,12 @@ export default class Release extends BluegreenCommand {
       env: 'BLUEGREEN_RESUME',
       default: false,
     }),
+    approve: Flags.boolean({
+      description:
+        'With --resume: approve the approve step the release waits at (as `bluegreen approve` does)',
+      dependsOn: ['resume'],
+      default: false,
+    }),
     force: Flags.boolean({
       description:
         'With --resume: accept a plan that changed since the release started; without: release a version that is already live',
@@ -64,6 +70,7 @@ export default class Release extends BluegreenCommand {
           force: flags.force,
           dryRun: flags['dry-run'],
           liveVersion: flags['live-version'],
+          approve: flags.approve,
         })
       },
     )

@@ -6,6 +6,7 @@
  * | error                       | traffic moved | what happens                         | exit |
  * |-----------------------------|---------------|--------------------------------------|------|
  * | LOCK_LOST                   | any           | stop, touch nothing, unfinished      | 4    |
+ * | AWAITING_APPROVAL           | any           | stop, step left started, unfinished  | 6    |
  * | INTERRUPTED, journal lost   | before        | stop, unfinished (--resume)          | 1    |
  * | INTERRUPTED, journal lost   | after/unknown | stop, unfinished (--resume/rollback) | 5    |
  * | any other                   | unknown       | failed; cannot tell where traffic is | 5    |
@@ -52,6 +53,8 @@ export function decideFailure(facts: FailureFacts): FailurePlan {
     new BluegreenError({ code, exitCode, message, hint, details: error.details, cause: error })
 
   if (error.code === 'LOCK_LOST') return { action: 'stop', error, journal: false }
+  // An approve step waits: not a failure; traffic stays as it is (a partial switch stays split).
+  if (error.code === 'AWAITING_APPROVAL') return { action: 'stop', error, journal: false }
   if (error.code === 'INTERRUPTED' || error.code === 'DATABASE_UNREACHABLE') {
     const interrupted = error.code === 'INTERRUPTED'
     const what = interrupted ? 'was interrupted' : `stopped: ${error.message}`

@@ -17,6 +17,7 @@ import { currentHolderFor } from '../journal/holder.js'
 import type { Lease, ReleaseRecord } from '../journal/journal.js'
 import { decideFailure, type Moved } from './outcome.js'
 import { rollbackTo, settleInterrupted } from './rollback.js'
+import { atGate } from './approve.js'
 import { asCandidate, promoted, recordedLive } from './standing.js'
 import { rememberChanges } from '../journal/spool.js'
 import { connectionLostError } from '../db/client.js'
@@ -32,6 +33,8 @@ export interface ReleaseOptions {
    * release): recorded so that a rollback to it can confirm it by version, and status shows it.
    */
   liveVersion?: string
+  /** With resume: approve the approve step the release waits at (approve.ts), then continue. */
+  approve?: boolean
 }
 
 export interface ReleaseResult {
@@ -77,6 +80,7 @@ export async function release(ctx: EngineContext, options: ReleaseOptions): Prom
     const begun = await beginOrResume(locked, options)
     if ('unchanged' in begun) return begun.unchanged
     const record = begun.record
+    if (options.resume) await atGate(locked, lease, record, options.approve ?? false)
     // Which process runs it: status tells a running release from an interrupted one by it.
     await journal.setRunner(record.id, { pid: process.pid, host: hostname() })
     const done = new Set(
@@ -381,16 +385,18 @@ async function runStep(
   } catch (caught) {
     const ms = Date.now() - started
     const error = asUserError(caught, ctx.signal)
-    emit({
-      type: 'step.fail',
-      index: step.index,
-      kind,
-      ms,
-      code: error.code,
-      message: error.message,
-      hint: error.hint,
-      details: error.details,
-    })
+    // A gate that waits has not failed: it said so (approval.waiting).
+    if (error.code !== 'AWAITING_APPROVAL')
+      emit({
+        type: 'step.fail',
+        index: step.index,
+        kind,
+        ms,
+        code: error.code,
+        message: error.message,
+        hint: error.hint,
+        details: error.details,
+      })
     throw await afterFailure(ctx, lease, record, step, phase, error, ms)
   }
   failpoint(`step:${step.index}:ran`)

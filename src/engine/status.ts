@@ -14,6 +14,7 @@ import type {
   StepRecord,
 } from '../journal/journal.js'
 import { readFacts, settleInterrupted } from './rollback.js'
+import { expireGate, waitingGate } from './approve.js'
 import { decideRollback, describePool } from './standing.js'
 import { rememberedPools } from '../journal/spool.js'
 import { contractStandings, type ContractStanding, type ContractState } from '../phases/contract-run.js'
@@ -73,11 +74,13 @@ export interface PoolStatus {
 
 export interface RunningRelease {
   release: ReleaseRecord
-  /** running: its holder has the lock; interrupted: nobody does. */
-  state: 'running' | 'interrupted'
+  /** running: its holder has the lock; interrupted: nobody does; awaiting approval: stopped at an approve step. */
+  state: 'running' | 'interrupted' | 'awaiting approval'
   holder?: LockHolder
   /** The step it is at (or stopped at), 1-based for people. */
   step?: { index: number; kind: string; of: number; status: StepRecord['status'] }
+  /** At an approve step: since when it waits, when onTimeout acts (ISO), and what it does then. */
+  approval?: { since: string; deadline: string; onTimeout: 'rollback' | 'abandon'; approvedBy?: string }
 }
 
 export interface StatusReport {
@@ -100,6 +103,12 @@ export async function status(ctx: EngineContext): Promise<StatusReport> {
   // Writing what a crash or an outage left is safe without the lock: each entry is written once.
   await settleInterrupted(ctx).catch((error: Error) =>
     ctx.emit({ type: 'warning', message: `could not settle interrupted rollbacks: ${error.message}` }),
+  )
+  // A gate whose time is up acts now (its onTimeout), as on any command that sees it.
+  await expireGate(ctx).then(
+    (checked) => checked.action === 'timed out' && ctx.emit({ type: 'warning', message: checked.message }),
+    (error: Error) =>
+      ctx.emit({ type: 'warning', message: `could not apply an expired approval timeout: ${error.message}` }),
   )
   const [traffic, facts, holder] = await Promise.all([
     lb.traffic(),
@@ -156,9 +165,20 @@ export async function status(ctx: EngineContext): Promise<StatusReport> {
     // pg_locks until the server notices).
     const runner = facts.unfinished.runner
     const alive = holder && runner?.pid === holder.pid && runner.host === holder.host && !holderIsGone(holder)
+    const gate = alive ? undefined : await waitingGate(ctx, facts.unfinished, now)
     unfinished = {
       release: facts.unfinished,
-      state: alive ? 'running' : 'interrupted',
+      state: alive ? 'running' : gate && !gate.approved ? 'awaiting approval' : 'interrupted',
+      ...(gate?.since && gate.deadline
+        ? {
+            approval: {
+              since: gate.since,
+              deadline: gate.deadline,
+              onTimeout: gate.config.onTimeout,
+              ...(gate.approved ? { approvedBy: gate.approved.actor } : {}),
+            },
+          }
+        : {}),
       holder: alive ? holder : undefined,
       step: last && { index: last.index, kind: last.kind, of: plan.phases.length, status: last.status },
     }

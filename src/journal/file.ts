@@ -384,6 +384,14 @@ export class FileJournal implements Journal {
     return this.view(app).audit.slice(-limit).reverse()
   }
 
+  async releaseAudit(releaseId: string): Promise<AuditEntry[]> {
+    for (const state of Object.values(this.read().apps)) {
+      if (state.releases.some((r) => r.id === releaseId))
+        return state.audit.filter((e) => e.releaseId === releaseId)
+    }
+    return []
+  }
+
   async close(): Promise<void> {}
 }
 

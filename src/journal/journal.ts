@@ -111,6 +111,9 @@ export interface AuditEntry {
   action: string
   actor: string
   detail: string
+  /** The release it concerns (approvals, approval timeouts), and the step of that release. */
+  releaseId?: string
+  step?: number
 }
 
 export interface LockHolder {
@@ -196,6 +199,8 @@ export interface Journal {
 
   audit(entry: Omit<AuditEntry, 'at'> & { at?: string }): Promise<void>
   auditLog(app: string, limit: number): Promise<AuditEntry[]>
+  /** The audit entries recorded for a release (its approval gates), oldest first. */
+  releaseAudit(releaseId: string): Promise<AuditEntry[]>
 
   close(): Promise<void>
 }

@@ -68,5 +68,8 @@ export class OfflineJournal implements Journal {
   async auditLog(): Promise<AuditEntry[]> {
     return []
   }
+  async releaseAudit(): Promise<AuditEntry[]> {
+    return []
+  }
   async close(): Promise<void> {}
 }

@@ -159,6 +159,14 @@ CREATE TABLE IF NOT EXISTS bluegreen.rollbacks (
 CREATE UNIQUE INDEX IF NOT EXISTS one_unfinished_rollback_per_app ON bluegreen.rollbacks (app) WHERE finished_at IS NULL;
 `
 
+/** Approval gates (issue 18): an audit entry may name the release and step it concerns. */
+const releaseAuditSchema = `
+ALTER TABLE bluegreen.audit
+  ADD COLUMN IF NOT EXISTS release_id uuid,
+  ADD COLUMN IF NOT EXISTS step int;
+CREATE INDEX IF NOT EXISTS audit_by_release ON bluegreen.audit (release_id) WHERE release_id IS NOT NULL;
+`
+
 /** Creates the journal tables once per database; concurrent callers serialize on an xact lock. */
 export async function ensureJournalSchema(client: Client): Promise<void> {
   // Nearly always the tables exist: one round trip. They are created in one transaction, so
@@ -171,6 +179,7 @@ export async function ensureJournalSchema(client: Client): Promise<void> {
     if (!(await journalTablesExist(client))) {
       await client.query(journalSchemaV1)
       await client.query(standingSchema)
+      await client.query(releaseAuditSchema)
     }
     await client.query('COMMIT')
   } catch (error) {
@@ -187,7 +196,7 @@ async function journalTablesExist(client: Client): Promise<boolean> {
   const { rows } = await client.query<{ ok: boolean }>(
     `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
        JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = 'bluegreen' AND c.relname = 'releases' AND a.attname = 'runner_pid' AND NOT a.attisdropped) AS ok`,
+      WHERE n.nspname = 'bluegreen' AND c.relname = 'audit' AND a.attname = 'step' AND NOT a.attisdropped) AS ok`,
   )
   return rows[0]?.ok === true
 }
@@ -692,23 +701,34 @@ export class PostgresJournal implements Journal {
 
   async audit(entry: Omit<AuditEntry, 'at'> & { at?: string }): Promise<void> {
     await this.q(
-      `INSERT INTO bluegreen.audit (at, app, action, actor, detail) VALUES (coalesce($1::timestamptz, now()), $2, $3, $4, $5)`,
-      [entry.at ?? null, entry.app, entry.action, entry.actor, entry.detail],
+      `INSERT INTO bluegreen.audit (at, app, action, actor, detail, release_id, step)
+       VALUES (coalesce($1::timestamptz, now()), $2, $3, $4, $5, $6, $7)`,
+      [
+        entry.at ?? null,
+        entry.app,
+        entry.action,
+        entry.actor,
+        entry.detail,
+        entry.releaseId ?? null,
+        entry.step ?? null,
+      ],
     )
   }
 
+  async releaseAudit(releaseId: string): Promise<AuditEntry[]> {
+    const { rows } = await this.q<AuditRow>(
+      `SELECT ${auditColumns} FROM bluegreen.audit WHERE release_id = $1 ORDER BY id`,
+      [releaseId],
+    )
+    return rows.map(toAudit)
+  }
+
   async auditLog(app: string, limit: number): Promise<AuditEntry[]> {
-    const { rows } = await this.q<{
-      at: Date
-      app: string
-      action: string
-      actor: string
-      detail: string
-    }>(
-      `SELECT at, app, action, actor, detail FROM bluegreen.audit WHERE app = $1 ORDER BY id DESC LIMIT $2`,
+    const { rows } = await this.q<AuditRow>(
+      `SELECT ${auditColumns} FROM bluegreen.audit WHERE app = $1 ORDER BY id DESC LIMIT $2`,
       [app, limit],
     )
-    return rows.map((r) => ({ ...r, at: r.at.toISOString() }))
+    return rows.map(toAudit)
   }
 
   private ledger?: ContractLedger
@@ -731,6 +751,27 @@ export class PostgresJournal implements Journal {
  */
 async function offSessionLimits(client: Client, names: string[]): Promise<void> {
   await client.query(`SELECT set_config(name, '0', false) FROM pg_settings WHERE name = ANY($1)`, [names])
+}
+
+const auditColumns = 'at, app, action, actor, detail, release_id, step'
+
+interface AuditRow {
+  at: Date
+  app: string
+  action: string
+  actor: string
+  detail: string
+  release_id: string | null
+  step: number | null
+}
+
+function toAudit({ release_id, step, ...row }: AuditRow): AuditEntry {
+  return {
+    ...row,
+    at: row.at.toISOString(),
+    ...(release_id === null ? {} : { releaseId: release_id }),
+    ...(step === null ? {} : { step }),
+  }
 }
 
 interface HolderRow {

@@ -5,6 +5,7 @@
  */
 import type * as z from 'zod'
 import { BugError } from '../errors.js'
+import { approvePhase } from './approve.js'
 import { backfillPhase } from './backfill.js'
 import { contractPhase } from './contract.js'
 import { deployPhase } from './deploy.js'
@@ -25,6 +26,7 @@ export const phases = {
   verify: verifyPhase,
   standby: standbyPhase,
   contract: contractPhase,
+  approve: approvePhase,
   exec: execPhase,
 }
 

@@ -14,11 +14,12 @@ const SwitchConfig = z
       .array(z.int().min(1).max(100))
       .min(1)
       .default([100])
-      .refine((steps) => steps.at(-1) === 100, { message: 'the last step must be 100' })
       .refine((steps) => steps.every((s, i) => i === 0 || s > steps[i - 1]), {
         message: 'steps must increase',
       })
-      .describe('Percentages of traffic sent to the new pool, ending at 100'),
+      .describe(
+        'Percentages of traffic sent to the new pool; the last switch of the plan ends at 100 (an earlier one may stop short, e.g. before an approve step)',
+      ),
     interval: Duration.default('0s').describe('Pause between steps (health is checked after each)'),
   })
   .describe('Point the load balancer at the new pool')
@@ -44,6 +45,20 @@ export const switchPhase = definePhase({
       details: [words.loadBalancerLine(), 'the pool must stay healthy after each step'],
       durationMs: intervalMs * (c.steps.length - 1),
     }
+  },
+  validate(c, at) {
+    // A switch may stop short (10%, then an approve gate, then the rest); the plan's last one
+    // must send all traffic, or no release would ever finish on the new pool.
+    const lastSwitch = at.plan.phases.findLastIndex((entry) => 'switch' in entry)
+    if (at.path[1] !== lastSwitch || c.steps.at(-1) === 100) return []
+    return [
+      {
+        path: [...at.path, 'steps', c.steps.length - 1],
+        at: 'value',
+        message: "the last step of the plan's last switch must be 100",
+        hint: 'end the steps with 100, or add a later switch that does (e.g. after an approve step)',
+      },
+    ]
   },
   async run(ctx) {
     const { config, lb, to, from } = ctx

@@ -121,6 +121,10 @@ export async function listrRenderer(): Promise<{
         finished(event.index)
         step.resolve(`${event.kind.padEnd(9)} ${event.summary} (${formatDuration(event.ms)})`)
         break
+      case 'approval.waiting':
+        finished(event.index)
+        step.resolve(`${event.kind.padEnd(9)} waits for approval until ${event.deadline}`)
+        break
       case 'step.fail':
         finished(event.index)
         step.reject(new Error(redact([event.message, ...event.details].join('\n'))))

@@ -41,6 +41,8 @@ export function plainLine(event: StampedEvent, total: number): string | undefine
       return `${time} contract of ${event.version}: ${event.files.join(', ')}`
     case 'contract.wait':
       return `${time} contract of ${event.version} waits: ${event.reason}`
+    case 'approval.waiting':
+      return `${time} ${step} ${event.version} waits for approval until ${event.deadline}, then ${event.onTimeout === 'rollback' ? 'rolls back' : 'is abandoned'}`
     case 'warning':
       return `${time} warning: ${event.message}`
     case 'info':

@@ -42,12 +42,17 @@ export function drawStatus(report: StatusReport): string {
     const step = running.step
       ? ` at step ${running.step.index + 1}/${running.step.of} (${running.step.kind})`
       : ''
+    const approval = running.approval
     lines.push(
       running.state === 'running'
         ? `  release ${r.version} is running${step}: pid ${running.holder?.pid} on ${running.holder?.host}, by ${running.holder?.holder}, since ${running.holder?.since}`
-        : withPlanPath(
-            `  release ${r.version} was interrupted${step} (started ${r.startedAt}) — continue with bluegreen release PLAN --resume, or close it with bluegreen rollback --plan PLAN`,
-          ),
+        : running.state === 'awaiting approval' && approval
+          ? withPlanPath(
+              `  release ${r.version} is awaiting approval${step} since ${approval.since} — approve with bluegreen approve PLAN; unapproved at ${approval.deadline} it ${approval.onTimeout === 'rollback' ? 'rolls back' : 'is abandoned'}`,
+            )
+          : withPlanPath(
+              `  release ${r.version} was interrupted${step} (started ${r.startedAt}) — continue with bluegreen release PLAN --resume, or close it with bluegreen rollback --plan PLAN`,
+            ),
     )
   }
   if (report.pendingContracts.length > 0) {

@@ -68,7 +68,14 @@ describe.runIf(haveBinary('haproxy'))('switch phase', () => {
     )
     expect(words.durationMs).toBe(60_000)
     expect(switchPhase.schema.parse({}).steps).toEqual([100])
-    expect(() => switchPhase.schema.parse({ steps: [50, 90] })).toThrow(/the last step must be 100/)
+    // A switch may stop short (before an approve step); the plan's last switch must reach 100.
+    const short = switchPhase.schema.parse({ steps: [50, 90] })
+    const at = (phases: object[]) =>
+      ({ path: ['phases', 0, 'switch'], plan: { phases }, planDir: '.', offsetOfText: () => 0 }) as never
+    expect(switchPhase.validate!(short, at([{ switch: short }]))[0]?.message).toMatch(
+      /the last step of the plan's last switch must be 100/,
+    )
+    expect(switchPhase.validate!(short, at([{ switch: short }, { switch: config }]))).toEqual([])
     expect(() => switchPhase.schema.parse({ steps: [50, 25, 100] })).toThrow(/steps must increase/)
   })
 
