@@ -83,6 +83,18 @@ export const approvePhase = definePhase({
         at: since,
         detail: `${release.version} waits for approval at step ${index + 1} until ${deadline} (then it ${onTimeoutWords(config)})`,
       })
+      // Told once, when the gate first stops the release (a resume that stops again stays quiet).
+      ctx.notifier?.notifyInBackground({
+        event: 'approval.waiting',
+        app: release.app,
+        at: since,
+        version: release.version,
+        pool: ctx.to,
+        fromPool: ctx.from,
+        releaseId: release.id,
+        since,
+        reason: `waits for \`bluegreen approve\` until ${deadline}; then it ${onTimeoutWords(config)}`,
+      })
     }
     ctx.emit({
       type: 'approval.waiting',

@@ -117,6 +117,25 @@ describe('notifications', () => {
     expect(arrived).toBeGreaterThanOrEqual(Date.parse(String(switchedBack.at)))
   }, 90_000)
 
+  it('tell once that a release waits at an approval gate, with its deadline', async () => {
+    stack = await startE2eStack()
+    const hook = await receiver()
+    const file = plan({
+      beforeSwitch: '- approve: { timeout: 1h, onTimeout: abandon }',
+      notify: [{ url: `${hook.url}/hook`, format: 'json', events: ['approval.waiting', 'release.failed'] }],
+    })
+    // When the release reaches the gate, and a resume without approval stops there again
+    const first = await bluegreen(['release', file, '--version', '2.0.0', '--yes'], stack.cliEnv)
+    const again = await bluegreen(['release', file, '--resume', '--yes'], stack.cliEnv)
+    // Then both wait (exit 6), and the webhook heard of it once, with the deadline
+    expect([first.code, again.code]).toEqual([6, 6])
+    const sent = bodies(hook)
+    expect(sent.map((b) => b.event)).toEqual(['approval.waiting'])
+    expect(sent[0]).toMatchObject({ version: '2.0.0', pool: 'green', fromPool: 'blue' })
+    expect(String(sent[0].reason)).toMatch(/until \d{4}-\d\d-\d\dT/)
+    expect(await productionPool(stack)).toBe('blue')
+  }, 120_000)
+
   it('tell a failed release, with its reason, when no rollback follows', async () => {
     stack = await startE2eStack()
     const hook = await receiver()

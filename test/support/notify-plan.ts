@@ -16,6 +16,8 @@ export interface NotifyPlan {
 export function writeNotifyPlan(options: {
   contract?: string
   notify?: Record<string, unknown>[]
+  /** A phase entry put before the switch, e.g. `- approve: { timeout: 1h }`. */
+  beforeSwitch?: string
 }): NotifyPlan {
   const fixtures = join(repoRoot, 'test/fixtures/e2e')
   let text = readFileSync(e2ePlan, 'utf8')
@@ -25,6 +27,7 @@ export function writeNotifyPlan(options: {
       `- contract: { dir: ${JSON.stringify(join(fixtures, 'contract'))}${options.contract ? `, ${options.contract}` : ''} }`,
     )
     .replace('../../../plans/demo/deploy.mjs', JSON.stringify(join(repoRoot, 'plans/demo/deploy.mjs')))
+  if (options.beforeSwitch) text = text.replace('  - switch:', `  ${options.beforeSwitch}\n  - switch:`)
   if (options.notify) text += `notify: ${JSON.stringify(options.notify)}\n`
   const dir = mkdtempSync(join(tmpdir(), 'bluegreen-notify-plan-'))
   const file = join(dir, 'plan.yaml')
