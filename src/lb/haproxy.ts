@@ -26,7 +26,7 @@ import {
   statsSocketLine,
   type ServerState,
 } from './haproxy-runtime.js'
-import { waitForHealthyPool } from './pool-health.js'
+import { checkPercent, waitForHealthyPool } from './pool-health.js'
 import { serverWeights } from './server-weights.js'
 import {
   desiredWeights,
@@ -81,13 +81,7 @@ export class HaproxyLoadBalancer implements LoadBalancer {
   }
 
   async shift(to: PoolName, weight = 100): Promise<ShiftResult> {
-    if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
-      throw new BluegreenError({
-        code: 'USAGE',
-        message: `cannot send ${weight}% of traffic`,
-        hint: 'Use a whole percentage from 0 to 100',
-      })
-    }
+    checkPercent(weight)
     const { backend, runtimeApi } = this.config
     const serversOf = this.serversOf
     const servers = await this.readServers()

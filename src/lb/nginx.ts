@@ -47,7 +47,7 @@ import {
   sameAddress,
   type UpstreamBlock,
 } from './nginx-upstream.js'
-import { waitForHealthyPool } from './pool-health.js'
+import { checkPercent, waitForHealthyPool } from './pool-health.js'
 import { serverWeights } from './server-weights.js'
 import {
   desiredWeights,
@@ -114,13 +114,7 @@ export class NginxLoadBalancer implements LoadBalancer {
   }
 
   async shift(to: PoolName, weight = 100): Promise<ShiftResult> {
-    if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
-      throw new BluegreenError({
-        code: 'USAGE',
-        message: `cannot send ${weight}% of traffic`,
-        hint: 'Use a whole percentage from 0 to 100',
-      })
-    }
+    checkPercent(weight)
     const { config, serversOf } = this
     const { upstreamFile, upstream } = config
     const { text, block, traffic: before, pending } = await this.applied()

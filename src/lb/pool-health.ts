@@ -38,3 +38,14 @@ export function waitForHealthyPool(
     unhealthyPoolError(pool, targets, options.timeoutMs, hint(targets)),
   )
 }
+
+/** A shift's weight: a whole percentage from 0 to 100, or a usage error. */
+export function checkPercent(weight: number): void {
+  if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
+    throw new BluegreenError({
+      code: 'USAGE',
+      message: `cannot send ${weight}% of traffic`,
+      hint: 'Use a whole percentage from 0 to 100',
+    })
+  }
+}

@@ -11,6 +11,7 @@ import { BluegreenError } from '../../src/errors.js'
 import { alarmsInAlarm, sampleAlarms } from '../../src/http/cloudwatch-alarms.js'
 import { startAlbEmulator, type AlbEmulator } from '../../src/local/alb/index.js'
 import { closeApps, fixtureConfig, rejection, startPoolApps, type PoolApps } from './alb-support.js'
+import { putTestAlarm } from '../http/cloudwatch-support.js'
 
 type Sdk = typeof import('@aws-sdk/client-cloudwatch')
 
@@ -39,20 +40,8 @@ afterAll(async () => {
   await closeApps(apps)
 })
 
-async function putAlarm(name: string): Promise<void> {
-  await client.send(
-    new sdk.PutMetricAlarmCommand({
-      AlarmName: name,
-      Namespace: 'AWS/ApplicationELB',
-      MetricName: 'HTTPCode_Target_5XX_Count',
-      Dimensions: [{ Name: 'LoadBalancer', Value: 'app/shop/0123456789abcdef' }],
-      Statistic: 'Sum',
-      Period: 60,
-      EvaluationPeriods: 1,
-      Threshold: 5,
-      ComparisonOperator: 'GreaterThanThreshold',
-    }),
-  )
+function putAlarm(name: string): Promise<void> {
+  return putTestAlarm(sdk, client, name)
 }
 
 describe('CloudWatch alarms in the emulator, through the AWS SDK (awsJson1_0)', () => {
