@@ -6,7 +6,7 @@
 import { userInfo } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import type { EngineContext } from '../engine/context.js'
-import type { Journal } from '../journal/journal.js'
+import type { Journal, LockHolder } from '../journal/journal.js'
 import type { LoadBalancer } from '../lb/types.js'
 import type { Notifier } from '../notify/notifier.js'
 import { isBluegreenError } from '../errors.js'
@@ -152,25 +152,45 @@ async function createNotifier(plan: Plan, ui: Renderer): Promise<Notifier | unde
   return new Notifier(plan.notify, { onWarning: (message) => ui.emit({ type: 'warning', message }) })
 }
 
-/** `unlock --force` that cleared a holder tells the webhooks (lock.stale), after clearing it. */
+/**
+ * The webhooks hear of a stale lock (lock.stale): one `unlock --force` cleared, or one a command
+ * took over because its holder died without releasing it. In the background, after the fact.
+ */
 function notifyingStaleLocks(journal: Journal, app: string, notifier: Notifier | undefined): Journal {
   if (!notifier?.wants('lock.stale')) return journal
+  const tell = (stale: LockHolder, how: string) =>
+    notifier.notifyInBackground({
+      event: 'lock.stale',
+      app,
+      at: new Date().toISOString(),
+      by: stale.holder,
+      since: stale.since,
+      reason: `${how}: pid ${stale.pid} on ${stale.host} held it (\`${stale.command}\`)`,
+    })
   return new Proxy(journal, {
     get(target, property, receiver) {
-      if (property !== 'forceUnlock') return Reflect.get(target, property, receiver) as unknown
-      return async (name: string) => {
-        const cleared = await target.forceUnlock(name)
-        if (cleared)
-          notifier.notifyInBackground({
-            event: 'lock.stale',
-            app,
-            at: new Date().toISOString(),
-            by: cleared.holder,
-            since: cleared.since,
-            reason: `cleared by ${actor()}: pid ${cleared.pid} on ${cleared.host} held it (\`${cleared.command}\`)`,
-          })
-        return cleared
+      if (property === 'forceUnlock') {
+        return async (name: string) => {
+          const cleared = await target.forceUnlock(name)
+          if (cleared) tell(cleared, `cleared by ${actor()}`)
+          return cleared
+        }
       }
+      if (property === 'withLock') {
+        const withLock: Journal['withLock'] = (name, holder, fn, options) =>
+          target.withLock(name, holder, fn, {
+            ...options,
+            onStaleLock: (stale) => {
+              options?.onStaleLock?.(stale)
+              tell(
+                stale,
+                `taken over by ${holder.holder} (${holder.command}): its holder died without releasing it`,
+              )
+            },
+          })
+        return withLock
+      }
+      return Reflect.get(target, property, receiver) as unknown
     },
   })
 }

@@ -196,6 +196,7 @@ export class FileJournal implements Journal {
           actor: holder.holder,
           detail: `stale lock of pid ${current?.pid ?? '?'} removed`,
         })
+        if (current) options.onStaleLock?.(current)
       }
     }
     this.update(app, (state) => void (state.lastHolder = holder))

@@ -137,6 +137,8 @@ export interface LockOptions {
   waitMs?: number
   /** Called while waiting, about every 250 ms, with who holds the lock now. */
   onWait?: (holder: LockHolder | undefined) => void
+  /** Called when the lock is taken from a holder that died without releasing it (a stale lock). */
+  onStaleLock?: (stale: LockHolder) => void
 }
 
 /** How often a waiting command tries the lock again. */

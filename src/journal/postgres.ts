@@ -456,6 +456,8 @@ export class PostgresJournal implements Journal {
         await lockClient.query(`SELECT pg_advisory_unlock(${lockKey})`, [app])
         throw lockedError(app, previous, true)
       }
+      // A row left behind: its holder died without releasing (a clean release deletes it).
+      if (previous) options.onStaleLock?.(previous)
       await lockClient.query(
         `INSERT INTO bluegreen.locks (app, holder, pid, host, since, command, backend_pid)
          VALUES ($1, $2, $3, $4, $5, $6, pg_backend_pid())

@@ -5,7 +5,8 @@
  */
 import { createServer } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { bluegreen, productionPool, startE2eStack, type E2eStack } from '../support/e2e.js'
+import { hostname } from 'node:os'
+import { bluegreen, productionPool, sql, startE2eStack, type E2eStack } from '../support/e2e.js'
 import { ndjson, writeNotifyPlan, type NotifyPlan } from '../support/notify-plan.js'
 import { startReceiver, type Receiver } from '../notify/receiver.js'
 
@@ -134,6 +135,29 @@ describe('notifications', () => {
     expect(sent[0]).toMatchObject({ version: '2.0.0', pool: 'green', fromPool: 'blue' })
     expect(String(sent[0].reason)).toMatch(/until \d{4}-\d\d-\d\dT/)
     expect(await productionPool(stack)).toBe('blue')
+  }, 120_000)
+
+  it('tell of a stale lock a release takes over: its holder died without releasing it', async () => {
+    stack = await startE2eStack()
+    const hook = await receiver()
+    const file = plan({ notify: [{ url: `${hook.url}/hook`, format: 'json', events: ['lock.stale'] }] })
+    // Given a first release (it creates the journal), then a lock row left by a process that is gone
+    expect((await bluegreen(['release', file, '--version', '2.0.0', '--yes'], stack.cliEnv)).code).toBe(0)
+    expect(bodies(hook)).toEqual([])
+    await sql(
+      stack.databaseUrl,
+      `INSERT INTO bluegreen.locks (app, holder, pid, host, since, command, backend_pid)
+       VALUES ('shop', 'ci-bot', 2147483000, $1, now() - interval '2 hours', 'bluegreen release plan.yaml', 2147483000)`,
+      [hostname()],
+    )
+    // When the next command takes the lock
+    const run = await bluegreen(['retire', file, '--yes'], stack.cliEnv)
+    // Then it runs, and the webhook hears that the lock was stale, and whose it was
+    expect(run.code).toBe(0)
+    const sent = bodies(hook)
+    expect(sent.map((b) => b.event)).toEqual(['lock.stale'])
+    expect(sent[0]).toMatchObject({ app: 'shop', by: 'ci-bot' })
+    expect(String(sent[0].reason)).toContain('pid 2147483000')
   }, 120_000)
 
   it('tell a failed release, with its reason, when no rollback follows', async () => {
