@@ -1,19 +1,26 @@
 #!/usr/bin/env node
 import module from 'node:module'
 // Node 22.1+ keeps compiled code between runs: a short command spends most of its time loading
-// modules. Older Nodes have no such cache and skip this.
+// modules. Node 20 has no such cache for ES modules: there the fast path is loaded through ours
+// (bin/code-cache.js).
 module.enableCompileCache?.()
 // The AWS SDK warns about Node versions on every client construction; we pin its version instead.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 // A plain `bluegreen rollback …` runs without loading oclif: it is what runs during an incident
 // (src/cli/fast-path.ts). Everything else, and anything the fast path does not recognise, is oclif's.
-const { runFast } = await import('../dist/cli/fast-path.js').catch((error) => {
+const fastPath = await import('../dist/cli/fast-path.js').catch((error) => {
   if (error?.code !== 'ERR_MODULE_NOT_FOUND') throw error
   process.stderr.write(
     'bluegreen is not built (no dist/): run `npm install`, or `npm run build` after a change\n',
   )
   process.exit(70)
 })
+let { runFast } = fastPath
+if (fastPath.isFastCommand(process.argv[2])) {
+  const { wantsCodeCache, loadWithCodeCache } = await import('./code-cache.js')
+  if (wantsCodeCache())
+    ({ runFast } = loadWithCodeCache(new URL('../dist/cli/fast-path.cjs', import.meta.url), process.argv[2]))
+}
 if (!(await runFast(process.argv.slice(2)))) {
   const { execute, settings } = await import('@oclif/core')
   // Always run the built commands: with NODE_ENV=test or development oclif would otherwise try to

@@ -16,9 +16,9 @@
 import { execFile } from 'node:child_process'
 import { readdirSync, rmSync, renameSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
-import { build } from 'esbuild'
+import { build, type Plugin } from 'esbuild'
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -38,6 +38,27 @@ export function entryPoints(root = repoRoot): string[] {
   return files.sort()
 }
 
+/**
+ * pg picks its socket at load time by asking whether it runs in a Cloudflare Worker: where Node
+ * has no `navigator` (Node 20), it constructs a `Response`, which loads Node's own copy of undici
+ * — about 10 ms of every command that opens the journal. bluegreen only runs on Node.
+ */
+const nodeOnlyPg: Plugin = {
+  name: 'bluegreen-node-only-pg',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]node_modules[\\/]pg[\\/]lib[\\/]stream\.js$/ }, async ({ path }) => {
+      const { readFile } = await import('node:fs/promises')
+      const source = await readFile(path, 'utf8')
+      const marker = 'function isCloudflareRuntime() {'
+      if (!source.includes(marker))
+        return {
+          errors: [{ text: `pg's ${path} no longer has ${marker}: see nodeOnlyPg in scripts/build.ts` }],
+        }
+      return { contents: source.replace(marker, `${marker}\n  return false`), loader: 'js' }
+    })
+  },
+}
+
 /** Bundles src/ into `outdir` (dist/<same path>.js for each entry, shared code in dist/chunks/). */
 export async function bundle(outdir: string, root = repoRoot): Promise<void> {
   await build({
@@ -54,6 +75,7 @@ export async function bundle(outdir: string, root = repoRoot): Promise<void> {
     mainFields: ['module', 'main'],
     chunkNames: 'chunks/[name]-[hash]',
     external,
+    plugins: [nodeOnlyPg],
     // Bundled CommonJS code calls require() for Node's built-ins; an ES module has none.
     banner: {
       js: "import { createRequire as __bluegreenCreateRequire } from 'node:module'; const require = __bluegreenCreateRequire(import.meta.url);",
@@ -63,6 +85,45 @@ export async function bundle(outdir: string, root = repoRoot): Promise<void> {
     legalComments: 'none',
     logLevel: 'warning',
   })
+}
+
+/**
+ * The fast path once more, as one CommonJS file (dist/cli/fast-path.cjs): what Node 20, which has
+ * no compile cache for ES modules, loads through bin/code-cache.js. Same source, same behaviour;
+ * dynamic imports become requires, so the one file holds everything the fast path can reach.
+ */
+export async function bundleFastPathCjs(outdir: string, root = repoRoot): Promise<void> {
+  await build({
+    entryPoints: [join(root, 'src/cli/fast-path.ts')],
+    outfile: join(outdir, 'cli/fast-path.cjs'),
+    absWorkingDir: root,
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    mainFields: ['module', 'main'],
+    external,
+    plugins: [nodeOnlyPg],
+    supported: { 'dynamic-import': false },
+    // dist/cli/ and dist/chunks/ are as deep: paths relative to import.meta.url stay right.
+    define: { 'import.meta.url': '__bluegreenModuleUrl' },
+    banner: { js: "const __bluegreenModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+    sourcemap: true,
+    sourcesContent: false,
+    legalComments: 'none',
+    logLevel: 'warning',
+  })
+}
+
+/**
+ * Writes the code cache of dist/cli/fast-path.cjs for this Node, as the first run would
+ * (bin/code-cache.js), so that the first rollback after an install is as quick as the next.
+ */
+export async function warmCodeCache(root: string): Promise<void> {
+  const href = (path: string) => JSON.stringify(pathToFileURL(join(root, path)).href)
+  const script = `const cache = await import(${href('bin/code-cache.js')})
+if (cache.wantsCodeCache()) cache.loadWithCodeCache(new URL(${href('dist/cli/fast-path.cjs')}), 'warm')`
+  await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: root })
 }
 
 /** Writes oclif.manifest.json for the package in `root` (its commands are read from dist/). */
@@ -79,9 +140,11 @@ async function main(): Promise<void> {
   const staging = join(repoRoot, '.build')
   rmSync(staging, { recursive: true, force: true })
   await bundle(staging)
+  await bundleFastPathCjs(staging)
   rmSync(join(repoRoot, 'dist'), { recursive: true, force: true })
   renameSync(staging, join(repoRoot, 'dist'))
   await writeManifest(repoRoot)
+  await warmCodeCache(repoRoot)
   process.stdout.write(
     `built dist/ (${entryPoints().length} entries) and ${relative(process.cwd(), join(repoRoot, 'oclif.manifest.json')) || 'oclif.manifest.json'}\n`,
   )

@@ -1,10 +1,11 @@
 /**
  * The fast path. `bluegreen rollback` is what an on-call engineer runs while production is
- * broken, and `bluegreen lint` runs on every save in an editor, so both start without oclif: loading the framework, its config and the command class
- * costs more than Node's own start-up (bench/RESULTS.md). This reads the command's flags from
+ * broken, `bluegreen status` is what they run first, and `bluegreen lint` runs on every save in
+ * an editor, so all three start without oclif: loading the framework, its config and the command
+ * class costs more than Node's own start-up (bench/RESULTS.md). This reads the command's flags from
  * the oclif manifest that the build writes (the Rollback class stays their only definition),
  * parses argv with node:util's parseArgs, fills unset flags from their environment variables
- * as oclif does, and runs the same body as the oclif command (run-rollback.ts).
+ * as oclif does, and runs the same body as the oclif command (run-rollback.ts, run-status.ts).
  *
  * Anything it does not recognise — `--help`, an unknown flag, a flag given twice, a missing
  * manifest (a development checkout) — returns false, and bin/run.js hands argv to oclif, which
@@ -59,6 +60,18 @@ const runners: Record<string, Runner> = {
       command: commandLine('rollback', argv),
     })
   },
+  // `bluegreen status` is the first command on-call runs.
+  async status({ argv, args, flags }) {
+    const [{ runStatus }, { commandLine, requirePlan }] = await Promise.all([
+      import('./run-status.js'),
+      import('./invocation.js'),
+    ])
+    await runStatus({
+      planFile: requirePlan(args.plan, text(flags.plan), 'status'),
+      json: flags.json === true,
+      command: commandLine('status', argv),
+    })
+  },
   // `bluegreen lint` runs in editors and pre-commit hooks on one file at a time: start-up is most of it.
   async lint({ positionals, flags }) {
     const [{ runLint }, { printError, printJson, printLine }] = await Promise.all([
@@ -90,13 +103,18 @@ const runners: Record<string, Runner> = {
   },
 }
 
+/** Whether `id` is a command the fast path may run (bin/run.js: whether to load it at all). */
+export function isFastCommand(id: string | undefined): boolean {
+  return id !== undefined && Object.hasOwn(runners, id)
+}
+
 const manifestUrl = new URL('../../oclif.manifest.json', import.meta.url)
 
 /** Runs `argv` (without node and the script) if it is a plain invocation of a fast command. */
 export async function runFast(argv: string[], manifest: URL = manifestUrl): Promise<boolean> {
   const [id, ...rest] = argv
-  const run = id === undefined ? undefined : runners[id]
-  if (!run) return false
+  if (id === undefined || !isFastCommand(id)) return false
+  const run = runners[id]
   const command = readCommand(manifest, id)
   const invocation = command && parseInvocation(command, rest)
   if (!invocation) return false

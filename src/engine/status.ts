@@ -100,18 +100,29 @@ export interface StatusReport {
 
 export async function status(ctx: EngineContext): Promise<StatusReport> {
   const { lb, journal, plan } = ctx
+  // The load balancer's answers do not depend on the journal's: asked at once, side by side.
+  const readLoadBalancer = () =>
+    Promise.all([lb.traffic(), Promise.all(poolNames.map((pool) => lb.targets(pool).catch(() => [])))])
+  let reading = readLoadBalancer()
+  // Until it is awaited below, a failure is not unhandled (it is thrown there).
+  reading.catch(() => {})
   // Writing what a crash or an outage left is safe without the lock: each entry is written once.
   await settleInterrupted(ctx).catch((error: Error) =>
     ctx.emit({ type: 'warning', message: `could not settle interrupted rollbacks: ${error.message}` }),
   )
   // A gate whose time is up acts now (its onTimeout), as on any command that sees it.
   await expireGate(ctx).then(
-    (checked) => checked.action === 'timed out' && ctx.emit({ type: 'warning', message: checked.message }),
+    (checked) => {
+      if (checked.action !== 'timed out') return
+      ctx.emit({ type: 'warning', message: checked.message })
+      // Its onTimeout may have switched traffic back: what the load balancer said before is old.
+      reading = readLoadBalancer()
+    },
     (error: Error) =>
       ctx.emit({ type: 'warning', message: `could not apply an expired approval timeout: ${error.message}` }),
   )
-  const [traffic, facts, holder] = await Promise.all([
-    lb.traffic(),
+  const [[traffic, targetsOf], facts, holder] = await Promise.all([
+    reading,
     ctx.journalOffline
       ? Promise.resolve({
           pools: rememberedPools(plan.app)?.pools ?? {},
@@ -122,7 +133,6 @@ export async function status(ctx: EngineContext): Promise<StatusReport> {
     journal.lockHolder(plan.app),
   ])
   const now = new Date()
-  const targetsOf = await Promise.all(poolNames.map((pool) => lb.targets(pool).catch(() => [])))
   const decision = decideRollback({ traffic, ...facts, force: false, now })
   const pools = poolNames.map((pool, i): PoolStatus => {
     const record = facts.pools[pool]

@@ -77,7 +77,7 @@ describe('rollback fast path: argv', () => {
 
 describe('rollback fast path: when it steps aside', () => {
   it('runs nothing for other commands, or without a manifest (a development checkout)', async () => {
-    expect(await runFast(['status', 'plans/demo.yaml'])).toBe(false)
+    expect(await runFast(['history', 'plans/demo.yaml'])).toBe(false)
     expect(await runFast([])).toBe(false)
     const missing = new URL('file:///nonexistent/oclif.manifest.json')
     expect(await runFast(['rollback', 'plans/demo.yaml', '--yes'], missing)).toBe(false)
