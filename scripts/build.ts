@@ -102,7 +102,9 @@ export async function bundleFastPathCjs(outdir: string, root = repoRoot): Promis
     platform: 'node',
     target: 'node20',
     mainFields: ['module', 'main'],
-    external,
+    // The EC2 and CloudWatch clients (3 MB, used only to find instance addresses and read alarms)
+    // are required from node_modules when used, not compiled into every start.
+    external: [...external, '@aws-sdk/client-ec2', '@aws-sdk/client-cloudwatch'],
     plugins: [nodeOnlyPg],
     supported: { 'dynamic-import': false },
     // dist/cli/ and dist/chunks/ are as deep: paths relative to import.meta.url stay right.

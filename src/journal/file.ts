@@ -66,13 +66,18 @@ interface FileState {
   apps: Record<string, AppState>
 }
 
-export function writeFileAtomic(path: string, content: string): void {
+/**
+ * Replaces `path` with `content` all at once (a reader sees the old file or the new one). Durable
+ * (fsynced before the rename) unless `durable` is false: for a cache that may be lost in a power
+ * cut, and must not cost a rollback the fsync on its way to the switch.
+ */
+export function writeFileAtomic(path: string, content: string, { durable = true } = {}): void {
   mkdirSync(dirname(path), { recursive: true })
   const temp = `${path}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`
   const fd = openSync(temp, 'w', 0o600)
   try {
     writeSync(fd, content)
-    fsyncSync(fd)
+    if (durable) fsyncSync(fd)
   } finally {
     closeSync(fd)
   }

@@ -153,7 +153,10 @@ export function takeSpool(
 /** Remembers the standings read from (or written to) the journal; never fails a command. */
 export function rememberPools(app: string, pools: Pools): void {
   try {
-    writeFileAtomic(cachePath(app), JSON.stringify({ at: new Date().toISOString(), pools }) + '\n')
+    // A cache (what the journal last said), not a record: not worth an fsync before the switch.
+    writeFileAtomic(cachePath(app), JSON.stringify({ at: new Date().toISOString(), pools }) + '\n', {
+      durable: false,
+    })
   } catch {
     // A read-only home directory: the offline rollback will say it could not check.
   }
