@@ -10,6 +10,7 @@
  * loaded on first use so that `bluegreen --help` does not pay for it.
  */
 import { BluegreenError } from '../errors.js'
+import { awsClientSettings } from '../aws-client.js'
 
 export interface AlarmsOptions {
   names: string[]
@@ -137,28 +138,10 @@ export function newCloudWatchClient(
   sdk: Sdk,
   options: Pick<AlarmsOptions, 'region' | 'endpoint' | 'profile'>,
 ): InstanceType<Sdk['CloudWatchClient']> {
-  const env = process.env
-  const haveCredentials = Boolean(
-    options.profile ||
-    env.AWS_ACCESS_KEY_ID ||
-    env.AWS_PROFILE ||
-    env.AWS_WEB_IDENTITY_TOKEN_FILE ||
-    env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI ||
-    env.AWS_CONTAINER_CREDENTIALS_FULL_URI,
+  // A verify sample must not hang on a black-holed connection.
+  return new sdk.CloudWatchClient(
+    awsClientSettings(options, { maxAttempts: 3, connectionTimeout: 5_000, requestTimeout: 10_000 }),
   )
-  return new sdk.CloudWatchClient({
-    region: options.region,
-    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-    ...(options.profile ? { profile: options.profile } : {}),
-    retryMode: 'adaptive',
-    maxAttempts: 3,
-    // A verify sample must not hang on a black-holed connection.
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 10_000 },
-    // The emulator checks no signatures: dummy keys keep the SDK from looking for real ones.
-    ...(options.endpoint && !haveCredentials
-      ? { credentials: { accessKeyId: 'bluegreen-local', secretAccessKey: 'bluegreen-local' } }
-      : {}),
-  })
 }
 
 interface SdkError extends Error {

@@ -44,6 +44,7 @@ import type {
 import type { DescribeInstancesCommand, DescribeInstancesCommandOutput } from '@aws-sdk/client-ec2'
 import { parseHostPort } from '../format/host-port.js'
 import { BluegreenError, type ErrorCode } from '../errors.js'
+import { awsClientSettings } from '../aws-client.js'
 import { formatDuration, parseDuration } from '../format/duration.js'
 import type { PlanCore } from '../format/parts.js'
 import {
@@ -146,31 +147,9 @@ export async function createAwsElbv2(
   )
 }
 
-/** The settings both SDK clients share: standard credential chain, adaptive retries, bounded waits. */
+/** The settings both SDK clients share (src/aws-client.ts); a rollback at 3 a.m. fails with a message. */
 function clientSettings(config: AwsElbv2Config) {
-  const env = process.env
-  const haveCredentials = Boolean(
-    config.profile ||
-    env.AWS_ACCESS_KEY_ID ||
-    env.AWS_PROFILE ||
-    env.AWS_WEB_IDENTITY_TOKEN_FILE ||
-    env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI ||
-    env.AWS_CONTAINER_CREDENTIALS_FULL_URI,
-  )
-  return {
-    region: config.region,
-    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
-    ...(config.profile ? { profile: config.profile } : {}),
-    retryMode: 'adaptive' as const,
-    maxAttempts: 5,
-    // A rollback at 3 a.m. should fail with a message, not hang on a black-holed connection.
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 20_000 },
-    // A local endpoint (the emulator) does not check signatures; dummy keys keep the SDK from
-    // searching for real credentials (and IMDS) when none are configured.
-    ...(config.endpoint && !haveCredentials
-      ? { credentials: { accessKeyId: 'bluegreen-local', secretAccessKey: 'bluegreen-local' } }
-      : {}),
-  }
+  return awsClientSettings(config, { maxAttempts: 5, connectionTimeout: 5_000, requestTimeout: 20_000 })
 }
 
 function newClient(sdk: Sdk, config: AwsElbv2Config): InstanceType<Sdk['ElasticLoadBalancingV2Client']> {

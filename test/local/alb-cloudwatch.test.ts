@@ -4,18 +4,23 @@
  * bluegreen's alarmsInAlarm against the emulator: an alarm set to ALARM is seen, set back to OK
  * is not, and a missing one is an error that names it.
  */
-import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BluegreenError } from '../../src/errors.js'
 import { alarmsInAlarm, sampleAlarms } from '../../src/http/cloudwatch-alarms.js'
 import { startAlbEmulator, type AlbEmulator } from '../../src/local/alb/index.js'
-import { closeApps, fixtureConfig, rejection, startPoolApps, type PoolApps } from './alb-support.js'
+import {
+  awsCall,
+  closeApps,
+  fixtureConfig,
+  haveAwsCli,
+  rejection,
+  startPoolApps,
+  type PoolApps,
+} from './alb-support.js'
 import { putTestAlarm } from '../http/cloudwatch-support.js'
 
 type Sdk = typeof import('@aws-sdk/client-cloudwatch')
 
-const awsCli = '/usr/bin/aws'
 const region = 'eu-west-1'
 
 let apps: PoolApps
@@ -242,46 +247,8 @@ describe('alarmsInAlarm against the emulator', () => {
   })
 })
 
-/** Under CI=true a missing AWS CLI fails the run; elsewhere these tests are skipped with a reason. */
-function haveAwsCli(): boolean {
-  if (existsSync(awsCli)) return true
-  const reason = `the AWS CLI v2 (${awsCli}) is not installed (run .ci/run, or apt-get install awscli)`
-  if (process.env.CI === 'true') throw new Error(`${reason}; CI requires it`)
-  console.warn(`skipping: ${reason}`)
-  return false
-}
-
 describe.runIf(haveAwsCli())('CloudWatch alarms in the emulator, through the AWS CLI v2 (awsQuery)', () => {
-  function aws(args: string[]): Promise<{ code: number; json: Record<string, unknown>; stderr: string }> {
-    return new Promise((resolve) => {
-      execFile(
-        awsCli,
-        ['--endpoint-url', emulator.apiUrl, '--region', region, '--output', 'json', 'cloudwatch', ...args],
-        {
-          timeout: 60_000,
-          env: {
-            PATH: process.env.PATH,
-            HOME: process.env.HOME,
-            AWS_ACCESS_KEY_ID: 'test',
-            AWS_SECRET_ACCESS_KEY: 'test',
-            AWS_CONFIG_FILE: '/dev/null',
-            AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-            AWS_EC2_METADATA_DISABLED: 'true',
-            AWS_PAGER: '',
-            AWS_MAX_ATTEMPTS: '1',
-          },
-        },
-        (error, stdout, stderr) => {
-          const code = error ? (typeof error.code === 'number' ? error.code : 255) : 0
-          resolve({
-            code,
-            json: stdout.trim() ? (JSON.parse(stdout) as Record<string, unknown>) : {},
-            stderr,
-          })
-        },
-      )
-    })
-  }
+  const aws = (args: string[]) => awsCall(emulator.apiUrl, region, 'cloudwatch', args)
 
   it('puts an alarm, sets it to ALARM, describes it, and alarmsInAlarm (the SDK) sees what the CLI set', async () => {
     // Given

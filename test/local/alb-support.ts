@@ -1,8 +1,10 @@
 /**
  * Shared set-up for the emulator and aws-elbv2 tests: real app servers for each pool, the
- * fixture config pointed at them, and a real AWS SDK client for the emulator's endpoint.
+ * fixture config pointed at them, a real AWS SDK client for the emulator's endpoint, and the AWS
+ * CLI v2 as an independent one.
  */
-import { readFileSync } from 'node:fs'
+import { execFile } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { parse } from 'yaml'
 import type { AlbConfigInput, AlbEmulator } from '../../src/local/alb/index.js'
 import { closeApps, startPoolApps, type PoolApps } from '../support/http-app.js'
@@ -89,4 +91,56 @@ export async function setListenerWeights(
   } finally {
     client.destroy()
   }
+}
+
+/** Debian's AWS CLI v2 (botocore): an independent client for the emulator. */
+export const awsCli = '/usr/bin/aws'
+
+/**
+ * Whether the AWS CLI (and `files` it needs) are here. Under CI=true a missing one fails the run;
+ * elsewhere the suite is skipped with the reason printed.
+ */
+export function haveAwsCli(files: string[] = []): boolean {
+  if ([awsCli, ...files].every((file) => existsSync(file))) return true
+  const reason = `the AWS CLI v2 (${awsCli})${files.length ? ' or its service models' : ''} is not installed (run .ci/run, or apt-get install awscli)`
+  if (process.env.CI === 'true') throw new Error(`${reason}; CI requires it`)
+  console.warn(`skipping: ${reason}`)
+  return false
+}
+
+/**
+ * Runs `/usr/bin/aws <service> …` against `endpoint`, with test keys and no config or metadata
+ * lookups; resolves with its exit code, its parsed stdout (`{}` when it printed nothing) and stderr.
+ */
+export function awsCall(
+  endpoint: string,
+  region: string,
+  service: string,
+  args: string[],
+): Promise<{ code: number; json: Record<string, unknown>; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      awsCli,
+      ['--endpoint-url', endpoint, '--region', region, '--output', 'json', service, ...args],
+      {
+        timeout: 60_000,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          AWS_ACCESS_KEY_ID: 'test',
+          AWS_SECRET_ACCESS_KEY: 'test',
+          AWS_CONFIG_FILE: '/dev/null',
+          AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+          AWS_EC2_METADATA_DISABLED: 'true',
+          AWS_PAGER: '',
+          AWS_MAX_ATTEMPTS: '1',
+        },
+      },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 255) : 0
+        // Operations with an empty result (RegisterTargets) print nothing.
+        resolve({ code, json: stdout.trim() ? (JSON.parse(stdout) as Record<string, unknown>) : {}, stderr })
+      },
+    )
+  })
 }
