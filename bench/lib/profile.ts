@@ -8,7 +8,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { SourceMaps } from '../../src/cli/source-map.js'
 import { repoRoot } from './cli.js'
 
@@ -106,10 +106,10 @@ class SourceFiles {
   private readonly maps = new SourceMaps()
 
   originalOf(frame: { url: string; lineNumber: number; columnNumber: number }): string {
-    if (!frame.url.startsWith('file:')) return frame.url
-    return (
-      this.maps.original(frame.url, frame.lineNumber, frame.columnNumber)?.file ?? fileURLToPath(frame.url)
-    )
+    // Code compiled through vm.Script (the fast path's bundle on Node 20) is named by its path.
+    const url = frame.url.startsWith('/') ? pathToFileURL(frame.url).href : frame.url
+    if (!url.startsWith('file:')) return url
+    return this.maps.original(url, frame.lineNumber, frame.columnNumber)?.file ?? fileURLToPath(url)
   }
 }
 
