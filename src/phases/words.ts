@@ -13,8 +13,11 @@ import type { DescribeContext, PlanStep } from './types.js'
 export interface WordsOptions {
   /** Paths (migration dirs, CA files) are shown relative to this directory, e.g. process.cwd(). */
   relativeTo?: string
-  /** The provider's line (src/lb/ definitions describe their own config). */
-  loadBalancerLine: string
+  /**
+   * The provider's line (src/lb/ definitions describe their own config), given the context's way
+   * of showing paths.
+   */
+  loadBalancerLine: (path: (path: string) => string) => string
   steps: readonly PlanStep[]
 }
 
@@ -24,15 +27,16 @@ export function describeContext(
   options: WordsOptions,
 ): DescribeContext {
   const fill = (text: string) => fillPlaceholders(text, { app: plan.app, version: plan.version, ...vars })
+  const path = (path: string) => {
+    if (!options.relativeTo) return path
+    const shown = relative(options.relativeTo, path)
+    return shown === '' ? '.' : shown
+  }
   return {
     plan,
     steps: options.steps,
     fill,
-    path(path) {
-      if (!options.relativeTo) return path
-      const shown = relative(options.relativeTo, path)
-      return shown === '' ? '.' : shown
-    },
+    path,
     command(run, shell) {
       if (typeof run === 'string') return `${shell ? 'sh -c ' : ''}${shownWord(fill(run))}`
       return run.map((part) => shownWord(fill(part))).join(' ')
@@ -52,7 +56,7 @@ export function describeContext(
         return 'database'
       }
     },
-    loadBalancerLine: () => options.loadBalancerLine,
+    loadBalancerLine: () => options.loadBalancerLine(path),
   }
 }
 

@@ -46,13 +46,11 @@ function describeSteps(
   options: DescribeOptions,
 ): StepDescription[] {
   const provider = providerDefinition(plan.loadBalancer.provider)
-  const words = describeContext(plan, vars, {
+  const context = describeContext(plan, vars, {
     relativeTo: options.relativeTo,
     steps,
-    loadBalancerLine: '',
+    loadBalancerLine: (path) => provider.describe(plan.loadBalancer, path),
   })
-  const line = provider.describe(plan.loadBalancer, words.path)
-  const context = { ...words, loadBalancerLine: () => line }
   return steps.map(({ kind, config, definition }) => {
     const { target, summary, details, durationMs } = definition.describe(config, context)
     return {

@@ -68,9 +68,11 @@ export function buildPlan(raw: RawPlan, planDir: string): Plan {
 /** The words `plan show` uses, with the provider's own line, for `describe(config, words)`. */
 export function wordsFor(plan: Plan, vars: { pool?: string; version?: string } = {}): DescribeContext {
   const steps = planSteps(plan)
-  const base = describeContext(plan, vars, { steps, loadBalancerLine: '' })
-  const line = providerDefinition(plan.loadBalancer.provider).describe(plan.loadBalancer, base.path)
-  return { ...base, loadBalancerLine: () => line }
+  return describeContext(plan, vars, {
+    steps,
+    loadBalancerLine: (path) =>
+      providerDefinition(plan.loadBalancer.provider).describe(plan.loadBalancer, path),
+  })
 }
 
 /** Where a definition's validate/checkFiles look, for the step at `index`. */
