@@ -12,6 +12,7 @@ import { planSteps } from '../phases/index.js'
 import { currentHolderFor } from '../journal/holder.js'
 import type { AuditEntry, Lease, ReleaseRecord } from '../journal/journal.js'
 import type { EngineContext } from './context.js'
+import { notifyRelease } from './notify-release.js'
 import { rollbackTo } from './rollback.js'
 
 export interface Gate extends GateState {
@@ -153,6 +154,8 @@ async function timeOut(ctx: EngineContext, lease: Lease, gate: Gate): Promise<Bl
         : { status: 'failed', error: reason, failedStep, reachedUsers: false },
     )
     if (acts === 'rollback') await journal.contracts?.cancel({ app: plan.app, release: release.id })
+    // Nothing was switched back, so no rollback event tells the webhooks: this does.
+    notifyRelease(ctx, release, 'release.failed', { reason: `APPROVAL_TIMED_OUT: ${reason}` })
     return exitAs(
       ExitCode.failedBeforeSwitch,
       `${reason}; the release was closed (${acts}) and users never saw it: ${release.from} stays live`,

@@ -18,6 +18,7 @@ import type { Lease, ReleaseRecord } from '../journal/journal.js'
 import { decideFailure, type Moved } from './outcome.js'
 import { rollbackTo, settleInterrupted } from './rollback.js'
 import { atGate } from './approve.js'
+import { notifyRelease } from './notify-release.js'
 import { asCandidate, promoted, recordedLive } from './standing.js'
 import { rememberChanges } from '../journal/spool.js'
 import { connectionLostError } from '../db/client.js'
@@ -151,25 +152,6 @@ export async function release(ctx: EngineContext, options: ReleaseOptions): Prom
       switched: hasSwitch(ctx),
       steps: results,
     }
-  })
-}
-
-/** Tells the webhooks about the release, in the background: never on the release's critical path. */
-function notifyRelease(
-  ctx: EngineContext,
-  record: ReleaseRecord,
-  event: 'release.started' | 'release.done' | 'release.failed',
-  extra: { by?: string; reason?: string },
-): void {
-  ctx.notifier?.notifyInBackground({
-    event,
-    app: ctx.plan.app,
-    at: new Date().toISOString(),
-    version: record.version,
-    pool: record.to,
-    fromPool: record.from,
-    releaseId: record.id,
-    ...extra,
   })
 }
 

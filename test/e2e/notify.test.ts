@@ -137,6 +137,27 @@ describe('notifications', () => {
     expect(await productionPool(stack)).toBe('blue')
   }, 120_000)
 
+  it('tell a release whose approval timed out before traffic moved as failed: no rollback tells it', async () => {
+    stack = await startE2eStack()
+    const hook = await receiver()
+    const file = plan({
+      beforeSwitch: '- approve: { timeout: 2s, onTimeout: abandon }',
+      notify: [{ url: `${hook.url}/hook`, format: 'json', events: ['release.failed', 'rollback'] }],
+    })
+    // Given a release waiting at the gate, and nobody approving it in time
+    expect((await bluegreen(['release', file, '--version', '2.0.0', '--yes'], stack.cliEnv)).code).toBe(6)
+    await new Promise((resolve) => setTimeout(resolve, 2500))
+    // When cron's check applies the timeout
+    const check = await bluegreen(['approve', file, '--check'], stack.cliEnv)
+    // Then the release is closed, traffic never moved, and the webhook heard it failed, and why
+    expect(check.code, check.stderr).toBe(0)
+    expect(await productionPool(stack)).toBe('blue')
+    const sent = bodies(hook)
+    expect(sent.map((b) => b.event)).toEqual(['release.failed'])
+    expect(sent[0]).toMatchObject({ version: '2.0.0', pool: 'green', fromPool: 'blue' })
+    expect(String(sent[0].reason)).toMatch(/^APPROVAL_TIMED_OUT: approval timed out/)
+  }, 120_000)
+
   it('tell of a stale lock a release takes over: its holder died without releasing it', async () => {
     stack = await startE2eStack()
     const hook = await receiver()
