@@ -15,6 +15,7 @@ import { readdir, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { BluegreenError } from '../../errors.js'
 import {
+  loadSqlParser,
   parseSqlFile,
   SqlSyntaxError,
   type LineComment,
@@ -211,7 +212,7 @@ export async function lintPaths(
   return { findings, parseErrors, files: names }
 }
 
-let parserLoading: Promise<unknown> | undefined
+let parserStarted = false
 
 /**
  * Starts loading the SQL parser (libpg-query's WASM) without waiting for it, so that its
@@ -223,9 +224,9 @@ let parserLoading: Promise<unknown> | undefined
  * process-wide, so a long-lived process (the release runner) keeps the default.
  */
 export function loadParser({ baselineOnly = false }: { baselineOnly?: boolean } = {}): Promise<unknown> {
-  if (parserLoading === undefined && baselineOnly) setFlagsFromString('--liftoff-only')
-  parserLoading ??= import('libpg-query').then((pg) => pg.loadModule())
-  return parserLoading
+  if (!parserStarted && baselineOnly) setFlagsFromString('--liftoff-only')
+  parserStarted = true
+  return loadSqlParser()
 }
 
 /** The statements without a BEGIN (or START TRANSACTION) first and a COMMIT last, if both are there. */
