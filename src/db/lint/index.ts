@@ -10,7 +10,6 @@
  * libpg-query (WASM) is loaded only when a file is parsed, so importing this module is cheap.
  */
 import { readFileSync } from 'node:fs'
-import { setFlagsFromString } from 'node:v8'
 import { readdir, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { BluegreenError } from '../../errors.js'
@@ -181,7 +180,7 @@ export async function lintPaths(
 ): Promise<LintResult> {
   // The parser's WASM compiles on background threads while the files are listed (a failure to
   // load it shows where a file is parsed).
-  loadParser().catch(() => undefined)
+  loadSqlParser().catch(() => undefined)
   const files: string[] = []
   for (const path of paths) files.push(...(path === '-' ? ['-'] : await sqlFilesUnder(path)))
   const findings: Finding[] = []
@@ -210,23 +209,6 @@ export async function lintPaths(
     }
   }
   return { findings, parseErrors, files: names }
-}
-
-let parserStarted = false
-
-/**
- * Starts loading the SQL parser (libpg-query's WASM) without waiting for it, so that its
- * compilation overlaps other start-up work. In a process that only lints (the CLI), pass
- * `baselineOnly`: V8 then compiles the WASM with its baseline compiler (Liftoff) alone. A lint
- * run parses each file once, so the optimising compiler's work on background threads (on every
- * core, while the parser already runs) costs more than it wins: the first parse of a file of
- * 10,000 statements took 0.45 s with it and 0.15 s without (bench/lint.ts). The flag is V8's and
- * process-wide, so a long-lived process (the release runner) keeps the default.
- */
-export function loadParser({ baselineOnly = false }: { baselineOnly?: boolean } = {}): Promise<unknown> {
-  if (!parserStarted && baselineOnly) setFlagsFromString('--liftoff-only')
-  parserStarted = true
-  return loadSqlParser()
 }
 
 /** The statements without a BEGIN (or START TRANSACTION) first and a COMMIT last, if both are there. */
