@@ -44,13 +44,14 @@ export async function listMigrationFiles(dir: string): Promise<MigrationEntry[]>
   // directory, not one stat and one realpath per file (a directory of 1,000 migrations). Links
   // and anything else are followed one by one, all at once.
   const realDir = sql.some((entry) => entry.isFile()) ? await realpath(dir) : dir
-  const followed = sql.map((entry) => (entry.isFile() ? undefined : follow(join(dir, entry.name))))
+  const links = new Map<string, Promise<string | BluegreenError>>()
+  for (const entry of sql) if (!entry.isFile()) links.set(entry.name, follow(join(dir, entry.name)))
   const entries: MigrationEntry[] = []
-  for (const [i, { name: file }] of sql.entries()) {
-    const path = join(dir, file)
-    const linked = await followed[i]
-    if (linked instanceof BluegreenError) throw linked
-    entries.push({ file, path, realPath: linked ?? join(realDir, file) })
+  for (const { name: file } of sql) {
+    const link = links.get(file)
+    const realPath = link === undefined ? join(realDir, file) : await link
+    if (realPath instanceof BluegreenError) throw realPath
+    entries.push({ file, path: join(dir, file), realPath })
   }
   return entries
 }

@@ -149,7 +149,11 @@ function cString(wasm: PgQueryModule, pointer: number): string {
 
 /** Parses a file into statements. A syntax error is a BluegreenError `SQL_PARSE` naming file:line:col. */
 export async function parseSqlFile(sql: string, file: string): Promise<SqlFile> {
-  const parse = await loadSqlParser()
+  return parseSqlFileWith(await loadSqlParser(), sql, file)
+}
+
+/** parseSqlFile with the parser in hand: no await per file, for a caller that parses many. */
+export function parseSqlFileWith(parse: SqlParser, sql: string, file: string): SqlFile {
   const text = new SourceText(sql)
   let result: ParseResult
   try {

@@ -16,6 +16,7 @@ import { BluegreenError } from '../../errors.js'
 import {
   loadSqlParser,
   parseSqlFile,
+  parseSqlFileWith,
   SqlSyntaxError,
   type LineComment,
   type Position,
@@ -179,10 +180,12 @@ export async function lintPaths(
   } = {},
 ): Promise<LintResult> {
   // The parser's WASM compiles on background threads while the files are listed (a failure to
-  // load it shows where a file is parsed).
-  loadSqlParser().catch(() => undefined)
+  // load it shows once they are: a missing path is reported first).
+  const parser = loadSqlParser()
+  parser.catch(() => undefined)
   const files: string[] = []
   for (const path of paths) files.push(...(path === '-' ? ['-'] : await sqlFilesUnder(path)))
+  const parse = await parser
   const findings: Finding[] = []
   const parseErrors: ParseFailure[] = []
   // Earlier files of a directory ran before the later ones: what they proved carries over.
@@ -198,7 +201,7 @@ export async function lintPaths(
     const knowledge = knowledgeByDir.get(dir) ?? new SchemaKnowledge()
     knowledgeByDir.set(dir, knowledge)
     try {
-      let { statements } = await parseSqlFile(sql, file)
+      let { statements } = parseSqlFileWith(parse, sql, file)
       if (options.stripTransaction) statements = withoutWrappingTransaction(statements)
       findings.push(
         ...lintStatements(statements, file, phase, { knowledge, levels: options.levelsFor?.(file) }),
