@@ -383,9 +383,8 @@ class SourceText {
       if (c === 0x2d && this.bytes[i + 1] === 0x2d) {
         const end = this.lineEnd(i)
         const position = this.positionOf(i)
-        const lineStart = this.lineStarts[position.line - 1]
-        const before = this.slice(lineStart, i)
-        if (before.trim() === '') comments.push({ ...position, text: this.slice(i + 2, end).trim() })
+        if (this.blankBetween(this.lineStarts[position.line - 1], i))
+          comments.push({ ...position, text: this.slice(i + 2, end).trim() })
         i = end
       } else if (c === 0x2f && this.bytes[i + 1] === 0x2a) {
         i = this.blockCommentEnd(i, to)
@@ -394,6 +393,16 @@ class SourceText {
       }
     }
     return comments
+  }
+
+  /** Whether the text in [from, to) is blank (as String.prototype.trim sees it), read as bytes when ASCII. */
+  private blankBetween(from: number, to: number): boolean {
+    for (let i = from; i < to; i++) {
+      const c = this.bytes[i]
+      if (c >= 0x80) return this.slice(from, to).trim() === ''
+      if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0b && c !== 0x0c) return false
+    }
+    return true
   }
 
   private lineEnd(from: number): number {

@@ -133,3 +133,25 @@ describe('lint: the parser, called directly', () => {
     },
   )
 })
+
+describe('lint: comments directly above a statement', () => {
+  it('are those alone on their line, after blanks, not those after code or a block comment', async () => {
+    // Given line comments after tabs, after code, and after a block comment with non-ASCII text
+    const sql = [
+      'SELECT 1; -- after code',
+      '\t -- after a tab',
+      '  -- after spaces',
+      'SELECT 2;',
+      '/* café */ -- after a block comment',
+      'SELECT 3;',
+    ].join('\n')
+    // When the statements are read
+    const parsed = await parseSqlFile(sql, 'c.sql')
+    // Then only the comments alone on their lines are above a statement
+    expect(parsed.statements.map((s) => s.commentsAbove.map((c) => c.text))).toEqual([
+      [],
+      ['after a tab', 'after spaces'],
+      [],
+    ])
+  })
+})
