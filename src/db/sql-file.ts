@@ -6,6 +6,8 @@
  * libpg-query reports locations as UTF-8 byte offsets into the whole text, so positions are
  * converted here once, and everything outside this file speaks lines and columns.
  */
+import { createRequire } from 'node:module'
+import { setFlagsFromString } from 'node:v8'
 import type { Node, ParseResult } from 'libpg-query'
 import { BluegreenError } from '../errors.js'
 import { statementsOfDoBody } from './plpgsql-body.js'
@@ -55,19 +57,114 @@ export interface SqlFile {
   statements: SqlStatement[]
 }
 
+/**
+ * libpg-query's WASM module, called directly rather than through the package's wrapper: the
+ * wrapper copies the SQL in and the JSON out with byte-by-byte JavaScript loops (and scans for
+ * the terminating NUL the same way), which on a file of 10,000 statements cost as much as a
+ * third of the parse. Here the bytes go in with one copy and the JSON comes out through
+ * TextDecoder. The structs read are libpg-query's PgQueryParseResult and PgQueryError.
+ */
+interface PgQueryModule {
+  HEAPU8: Uint8Array
+  HEAPU32: Uint32Array
+  _malloc(size: number): number
+  _free(pointer: number): void
+  _wasm_parse_query_raw(sql: number): number
+  _wasm_free_parse_result(result: number): void
+}
+
+/** Parses SQL (its UTF-8 bytes) into libpg-query's JSON tree; throws SqlParseError. */
+export type SqlParser = (sql: Uint8Array) => ParseResult
+
+/** A statement PostgreSQL's grammar rejects: its message and the 0-based character of the error. */
+export class SqlParseError extends Error {
+  constructor(
+    message: string,
+    readonly cursorPosition: number,
+  ) {
+    super(message)
+  }
+}
+
+let parserLoading: Promise<SqlParser> | undefined
+
+/**
+ * Loads and instantiates the parser once per process; callers may start it early, so that its
+ * compilation (on V8's background threads) overlaps other start-up work.
+ *
+ * In a process that only lints (the CLI), pass `onePass`, before anything else loads it: V8 then
+ * compiles the whole module with its baseline compiler (Liftoff) alone, up front. A lint run
+ * parses each file once, so the optimising compiler's work (on every core, while the parser
+ * already runs) costs more than it wins: the first parse of a file of 10,000 statements took
+ * 0.45 s with it and 0.15 s without (bench/lint.ts). And compiled up front, the compile runs on
+ * another core while the linter's modules load, instead of function by function on the main
+ * thread during the first parse (11 ms of a one-line file's run). The flags are V8's and
+ * process-wide, so a long-lived process (the release runner) keeps the defaults.
+ */
+export function loadSqlParser({ onePass = false }: { onePass?: boolean } = {}): Promise<SqlParser> {
+  if (parserLoading === undefined && onePass) setFlagsFromString('--liftoff-only --no-wasm-lazy-compilation')
+  parserLoading ??= (async () => {
+    const factory = createRequire(import.meta.url)(
+      'libpg-query/wasm/libpg-query.js',
+    ) as () => Promise<PgQueryModule>
+    const wasm = await factory()
+    return (sql: Uint8Array) => parseWith(wasm, sql)
+  })()
+  return parserLoading
+}
+
+const utf8 = new TextDecoder()
+
+function parseWith(wasm: PgQueryModule, sql: Uint8Array): ParseResult {
+  const input = wasm._malloc(sql.length + 1)
+  if (!input) throw new Error('libpg-query could not allocate memory for the SQL')
+  try {
+    wasm.HEAPU8.set(sql, input)
+    wasm.HEAPU8[input + sql.length] = 0
+    const result = wasm._wasm_parse_query_raw(input)
+    if (!result) throw new Error('libpg-query could not allocate memory for the parse result')
+    try {
+      // The views are read after the call: the parse may have grown the memory.
+      const [tree, , error] = wasm.HEAPU32.subarray(result >> 2, (result >> 2) + 3)
+      if (error) {
+        const message = cString(wasm, wasm.HEAPU32[error >> 2]) || 'Unknown error'
+        const cursor = wasm.HEAPU32[(error + 16) >> 2] | 0
+        throw new SqlParseError(message, cursor > 0 ? cursor - 1 : 0)
+      }
+      if (!tree) throw new Error('libpg-query returned no parse tree')
+      return JSON.parse(cString(wasm, tree)) as ParseResult
+    } finally {
+      wasm._wasm_free_parse_result(result)
+    }
+  } finally {
+    wasm._free(input)
+  }
+}
+
+function cString(wasm: PgQueryModule, pointer: number): string {
+  if (!pointer) return ''
+  const heap = wasm.HEAPU8
+  return utf8.decode(heap.subarray(pointer, heap.indexOf(0, pointer)))
+}
+
 /** Parses a file into statements. A syntax error is a BluegreenError `SQL_PARSE` naming file:line:col. */
 export async function parseSqlFile(sql: string, file: string): Promise<SqlFile> {
-  const { parse, parseSync } = await import('libpg-query')
+  return parseSqlFileWith(await loadSqlParser(), sql, file)
+}
+
+/** parseSqlFile with the parser in hand: no await per file, for a caller that parses many. */
+export function parseSqlFileWith(parse: SqlParser, sql: string, file: string): SqlFile {
+  const text = new SourceText(sql)
   let result: ParseResult
   try {
-    result = (await parse(sql)) as ParseResult
+    // As libpg-query's own wrapper has it: a file of nothing but blanks does not parse.
+    if (sql.trim() === '') throw new SqlParseError('Query cannot be empty', 0)
+    result = parse(text.bytes)
   } catch (error) {
-    const details = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails
+    if (!(error instanceof SqlParseError)) throw error
     // libpg-query reports the cursor as a 0-based character index.
-    const at = positionOfChar(sql, details?.cursorPosition ?? 0)
-    throw new SqlSyntaxError(file, at, (error as Error).message, error)
+    throw new SqlSyntaxError(file, positionOfChar(sql, error.cursorPosition), error.message, error)
   }
-  const text = new SourceText(sql)
   const statements: SqlStatement[] = []
   let previousEnd = 0
   for (const [index, raw] of (result.stmts ?? []).entries()) {
@@ -75,32 +172,38 @@ export async function parseSqlFile(sql: string, file: string): Promise<SqlFile> 
     const location = raw.stmt_location ?? 0
     const end = raw.stmt_len ? location + raw.stmt_len : text.byteLength
     const first = text.skipTrivia(location, end)
+    const own = text.slice(first, end)
+    const start = text.positionOf(first)
     statements.push({
       index,
       node: raw.stmt,
-      text: text.slice(first, end),
-      start: text.positionOf(first),
+      text: own,
+      start,
       commentsAbove: text.lineComments(previousEnd, first),
       outsideTransaction: runsOutsideTransaction(raw.stmt),
       ownTransaction: runsInOwnTransaction(raw.stmt),
       end: text.positionOf(end),
-      doBody: 'DoStmt' in raw.stmt ? parseDoBody(raw.stmt.DoStmt.args, parseSync) : undefined,
+      doBody: 'DoStmt' in raw.stmt ? parseDoBody(raw.stmt.DoStmt.args, parse) : undefined,
       positionOf: (byteOffset) => text.positionOf(byteOffset ?? first),
-      positionInText: (charIndex) => {
-        const before = text.slice(first, end).slice(0, Math.max(0, charIndex))
-        return text.positionOf(first + Buffer.byteLength(before, 'utf8'))
-      },
+      positionInText: (charIndex) => positionAfter(start, own, charIndex),
     })
     previousEnd = end
   }
   return { file, statements }
 }
 
+/** The position `charIndex` characters into `text`, which starts at `start` (clamped to the text). */
+function positionAfter(start: Position, text: string, charIndex: number): Position {
+  const index = Math.max(0, Math.min(charIndex, text.length))
+  const lastNewline = text.lastIndexOf('\n', index - 1)
+  if (lastNewline === -1 || index === 0) return { line: start.line, column: start.column + index }
+  let lines = 0
+  for (let i = text.indexOf('\n'); i !== -1 && i < index; i = text.indexOf('\n', i + 1)) lines++
+  return { line: start.line + lines, column: index - lastNewline }
+}
+
 /** A PL/pgSQL DO block's statements (see plpgsql-body.ts), each parsed by PostgreSQL's grammar. */
-function parseDoBody(
-  args: Node[] | undefined,
-  parseSync: (sql: string) => ParseResult,
-): SqlStatement['doBody'] {
+function parseDoBody(args: Node[] | undefined, parse: SqlParser): SqlStatement['doBody'] {
   const option = (name: string) =>
     args?.flatMap((a) =>
       'DefElem' in a && a.DefElem.defname === name && a.DefElem.arg && 'String' in a.DefElem.arg
@@ -114,7 +217,8 @@ function parseDoBody(
   const statements: { node: Node; text: string }[] = []
   for (const text of body.statements) {
     try {
-      for (const raw of parseSync(text).stmts ?? []) if (raw.stmt) statements.push({ node: raw.stmt, text })
+      for (const raw of parse(Buffer.from(text, 'utf8')).stmts ?? [])
+        if (raw.stmt) statements.push({ node: raw.stmt, text })
     } catch {
       return { unreadable: `a statement the linter cannot parse: ${text.split('\n')[0].slice(0, 60)}` }
     }
@@ -220,13 +324,18 @@ export function optionEnabled(options: Node[] | undefined, name: string): boolea
 
 /** The file's text with byte offsets, lines and comments worked out. */
 class SourceText {
-  private readonly bytes: Buffer
+  readonly bytes: Buffer
   /** Byte offset where each line starts. */
   private readonly lineStarts: number[] = [0]
 
+  /** Whether every character is one byte (ASCII): then a column is a byte count. */
+  private readonly ascii: boolean
+
   constructor(sql: string) {
     this.bytes = Buffer.from(sql, 'utf8')
-    for (let i = 0; i < this.bytes.length; i++) if (this.bytes[i] === 0x0a) this.lineStarts.push(i + 1)
+    this.ascii = this.bytes.length === sql.length
+    for (let i = this.bytes.indexOf(0x0a); i !== -1; i = this.bytes.indexOf(0x0a, i + 1))
+      this.lineStarts.push(i + 1)
   }
 
   get byteLength(): number {
@@ -246,7 +355,9 @@ class SourceText {
       if (this.lineStarts[mid] <= offset) low = mid
       else high = mid - 1
     }
-    const column = this.bytes.subarray(this.lineStarts[low], offset).toString('utf8').length + 1
+    const from = this.lineStarts[low]
+    const column =
+      (this.ascii ? offset - from : this.bytes.subarray(from, offset).toString('utf8').length) + 1
     return { line: low + 1, column }
   }
 
@@ -272,9 +383,8 @@ class SourceText {
       if (c === 0x2d && this.bytes[i + 1] === 0x2d) {
         const end = this.lineEnd(i)
         const position = this.positionOf(i)
-        const lineStart = this.lineStarts[position.line - 1]
-        const before = this.slice(lineStart, i)
-        if (before.trim() === '') comments.push({ ...position, text: this.slice(i + 2, end).trim() })
+        if (this.blankBetween(this.lineStarts[position.line - 1], i))
+          comments.push({ ...position, text: this.slice(i + 2, end).trim() })
         i = end
       } else if (c === 0x2f && this.bytes[i + 1] === 0x2a) {
         i = this.blockCommentEnd(i, to)
@@ -283,6 +393,16 @@ class SourceText {
       }
     }
     return comments
+  }
+
+  /** Whether the text in [from, to) is blank (as String.prototype.trim sees it), read as bytes when ASCII. */
+  private blankBetween(from: number, to: number): boolean {
+    for (let i = from; i < to; i++) {
+      const c = this.bytes[i]
+      if (c >= 0x80) return this.slice(from, to).trim() === ''
+      if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0b && c !== 0x0c) return false
+    }
+    return true
   }
 
   private lineEnd(from: number): number {

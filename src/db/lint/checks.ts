@@ -7,7 +7,7 @@
 import type { AlterTableCmd, Node } from 'libpg-query'
 import { FileContext, learn, learnCommand } from './context.js'
 import { blockingLock } from './locks.js'
-import { qualified, columnDefOf } from './names.js'
+import { alterCommands, qualified, columnDefOf } from './names.js'
 import type { AlterTarget, Report, Reports, StatementKind } from './rule.js'
 import { ruleDefinitions, type RuleId } from './rules.js'
 
@@ -63,7 +63,7 @@ export function checkStatement(node: Node, context: FileContext): Hit[] {
   if ('AlterTableStmt' in node) {
     const alter = node.AlterTableStmt
     const table = context.key(alter.relation) ?? '?'
-    const cmds = (alter.cmds ?? []).flatMap((item) => ('AlterTableCmd' in item ? [item.AlterTableCmd] : []))
+    const cmds = alterCommands(alter)
     if (context.isNew(alter.relation)) {
       for (const cmd of cmds) learnCommand(cmd, table, context)
     } else {

@@ -10,12 +10,13 @@
  * libpg-query (WASM) is loaded only when a file is parsed, so importing this module is cheap.
  */
 import { readFileSync } from 'node:fs'
-import { setFlagsFromString } from 'node:v8'
 import { readdir, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { BluegreenError } from '../../errors.js'
 import {
+  loadSqlParser,
   parseSqlFile,
+  parseSqlFileWith,
   SqlSyntaxError,
   type LineComment,
   type Position,
@@ -179,10 +180,12 @@ export async function lintPaths(
   } = {},
 ): Promise<LintResult> {
   // The parser's WASM compiles on background threads while the files are listed (a failure to
-  // load it shows where a file is parsed).
-  loadParser().catch(() => undefined)
+  // load it shows once they are: a missing path is reported first).
+  const parser = loadSqlParser()
+  parser.catch(() => undefined)
   const files: string[] = []
   for (const path of paths) files.push(...(path === '-' ? ['-'] : await sqlFilesUnder(path)))
+  const parse = await parser
   const findings: Finding[] = []
   const parseErrors: ParseFailure[] = []
   // Earlier files of a directory ran before the later ones: what they proved carries over.
@@ -198,7 +201,7 @@ export async function lintPaths(
     const knowledge = knowledgeByDir.get(dir) ?? new SchemaKnowledge()
     knowledgeByDir.set(dir, knowledge)
     try {
-      let { statements } = await parseSqlFile(sql, file)
+      let { statements } = parseSqlFileWith(parse, sql, file)
       if (options.stripTransaction) statements = withoutWrappingTransaction(statements)
       findings.push(
         ...lintStatements(statements, file, phase, { knowledge, levels: options.levelsFor?.(file) }),
@@ -209,23 +212,6 @@ export async function lintPaths(
     }
   }
   return { findings, parseErrors, files: names }
-}
-
-let parserLoading: Promise<unknown> | undefined
-
-/**
- * Starts loading the SQL parser (libpg-query's WASM) without waiting for it, so that its
- * compilation overlaps other start-up work. In a process that only lints (the CLI), pass
- * `baselineOnly`: V8 then compiles the WASM with its baseline compiler (Liftoff) alone. A lint
- * run parses each file once, so the optimising compiler's work on background threads (on every
- * core, while the parser already runs) costs more than it wins: the first parse of a file of
- * 10,000 statements took 0.45 s with it and 0.15 s without (bench/lint.ts). The flag is V8's and
- * process-wide, so a long-lived process (the release runner) keeps the default.
- */
-export function loadParser({ baselineOnly = false }: { baselineOnly?: boolean } = {}): Promise<unknown> {
-  if (parserLoading === undefined && baselineOnly) setFlagsFromString('--liftoff-only')
-  parserLoading ??= import('libpg-query').then((pg) => pg.loadModule())
-  return parserLoading
 }
 
 /** The statements without a BEGIN (or START TRANSACTION) first and a COMMIT last, if both are there. */

@@ -1,5 +1,13 @@
 /** Reading names, types and sub-trees out of PostgreSQL's parse tree, for the rules and the context. */
-import type { AlterTableCmd, ColumnDef, Node, RangeVar, TypeName } from 'libpg-query'
+import type {
+  AlterTableCmd,
+  AlterTableStmt,
+  ColumnDef,
+  Constraint,
+  Node,
+  RangeVar,
+  TypeName,
+} from 'libpg-query'
 import type { ColumnType } from './knowledge.js'
 
 /** The last `String` of a name list (`pg_catalog.int4` → `int4`). */
@@ -46,6 +54,23 @@ export function objectKind(type: string | undefined): string {
 /** The RangeVars of a relation list (TRUNCATE a, b; LOCK TABLE a, b). */
 export function relationsOf(list: Node[] | undefined): RangeVar[] {
   return (list ?? []).flatMap((r) => ('RangeVar' in r ? [r.RangeVar] : []))
+}
+
+/**
+ * An ALTER TABLE's commands. (A loop, not flatMap: this runs for every ALTER TABLE, most of a
+ * migration, in code that a one-shot CLI runs before the JIT has optimised it.)
+ */
+export function alterCommands(stmt: AlterTableStmt): AlterTableCmd[] {
+  const cmds: AlterTableCmd[] = []
+  for (const item of stmt.cmds ?? []) if ('AlterTableCmd' in item) cmds.push(item.AlterTableCmd)
+  return cmds
+}
+
+/** A column definition's constraints (NOT NULL, DEFAULT, REFERENCES, …). */
+export function columnConstraints(column: ColumnDef): Constraint[] {
+  const constraints: Constraint[] = []
+  for (const c of column.constraints ?? []) if ('Constraint' in c) constraints.push(c.Constraint)
+  return constraints
 }
 
 export function columnDefOf(cmd: AlterTableCmd): ColumnDef | undefined {

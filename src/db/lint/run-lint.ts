@@ -31,8 +31,16 @@ export interface LintIo {
 
 /** Lints, prints the report, and sets the exit code (0 clean, 1 findings, 2 unparsable or usage). */
 export async function runLint(input: LintInput, io: LintIo): Promise<void> {
-  // The linter loads its SQL parser (WASM) only when it parses a file.
-  const { lintPaths, lintRules, loadParser } = await import('./index.js')
+  // The linter loads its SQL parser (WASM) only when it parses a file, and then first: it
+  // compiles on another core while the linter's own modules load and the files are listed.
+  const parserStarted =
+    !input.rules && input.paths.length > 0
+      ? import('../sql-file.js').then(
+          ({ loadSqlParser }) => void loadSqlParser({ onePass: true }).catch(() => undefined),
+          () => undefined,
+        )
+      : undefined
+  const { lintPaths, lintRules } = await import('./index.js')
   if (input.rules) {
     if (input.json) return io.outJson({ type: 'result', ok: true, rules: lintRules })
     for (const rule of lintRules)
@@ -46,8 +54,6 @@ export async function runLint(input: LintInput, io: LintIo): Promise<void> {
       hint: 'e.g. bluegreen lint migrations/expand (or - to read standard input)',
     })
   }
-  // This process only lints: the parser compiles for one pass (loadParser), from now on.
-  loadParser({ baselineOnly: true }).catch(() => undefined)
   const [{ findLintConfig, loadLintConfig }, { renderLint }] = await Promise.all([
     import('./config.js'),
     import('./report.js'),
@@ -57,6 +63,8 @@ export async function runLint(input: LintInput, io: LintIo): Promise<void> {
     : (input.format ?? (process.env.GITHUB_ACTIONS === 'true' ? 'github' : 'text'))
   const configFile = input.config ?? findLintConfig(process.cwd())
   const levelsFor = configFile ? await loadLintConfig(configFile) : undefined
+  // Before anything else can load the parser with V8's default flags.
+  await parserStarted
   // A directory is linted as the runner sees it: the same files, links followed (lintPaths).
   const result = await lintPaths(input.paths, input.phase, {
     stripTransaction: input.stripTransaction,

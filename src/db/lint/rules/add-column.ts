@@ -2,18 +2,14 @@
  * Columns added to an existing table (ALTER TABLE … ADD COLUMN), and json columns wherever they
  * are made. Constraints declared on an added column are constraints.ts's.
  */
-import type { ColumnDef, Constraint, Node } from 'libpg-query'
+import type { ColumnDef, Node } from 'libpg-query'
 import type { AlterTarget, Report } from '../rule.js'
-import { columnTypeOf, findNodes, lastName, qualified } from '../names.js'
+import { columnConstraints, columnTypeOf, findNodes, lastName, qualified } from '../names.js'
 import { bothPhases, expandOnly, defineRule } from '../rule.js'
 
 /** `table.column`, for messages. */
 export function addedName(target: AlterTarget, column: ColumnDef): string {
   return `${target.name}.${column.colname ?? '?'}`
-}
-
-export function columnConstraints(column: ColumnDef): Constraint[] {
-  return (column.constraints ?? []).flatMap((c) => ('Constraint' in c ? [c.Constraint] : []))
 }
 
 /** How an added column gets its values: the facts three rules decide on. */

@@ -4,9 +4,9 @@
  * it is NOT VALID (or USING INDEX).
  */
 import type { AlterTableCmd, ColumnDef, Constraint } from 'libpg-query'
-import { lastName } from '../names.js'
+import { columnConstraints, lastName } from '../names.js'
 import { bothPhases, defineRule, type AlterTarget, type Report } from '../rule.js'
-import { addedName, columnConstraints } from './add-column.js'
+import { addedName } from './add-column.js'
 
 function addedConstraint(cmd: AlterTableCmd): Constraint | undefined {
   if (cmd.subtype !== 'AT_AddConstraint') return undefined

@@ -4,7 +4,7 @@
  */
 import type { AlterTableCmd } from 'libpg-query'
 import { lockModes, longRunning, weakAlterCommands } from '../locks.js'
-import { near, qualified, relationsOf } from '../names.js'
+import { alterCommands, near, qualified, relationsOf } from '../names.js'
 import { bothPhases, defineRule } from '../rule.js'
 
 export const transactionControl = defineRule({
@@ -55,7 +55,7 @@ export const longStatementUnderLock = defineRule({
       }
     },
     AlterTableStmt(stmt) {
-      const cmds = (stmt.cmds ?? []).flatMap((item) => ('AlterTableCmd' in item ? [item.AlterTableCmd] : []))
+      const cmds = alterCommands(stmt)
       const validate = cmds.find((cmd) => cmd.subtype === 'AT_ValidateConstraint')
       const locking = cmds.find((cmd) => !weakAlterCommands.has(cmd.subtype ?? ''))
       if (!validate || !locking || stmt.objtype === 'OBJECT_INDEX') return
