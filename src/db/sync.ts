@@ -143,6 +143,16 @@ export function syncMismatch(sync: Pick<TableSync, 'forward'>): string {
   return `ROW(${columns.map(quoteIdent).join(', ')}) IS DISTINCT FROM ROW(${columns.map((c) => `(${sync.forward[c]})`).join(', ')})`
 }
 
+/**
+ * Puts the session's settings back to what it connected with. The expand phase runs its syncs on
+ * the connection its SQL ran on, and a migration's plain `SET search_path` outlives its
+ * transaction: a sync's table must be found as every other command finds it (on a connection of
+ * its own), not in whatever schema the last migration left the session in.
+ */
+export async function sessionDefaults(client: Client): Promise<void> {
+  await client.query('RESET ALL')
+}
+
 type ResolvedTable = NonNullable<Awaited<ReturnType<typeof findTable>>>
 
 async function resolveTable(client: Client, table: string): Promise<ResolvedTable> {
