@@ -125,8 +125,14 @@ async function installSyncs(
   client: Client,
   settings: DatabaseSettings,
 ): Promise<string | undefined> {
-  const { tableSyncs, installSync, syncBackfill, sessionDefaults, SYNC_BYPASS_SETTING } =
-    await import('../db/sync.js')
+  const {
+    tableSyncs,
+    installSync,
+    syncBackfill,
+    sessionDefaults,
+    SYNC_BACKFILL_BATCHES,
+    SYNC_BYPASS_SETTING,
+  } = await import('../db/sync.js')
   const syncs = tableSyncs(ctx.config.sync, `phases[${ctx.index}].expand`)
   if (syncs.length === 0) return undefined
   await sessionDefaults(client)
@@ -156,7 +162,7 @@ async function installSyncs(
     const result = await backfill(client, {
       table: sync.table,
       ...syncBackfill(sync),
-      batchSize: 1000,
+      ...SYNC_BACKFILL_BATCHES,
       lockTimeoutMs: settings.lockTimeoutMs,
       statementTimeoutMs: settings.statementTimeoutMs,
       attempts: settings.attempts,
