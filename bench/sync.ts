@@ -12,7 +12,13 @@
  */
 import { backfill } from '../src/db/backfill.js'
 import { withClient, type Client } from '../src/db/client.js'
-import { installSync, syncBackfill, tableSyncs, SYNC_BYPASS_SETTING } from '../src/db/sync.js'
+import {
+  installSync,
+  syncBackfill,
+  tableSyncs,
+  SYNC_BACKFILL_BATCHES,
+  SYNC_BYPASS_SETTING,
+} from '../src/db/sync.js'
 import { createDatabase } from '../src/local/postgres.js'
 import { startPostgres } from '../test/support/postgres.js'
 import { isMain, numberFlag, withCleanup } from './lib/main.js'
@@ -134,6 +140,7 @@ async function backfillCost(client: Client, rows: number, runs: number) {
   const singleCpu: number[] = []
   const batchedCpu: number[] = []
   const longestHold: number[] = []
+  const batches: number[] = []
   const cpu = await backendCpu(client)
   for (let run = 0; run < runs; run++) {
     await freshTables(client, rows)
@@ -155,7 +162,7 @@ async function backfillCost(client: Client, rows: number, runs: number) {
           table: 'synced',
           ...syncBackfill(nameSplit),
           // What the expand phase uses.
-          batchSize: 1000,
+          ...SYNC_BACKFILL_BATCHES,
           lockTimeoutMs: 5000,
           settings: { [SYNC_BYPASS_SETTING]: 'off' },
         })
@@ -163,6 +170,7 @@ async function backfillCost(client: Client, rows: number, runs: number) {
         const cpuNow = cpu()
         if (cpuAt !== undefined && cpuNow !== undefined) batchedCpu.push(cpuNow - cpuAt)
         longestHold.push(result.maxBatchMs)
+        batches.push(result.batches)
       },
     ]
     for (const c of run % 2 === 0 ? cases : cases.reverse()) await c()
@@ -175,6 +183,7 @@ async function backfillCost(client: Client, rows: number, runs: number) {
       ? { single: stats('plain', singleCpu).median, batched: stats('backfill', batchedCpu).median }
       : undefined,
     longestHold,
+    batches: stats('batches', batches).median,
   }
 }
 
@@ -225,7 +234,7 @@ function report(
       `${fmtMs(fill.single.median)} (every row)`,
     ],
     [
-      'sync backfill, batches of 1000',
+      `sync backfill, batches of ~${SYNC_BACKFILL_BATCHES.targetBatchMs} ms (${fill.batches} batches)`,
       fmtMs(fill.batched.median),
       Math.round((rows * 1000) / fill.batched.median).toLocaleString('en'),
       fill.cpu ? fmtMs(fill.cpu.batched) : '—',

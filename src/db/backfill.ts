@@ -26,7 +26,15 @@ export interface BackfillOptions {
   where: string
   /** Key columns to walk (default: the primary key). */
   key?: string[]
+  /** Rows per batch; with `targetBatchMs`, the first batch's. */
   batchSize: number
+  /**
+   * Adapt the batch size to the time batches take: after each batch the next is sized to take
+   * about this long (at most twice the last one's rows, at least a quarter, and never more than
+   * 20 × batchSize), so a fast table gets few big batches and a slow or busy one short row-lock
+   * holds. Without it, every batch has batchSize rows.
+   */
+  targetBatchMs?: number
   /** Pause between batches. */
   pauseMs?: number
   /** Cap on updated rows per second. */
@@ -117,6 +125,7 @@ export async function backfill(target: Client | string, options: BackfillOptions
   const result: BackfillResult = { rows: 0, batches: 0, maxBatchMs: 0, resumed }
   const policy = { ...defaultRetryPolicy, attempts: options.attempts ?? defaultRetryPolicy.attempts }
   const statements = { first: q.batch(true), next: q.batch(false) }
+  let size = options.batchSize
 
   const restore = await sessionSettings(client, name, {
     lock_timeout: `${Math.round(options.lockTimeoutMs)}ms`,
@@ -135,7 +144,7 @@ export async function backfill(target: Client | string, options: BackfillOptions
           // held until it commits, so this is the time they are held.
           const began = performance.now()
           const done = await failAs(name, () =>
-            runBatch(client, after ? statements.next : statements.first, name, after),
+            runBatch(client, after ? statements.next : statements.first, name, size, after),
           )
           lockHeldMs = performance.now() - began
           return done
@@ -154,6 +163,8 @@ export async function backfill(target: Client | string, options: BackfillOptions
       result.rows += batch.updated
       result.batches++
       result.maxBatchMs = Math.max(result.maxBatchMs, Math.round(lockHeldMs))
+      if (options.targetBatchMs)
+        size = nextBatchSize(size, lockHeldMs, options.targetBatchMs, options.batchSize)
       progress = {
         lastKey: batch.lastKey ?? progress.lastKey,
         rowsDone: progress.rowsDone + batch.updated,
@@ -194,37 +205,37 @@ class BatchSql {
   constructor(
     readonly table: string,
     private readonly key: KeyColumn[],
-    private readonly options: Pick<BackfillOptions, 'set' | 'where' | 'batchSize'>,
+    private readonly options: Pick<BackfillOptions, 'set' | 'where'>,
   ) {
     this.columns = key.map((k) => quoteIdent(k.name)).join(', ')
   }
 
-  /** `(a, b) > ($2::int, $3::uuid)`: keys after the saved position, numbering parameters from `first`. */
-  private after(first = 2): string {
+  /** `(a, b) > ($3::int, $4::uuid)`: keys after the saved position, numbering parameters from `first`. */
+  private after(first: number): string {
     return `(${this.columns}) > (${this.key.map((k, i) => `$${first + i}::${k.type}`).join(', ')})`
   }
 
   /**
    * One batch as one statement, so one transaction and one round trip (a prepared statement,
-   * planned once): find the key `batchSize` keys after the saved position (or, near the end, the
+   * planned once): find the key $2 (the batch size) keys after the saved position (or, near the end, the
    * last key), update the range (position, that key] where `where` still holds, and move the
    * saved position to that key, so the position commits with the rows it covers and a restart
    * never redoes them. Yields the rows updated, whether keys are left, and the new position.
-   * $1 is the backfill's name, $2… the saved position (none for the first batch).
+   * $1 is the backfill's name, $2 the batch size, $3… the saved position (none for the first batch).
    *
    * The bound is found by skipping index entries (OFFSET), not by collecting and sorting the
    * batch's keys; the range is bounded by scalar subqueries (InitPlan parameters), so the UPDATE
    * is an index range scan, not a join; and a range stays right when the key is not unique.
    */
   batch(first: boolean): { name: string; text: string } {
-    const from = first ? '' : `WHERE ${this.after()}`
+    const from = first ? '' : `WHERE ${this.after(3)}`
     const descending = this.key.map((k) => `${quoteIdent(k.name)} DESC`).join(', ')
     const upTo = this.key.map((k) => `(SELECT ${quoteIdent(k.name)} FROM bound)`).join(', ')
-    const conditions = [...(first ? [] : [this.after()]), `(${this.columns}) <= (${upTo})`]
+    const conditions = [...(first ? [] : [this.after(3)]), `(${this.columns}) <= (${upTo})`]
     const boundAsText = this.key.map((k) => `${quoteIdent(k.name)}::text`).join(', ')
     const text = `WITH bound AS MATERIALIZED (
         (SELECT ${this.columns}, true AS bluegreen_more FROM ${this.table} ${from}
-          ORDER BY ${this.columns} OFFSET ${this.options.batchSize - 1} LIMIT 1)
+          ORDER BY ${this.columns} OFFSET $2::bigint - 1 LIMIT 1)
         UNION ALL
         (SELECT ${this.columns}, false FROM ${this.table} ${from} ORDER BY ${descending} LIMIT 1)
         LIMIT 1),
@@ -268,15 +279,23 @@ async function runBatch(
   client: Client,
   statement: { name: string; text: string },
   name: string,
+  size: number,
   after: string[] | null,
 ): Promise<BatchDone> {
   const { rows } = await client.query<{ updated: number; more: boolean; last_key: string[] | null }>({
     ...statement,
-    values: [name, ...(after ?? [])],
+    values: [name, size, ...(after ?? [])],
   })
   const row = rows[0]
   if (!row) throw new Error('backfill: the progress row is missing (was bluegreen.backfills edited?)')
   return { updated: row.updated, more: row.more, lastKey: row.last_key }
+}
+
+/** The next batch's rows for `targetBatchMs`; see BackfillOptions. */
+export function nextBatchSize(size: number, tookMs: number, targetMs: number, initial: number): number {
+  const wanted = Math.round((size * targetMs) / Math.max(tookMs, 0.1))
+  const bounded = Math.min(wanted, size * 2, initial * 20)
+  return Math.max(1, Math.ceil(size / 4), bounded)
 }
 
 /**

@@ -6,10 +6,12 @@
  * expand drops them, before it installs its own.
  */
 import { findTable } from './backfill.js'
-import { withTransaction, type Client } from './client.js'
+import { sqlStateOf, withTransaction, type Client } from './client.js'
 import { defaultRetryPolicy, retryOnLockTimeout } from './lock-retry.js'
-import { stateSchemaExists } from './state-schema.js'
-import { dropSyncsInTransaction, type TableSync } from './sync.js'
+import { dropSyncsInTransaction, sessionDefaults, type TableSync } from './sync.js'
+
+/** SQLSTATE 42P01: the state schema's tables are not there yet. */
+const UNDEFINED_TABLE = '42P01'
 
 export interface OrphanSync {
   release: string
@@ -26,43 +28,59 @@ export interface DropOrphanSyncsOptions {
   /** What this release declares: an identical sync is left for installSync to take over. */
   declared: TableSync[]
   /**
-   * Releases the journal knows as rolled back (ids). Besides these, a release whose contract the
-   * ledger has cancelled counts as rolled back.
+   * Releases the journal knows as rolled back (ids), or what reads them: it is called only when an
+   * earlier release has a sync still active, so an expand with nothing to drop does not ask the
+   * journal. Besides these, a release whose contract the ledger has cancelled counts as rolled back.
    */
-  rolledBack?: string[]
+  rolledBack?: string[] | (() => Promise<string[]>)
   lockTimeoutMs: number
   attempts?: number
 }
 
-/** Active syncs of earlier, rolled-back releases that this release does not declare. */
+/**
+ * Active syncs of earlier, rolled-back releases that this release does not declare. Outside a
+ * transaction: with no sync of an earlier release active it costs one query, and no state schema
+ * at all (a database bluegreen never wrote to) is that query failing.
+ */
 export async function orphanSyncs(
   client: Client,
   options: Omit<DropOrphanSyncsOptions, 'lockTimeoutMs' | 'attempts'>,
 ): Promise<OrphanSync[]> {
-  if (!(await stateSchemaExists(client))) return []
-  const { rows } = await client.query<{
-    release: string
-    version: string
-    table_name: string
-    object_name: string
-    forward: Record<string, string>
-    backward: Record<string, string>
-  }>(
-    `SELECT s.release, s.version, s.table_name, s.object_name, s.forward, s.backward
-       FROM bluegreen.syncs s
-      WHERE s.app = $1 AND s.dropped_at IS NULL AND s.release_seq < $2
-        AND (s.release = ANY($3::text[])
-             OR EXISTS (SELECT 1 FROM bluegreen.contracts c
-                         WHERE c.app = s.app AND c.release = s.release AND c.cancelled_at IS NOT NULL))
-      ORDER BY s.release_seq, s.table_name`,
-    [options.app, options.releaseSeq, options.rolledBack ?? []],
+  const earlier = await client
+    .query<{
+      release: string
+      version: string
+      table_name: string
+      object_name: string
+      forward: Record<string, string>
+      backward: Record<string, string>
+      cancelled: boolean
+    }>(
+      `SELECT s.release, s.version, s.table_name, s.object_name, s.forward, s.backward,
+              EXISTS (SELECT 1 FROM bluegreen.contracts c
+                       WHERE c.app = s.app AND c.release = s.release AND c.cancelled_at IS NOT NULL) AS cancelled
+         FROM bluegreen.syncs s
+        WHERE s.app = $1 AND s.dropped_at IS NULL AND s.release_seq < $2
+        ORDER BY s.release_seq, s.table_name`,
+      [options.app, options.releaseSeq],
+    )
+    .catch((error: unknown) => {
+      if (sqlStateOf(error) === UNDEFINED_TABLE) return { rows: [] }
+      throw error
+    })
+  if (earlier.rows.length === 0) return []
+  const listed = options.rolledBack ?? []
+  const rolledBack = new Set(
+    earlier.rows.every((r) => r.cancelled) ? [] : typeof listed === 'function' ? await listed() : listed,
   )
+  await sessionDefaults(client)
   const declared = new Set<string>()
   for (const sync of options.declared) {
     const table = await findTable(client, sync.table)
     if (table) declared.add(identity(table.name, sync.forward, sync.backward))
   }
-  return rows
+  return earlier.rows
+    .filter((r) => r.cancelled || rolledBack.has(r.release))
     .filter((r) => !declared.has(identity(r.table_name, r.forward, r.backward)))
     .map((r) => ({ release: r.release, version: r.version, table: r.table_name, name: r.object_name }))
 }

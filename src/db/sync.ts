@@ -30,6 +30,14 @@ export interface TableSync {
   expressions: SyncExpression[]
 }
 
+/**
+ * How the sync backfill batches (the expand phase's, and bench/sync.ts's): batches sized to take
+ * about 25 ms each, from 1000 rows. Each batch costs a round trip, a commit and a search for its
+ * end; batches of a fixed 1000 rows took ~5 ms on a quiet server, so those costs were a third of
+ * the time, and 25 ms of row locks per batch still keeps app writes to those rows waiting briefly.
+ */
+export const SYNC_BACKFILL_BATCHES = { batchSize: 1000, targetBatchMs: 25 }
+
 /** The setting a backfill sets (SET LOCAL) so that sync triggers keep its writes as they are. */
 export const SYNC_BYPASS_SETTING = 'bluegreen.sync'
 
@@ -141,6 +149,16 @@ export function syncBackfill(sync: Pick<TableSync, 'forward'>): { set: string; w
 export function syncMismatch(sync: Pick<TableSync, 'forward'>): string {
   const columns = Object.keys(sync.forward)
   return `ROW(${columns.map(quoteIdent).join(', ')}) IS DISTINCT FROM ROW(${columns.map((c) => `(${sync.forward[c]})`).join(', ')})`
+}
+
+/**
+ * Puts the session's settings back to what it connected with. The expand phase runs its syncs on
+ * the connection its SQL ran on, and a migration's plain `SET search_path` outlives its
+ * transaction: a sync's table must be found as every other command finds it (on a connection of
+ * its own), not in whatever schema the last migration left the session in.
+ */
+export async function sessionDefaults(client: Client): Promise<void> {
+  await client.query('RESET ALL')
 }
 
 type ResolvedTable = NonNullable<Awaited<ReturnType<typeof findTable>>>

@@ -10,6 +10,7 @@ import {
   type DatabaseSettings,
 } from './database.js'
 import { syncIssues } from '../db/sync-check.js'
+import type { Client } from '../db/client.js'
 import { definePhase, type PhaseRunContext } from './types.js'
 
 const ExpandConfig = z
@@ -66,8 +67,10 @@ export const expandPhase = definePhase({
     const { lintLevelsFor } = await import('../db/lint/config.js')
     const dir = resolve(ctx.planDir, ctx.config.dir)
     const linked = await linkedFiles(dir)
-    const result = await withPhaseClient(settings, (client) =>
-      applyMigrations(client, {
+    // One connection for the SQL, the orphan drop and the syncs: a connection of its own per part
+    // cost a connect and a close on every expand, plans without a sync too.
+    const [result, orphans, synced] = await withPhaseClient(settings, async (client) => {
+      const applied = await applyMigrations(client, {
         dir,
         phase: 'expand',
         release: ctx.release.version,
@@ -81,11 +84,10 @@ export const expandPhase = definePhase({
           : undefined,
         signal: ctx.signal,
         onEvent: (event) => ctx.progress(describeMigrationEvent(event, linked)),
-      }),
-    )
+      })
+      return [applied, await dropOrphans(ctx, client, settings), await installSyncs(ctx, client, settings)]
+    })
     const summary = `applied ${result.applied.length} migration${result.applied.length === 1 ? '' : 's'}${result.skipped.length ? `, ${result.skipped.length} already applied` : ''}`
-    const orphans = await dropOrphans(ctx, settings)
-    const synced = await installSyncs(ctx, settings)
     return [summary, orphans, synced].filter(Boolean).join('; ')
   },
 })
@@ -120,55 +122,62 @@ function syncWords(sync: SyncDeclaration, app: string): string[] {
  */
 async function installSyncs(
   ctx: PhaseRunContext<ExpandConfig>,
+  client: Client,
   settings: DatabaseSettings,
 ): Promise<string | undefined> {
-  const { tableSyncs, installSync, syncBackfill, SYNC_BYPASS_SETTING } = await import('../db/sync.js')
+  const {
+    tableSyncs,
+    installSync,
+    syncBackfill,
+    sessionDefaults,
+    SYNC_BACKFILL_BATCHES,
+    SYNC_BYPASS_SETTING,
+  } = await import('../db/sync.js')
   const syncs = tableSyncs(ctx.config.sync, `phases[${ctx.index}].expand`)
   if (syncs.length === 0) return undefined
+  await sessionDefaults(client)
   // Every expression through PostgreSQL's own parser before the first trigger goes in.
   const { checkSyncExpressions } = await import('../db/sync-expressions.js')
   await checkSyncExpressions(syncs.flatMap((s) => s.expressions))
   const { backfill } = await import('../db/backfill.js')
   const parts: string[] = []
-  await withPhaseClient(settings, async (client) => {
-    for (const sync of syncs) {
-      const installed = await installSync(client, sync, {
+  for (const sync of syncs) {
+    const installed = await installSync(client, sync, {
+      app: ctx.plan.app,
+      release: ctx.release.id,
+      version: ctx.release.version,
+      releaseSeq: ctx.release.seq,
+      lockTimeoutMs: settings.lockTimeoutMs,
+      attempts: settings.attempts,
+    })
+    if (installed.created) {
+      ctx.progress(`${installed.table}: sync trigger ${installed.name} installed`)
+      await ctx.journal.audit({
         app: ctx.plan.app,
-        release: ctx.release.id,
-        version: ctx.release.version,
-        releaseSeq: ctx.release.seq,
-        lockTimeoutMs: settings.lockTimeoutMs,
-        attempts: settings.attempts,
+        action: 'sync.install',
+        actor: ctx.actor,
+        detail: `${installed.name} on ${installed.table} (release ${ctx.release.version})`,
       })
-      if (installed.created) {
-        ctx.progress(`${installed.table}: sync trigger ${installed.name} installed`)
-        await ctx.journal.audit({
-          app: ctx.plan.app,
-          action: 'sync.install',
-          actor: ctx.actor,
-          detail: `${installed.name} on ${installed.table} (release ${ctx.release.version})`,
-        })
-      }
-      const result = await backfill(client, {
-        table: sync.table,
-        ...syncBackfill(sync),
-        batchSize: 1000,
-        lockTimeoutMs: settings.lockTimeoutMs,
-        statementTimeoutMs: settings.statementTimeoutMs,
-        attempts: settings.attempts,
-        // The backfill writes new columns from old ones: the trigger must keep the old as they are.
-        settings: { [SYNC_BYPASS_SETTING]: 'off' },
-        signal: ctx.signal,
-        onProgress: (p) =>
-          ctx.progress(`${sync.table}: ${p.done}/${p.total} rows in line, ${Math.round(p.rate)} rows/s`, {
-            done: p.done,
-            total: p.total,
-            etaMs: p.etaMs,
-          }),
-      })
-      parts.push(`synced ${installed.table} (${result.rows} rows brought in line)`)
     }
-  })
+    const result = await backfill(client, {
+      table: sync.table,
+      ...syncBackfill(sync),
+      ...SYNC_BACKFILL_BATCHES,
+      lockTimeoutMs: settings.lockTimeoutMs,
+      statementTimeoutMs: settings.statementTimeoutMs,
+      attempts: settings.attempts,
+      // The backfill writes new columns from old ones: the trigger must keep the old as they are.
+      settings: { [SYNC_BYPASS_SETTING]: 'off' },
+      signal: ctx.signal,
+      onProgress: (p) =>
+        ctx.progress(`${sync.table}: ${p.done}/${p.total} rows in line, ${Math.round(p.rate)} rows/s`, {
+          done: p.done,
+          total: p.total,
+          etaMs: p.etaMs,
+        }),
+    })
+    parts.push(`synced ${installed.table} (${result.rows} rows brought in line)`)
+  }
   return parts.join('; ')
 }
 
@@ -204,27 +213,27 @@ export function describeMigrationEvent(
 
 /**
  * The sync triggers of earlier releases that were rolled back and that this release does not
- * declare again: nobody needs them, and they would keep rewriting columns.
+ * declare again: nobody needs them, and they would keep rewriting columns. With no sync of an
+ * earlier release active (most expands), this is one query and the journal is not asked.
  */
 async function dropOrphans(
   ctx: PhaseRunContext<ExpandConfig>,
+  client: Client,
   settings: DatabaseSettings,
 ): Promise<string | undefined> {
   const { dropOrphanSyncs, describeDroppedOrphans } = await import('../db/sync-orphans.js')
   const { tableSyncs } = await import('../db/sync.js')
-  const rolledBack = (await ctx.journal.releases(ctx.plan.app, 50))
-    .filter((r) => r.status === 'rolled_back')
-    .map((r) => r.id)
-  const orphans = await withPhaseClient(settings, (client) =>
-    dropOrphanSyncs(client, {
-      app: ctx.plan.app,
-      releaseSeq: ctx.release.seq,
-      declared: tableSyncs(ctx.config.sync, `phases[${ctx.index}].expand`),
-      rolledBack,
-      lockTimeoutMs: settings.lockTimeoutMs,
-      attempts: settings.attempts,
-    }),
-  )
+  const orphans = await dropOrphanSyncs(client, {
+    app: ctx.plan.app,
+    releaseSeq: ctx.release.seq,
+    declared: tableSyncs(ctx.config.sync, `phases[${ctx.index}].expand`),
+    rolledBack: async () =>
+      (await ctx.journal.releases(ctx.plan.app, 50))
+        .filter((r) => r.status === 'rolled_back')
+        .map((r) => r.id),
+    lockTimeoutMs: settings.lockTimeoutMs,
+    attempts: settings.attempts,
+  })
   for (const orphan of orphans) {
     await ctx.journal.audit({
       app: ctx.plan.app,

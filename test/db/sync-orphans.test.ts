@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { withClient, type Client } from '../../src/db/client.js'
 import { cancelPendingContract, recordPendingContract } from '../../src/journal/postgres-contracts.js'
 import { describeDroppedOrphans, dropOrphanSyncs } from '../../src/db/sync-orphans.js'
@@ -100,6 +100,68 @@ describe('orphan sync triggers', () => {
       // And a later release never drops the syncs of a live release
       expect(await dropOrphanSyncs(client, { app, releaseSeq: 9, declared: [], ...lock })).toEqual([])
       expect(describeDroppedOrphans([])).toBeUndefined()
+    })
+  })
+})
+
+/** Counts the statements `client` sends while `fn` runs. */
+async function countingQueries<T>(
+  client: Client,
+  fn: () => Promise<T>,
+): Promise<{ result: T; queries: number }> {
+  const spy = vi.spyOn(client, 'query')
+  try {
+    const result = await fn()
+    return { result, queries: spy.mock.calls.length }
+  } finally {
+    spy.mockRestore()
+  }
+}
+
+describe('the orphan check of an expand with nothing to drop', () => {
+  it('is one query and never asks the journal, with or without the state schema', async () => {
+    const url = await createTestDatabase('sync_orphans_cheap')
+    await withClient(url, async (client) => {
+      let journalAsked = 0
+      const rolledBack = () => {
+        journalAsked++
+        return Promise.resolve(['r1'])
+      }
+      // Given a database bluegreen never wrote to (no state schema)
+      // When the expand checks for orphans, Then it finds none in one query
+      const none = await countingQueries(client, () =>
+        dropOrphanSyncs(client, { app, releaseSeq: 1, declared: [nameSplit], rolledBack, ...lock }),
+      )
+      expect(none).toEqual({ result: [], queries: 1 })
+
+      // Given the state schema, and a sync of release 2 only (the release that now runs, or later)
+      await client.query(
+        'CREATE TABLE profiles (id int PRIMARY KEY, name text, first_name text, last_name text)',
+      )
+      await installSync(client, nameSplit, { app, release: 'r2', version: '2.0.0', releaseSeq: 2, ...lock })
+      // When release 2's expand checks, Then it is one query, and the journal is not asked
+      const own = await countingQueries(client, () =>
+        dropOrphanSyncs(client, { app, releaseSeq: 2, declared: [nameSplit], rolledBack, ...lock }),
+      )
+      expect(own).toEqual({ result: [], queries: 1 })
+      expect(journalAsked).toBe(0)
+
+      // When release 3's expand checks, and the journal names only another release as rolled back
+      const later = await dropOrphanSyncs(client, { app, releaseSeq: 3, declared: [], rolledBack, ...lock })
+      // Then it asked the journal once, and release 2's sync stays (it may be live)
+      expect(journalAsked).toBe(1)
+      expect(later).toEqual([])
+      expect(await triggersOn(client, 'profiles')).toEqual(['bluegreen_sync_shop_profiles_2'])
+      // And once the journal says release 2 was rolled back, the same check drops it
+      const dropped = await dropOrphanSyncs(client, {
+        app,
+        releaseSeq: 3,
+        declared: [],
+        rolledBack: () => Promise.resolve(['r2']),
+        ...lock,
+      })
+      expect(dropped.map((o) => o.name)).toEqual(['bluegreen_sync_shop_profiles_2'])
+      expect(await triggersOn(client, 'profiles')).toEqual([])
     })
   })
 })

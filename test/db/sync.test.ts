@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { backfill } from '../../src/db/backfill.js'
+import { backfill, nextBatchSize } from '../../src/db/backfill.js'
 import { withClient, withTransaction, type Client } from '../../src/db/client.js'
 import {
   activeSyncs,
@@ -10,6 +10,7 @@ import {
   syncMismatch,
   syncObjectName,
   tableSyncs,
+  SYNC_BACKFILL_BATCHES,
   SYNC_BYPASS_SETTING,
 } from '../../src/db/sync.js'
 import { failure } from '../support/failure.js'
@@ -203,5 +204,102 @@ describe('sync triggers', () => {
     expect(Buffer.byteLength(one)).toBeLessThanOrEqual(63)
     expect(one).not.toBe(two)
     expect(one.endsWith('_12')).toBe(true)
+  })
+})
+
+describe('the sync backfill’s batch size', () => {
+  it('follows the time batches take: at most doubling, at least a quarter, capped at 20 × the first', () => {
+    expect(nextBatchSize(1000, 5, 25, 1000)).toBe(2000)
+    expect(nextBatchSize(1000, 20, 25, 1000)).toBe(1250)
+    expect(nextBatchSize(1000, 100, 25, 1000)).toBe(250)
+    expect(nextBatchSize(1000, 10_000, 25, 1000)).toBe(250)
+    expect(nextBatchSize(16_000, 1, 25, 1000)).toBe(20_000)
+    expect(nextBatchSize(1, 1000, 25, 1000)).toBe(1)
+  })
+
+  it('grows on a fast table and shrinks on a slow one, and loses no write made meanwhile', async () => {
+    const url = await profilesDb()
+    await withClient(url, async (client) => {
+      // Given 20,000 rows the old version wrote before the sync, and the sync installed
+      await client.query(
+        "INSERT INTO profiles (name) SELECT 'first' || g || ' last' || g FROM generate_series(1, 20000) g",
+      )
+      await installSync(client, nameSplit, release)
+      const sizes: number[] = []
+      let done = 0
+      const options = {
+        table: 'profiles',
+        ...syncBackfill(nameSplit),
+        ...SYNC_BACKFILL_BATCHES,
+        lockTimeoutMs: 2000,
+        settings: { [SYNC_BYPASS_SETTING]: 'off' },
+        onProgress: (p: { done: number }) => {
+          sizes.push(p.done - done)
+          done = p.done
+        },
+      }
+      const outOfLine = (ids: string) =>
+        withTransaction(client, async () => {
+          await client.query(`SET LOCAL ${SYNC_BYPASS_SETTING} = 'off'`)
+          await client.query(`UPDATE profiles SET first_name = 'stale' WHERE ${ids}`)
+        })
+
+      // When the backfill runs with no limit in sight (a target far above what a batch takes)
+      const grown = await backfill(client, { ...options, targetBatchMs: 60_000 })
+      // Then each batch doubles the last: 1000, 2000, 4000, 8000, and the 5000 rows left
+      expect(grown).toMatchObject({ rows: 20_000, batches: 5 })
+      expect(sizes).toEqual([1000, 2000, 4000, 8000, 5000])
+
+      // Given every row out of line again, and both versions writing while the backfill runs: the
+      // old one names on even ids, the new one first and last names on odd ids
+      await outOfLine('true')
+      const meant = new Map<number, { first: string; last: string }>()
+      let writing = true
+      const writer = async (parity: 0 | 1) => {
+        const { default: pg } = await import('pg')
+        const other = new pg.Client({ connectionString: url })
+        await other.connect()
+        try {
+          for (let n = 0; writing; n++) {
+            const id = 2 * (1 + ((n * 7919) % 9999)) - parity
+            const [first, last] = [`F${parity}x${n}`, `L${parity}x${n}`]
+            if (parity === 0)
+              await other.query('UPDATE profiles SET name = $1 WHERE id = $2', [`${first} ${last}`, id])
+            else
+              await other.query('UPDATE profiles SET first_name = $1, last_name = $2 WHERE id = $3', [
+                first,
+                last,
+                id,
+              ])
+            meant.set(id, { first, last })
+          }
+        } finally {
+          await other.end()
+        }
+      }
+      const writers = [writer(0), writer(1)]
+      // When the backfill runs as the expand phase runs it
+      await backfill(client, { ...options, name: 'concurrent' })
+      writing = false
+      await Promise.all(writers)
+      // Then every row is what its last write meant, whichever version wrote it, and all are in line
+      expect(meant.size).toBeGreaterThan(10)
+      for (const [id, { first, last }] of meant)
+        expect(await row(client, id)).toEqual({
+          name: `${first} ${last}`,
+          first_name: first,
+          last_name: last,
+        })
+      expect((await rowsMatching(client, 'profiles', syncMismatch(nameSplit))).count).toBe(0)
+
+      // When rows go out of line again and every batch takes longer than its target
+      await outOfLine('id <= 1400')
+      sizes.length = 0
+      done = 0
+      await backfill(client, { ...options, name: 'slow', targetBatchMs: 0.001 })
+      // Then each batch is a quarter of the last, down to one row
+      expect(sizes.slice(0, 6)).toEqual([1000, 250, 63, 16, 4, 1])
+      expect((await rowsMatching(client, 'profiles', syncMismatch(nameSplit))).count).toBe(0)
+    })
   })
 })

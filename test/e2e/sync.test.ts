@@ -2,10 +2,15 @@
  * Issue 14, end to end on the built CLI: the README's column change (name → first_name +
  * last_name) declared as a sync, with both versions writing as they would, through release →
  * rollback → release again → retire → contract. Every row is checked against what its last
- * write meant.
+ * write meant. And the sync of a rolled-back release that the next release does not declare again:
+ * nothing else would ever drop it (a rolled-back release never contracts), so the next release's
+ * expand must, or it keeps rewriting columns nobody reads and blocks the contract that drops them.
  */
-import { join } from 'node:path'
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { parse, stringify } from 'yaml'
 import { withClient, type Client } from '../../src/db/client.js'
 import { bluegreen, e2ePlan, repoRoot, sql, startE2eStack, type E2eStack } from '../support/e2e.js'
 
@@ -13,13 +18,23 @@ const syncPlan = join(repoRoot, 'test/fixtures/sync/plan.yaml')
 const laterPlan = join(repoRoot, 'test/fixtures/sync/later.yaml')
 
 let stack: E2eStack | undefined
-let writers: Writers | undefined
+let writers: WriteLoops | undefined
+let planDir: string | undefined
 afterEach(async () => {
   await writers?.stop()
   writers = undefined
   await stack?.close()
   stack = undefined
+  if (planDir) rmSync(planDir, { recursive: true, force: true })
+  planDir = undefined
 })
+
+async function connectTo(url: string): Promise<Client> {
+  const { default: pg } = await import('pg')
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  return client
+}
 
 /** What a row's last write meant: the old version wrote a name, or the new one first and last. */
 type Meaning = { by: 'old'; name: string } | { by: 'new'; first: string; last: string | null }
@@ -36,23 +51,14 @@ function expected(meaning: Meaning): { name: string; first: string; last: string
   return { name: meaning.name, first, last: last || null }
 }
 
-/**
- * Both versions writing: the old one inserts and updates `name` only, the new one `first_name`
- * and `last_name` only. Updates keep to even ids (old) and odd ids (new), so each row's last write
- * is known without racing the other writer on the same row; inserts land anywhere.
- */
-class Writers {
-  readonly meanings = new Map<number, Meaning>()
+/** The two versions' write loops, one connection each; `write` says what one write of a version is. */
+abstract class WriteLoops {
   private loops = new Map<'old' | 'new', Promise<void>>()
-  private counter = 0
   writes = { old: 0, new: 0 }
 
-  constructor(
-    private readonly clients: { old: Client; new: Client },
-    seeded: { id: number; name: string }[],
-  ) {
-    for (const row of seeded) this.meanings.set(row.id, { by: 'old', name: row.name })
-  }
+  constructor(protected readonly clients: { old: Client; new: Client }) {}
+
+  abstract write(version: 'old' | 'new'): Promise<void>
 
   start(version: 'old' | 'new'): void {
     if (!this.loops.has(version)) this.loops.set(version, this.loop(version))
@@ -77,6 +83,21 @@ class Writers {
       await this.write(version)
       await new Promise((resolve) => setTimeout(resolve, 5))
     }
+  }
+}
+
+/**
+ * Both versions writing: the old one inserts and updates `name` only, the new one `first_name`
+ * and `last_name` only. Updates keep to even ids (old) and odd ids (new), so each row's last write
+ * is known without racing the other writer on the same row; inserts land anywhere.
+ */
+class Writers extends WriteLoops {
+  readonly meanings = new Map<number, Meaning>()
+  private counter = 0
+
+  constructor(clients: { old: Client; new: Client }, seeded: { id: number; name: string }[]) {
+    super(clients)
+    for (const row of seeded) this.meanings.set(row.id, { by: 'old', name: row.name })
   }
 
   private words(): [string, string | null] {
@@ -163,17 +184,12 @@ describe('declared sync, end to end', () => {
     stack = await startE2eStack({ profiles: 300 })
     const { cliEnv: env, databaseUrl: url } = stack
     const seeded = await sql<{ id: string; name: string }>(url, 'SELECT id, name FROM profiles')
-    const connect = async () => {
-      const { default: pg } = await import('pg')
-      const client = new pg.Client({ connectionString: url })
-      await client.connect()
-      return client
-    }
-    writers = new Writers(
-      { old: await connect(), new: await connect() },
+    const writing = new Writers(
+      { old: await connectTo(url), new: await connectTo(url) },
       seeded.map((r) => ({ id: Number(r.id), name: r.name })),
     )
-    writers.start('old')
+    writers = writing
+    writing.start('old')
     const release = () =>
       bluegreen(['release', syncPlan, '--version', '2.0.0', '--live-version', '1.0.0', '--yes'], env, {
         timeoutMs: 120_000,
@@ -191,14 +207,14 @@ describe('declared sync, end to end', () => {
         trigger: expect.stringMatching(/^bluegreen_sync_shop_profiles_\d+$/) as unknown,
       }),
     ])
-    writers.start('new')
+    writing.start('new')
     await new Promise((resolve) => setTimeout(resolve, 500))
     // Then 1.0.0 reads names the new version wrote, and 2.0.0 first/last names the old one wrote
-    await writers.pause('new')
-    await writers.pause('old')
-    expect(await staleRows(url, writers.meanings, true)).toEqual([])
-    writers.start('old')
-    writers.start('new')
+    await writing.pause('new')
+    await writing.pause('old')
+    expect(await staleRows(url, writing.meanings, true)).toEqual([])
+    writing.start('old')
+    writing.start('new')
 
     // When it is rolled back while both keep writing
     const rollback = await bluegreen(['rollback', '--plan', syncPlan, '--yes'], env)
@@ -214,31 +230,31 @@ describe('declared sync, end to end', () => {
     const again = await release()
     expect(again.code, again.stderr + again.stdout).toBe(0)
     await new Promise((resolve) => setTimeout(resolve, 300))
-    await writers.pause('old')
-    await writers.pause('new')
-    expect(await staleRows(url, writers.meanings, true)).toEqual([])
+    await writing.pause('old')
+    await writing.pause('new')
+    expect(await staleRows(url, writing.meanings, true)).toEqual([])
     // The re-release owns the sync now
     const [reRelease] = await sql<{ seq: string }>(url, 'SELECT max(seq) AS seq FROM bluegreen.releases')
     expect(reRelease.seq).not.toBe(firstRelease.seq)
     expect((await triggers(url)).map((t) => t.tgname)).toEqual([
       `bluegreen_sync_shop_profiles_${reRelease.seq}`,
     ])
-    writers.start('new')
+    writing.start('new')
     expect((await bluegreen(['retire', syncPlan], env)).code).toBe(0)
     const contract = await bluegreen(['contract', syncPlan], env)
     expect(contract.code, contract.stderr + contract.stdout).toBe(0)
     await new Promise((resolve) => setTimeout(resolve, 200))
-    await writers.pause('new')
+    await writing.pause('new')
 
     // Then name is gone, no row is lost or stale, the triggers are gone, and writes still work
-    expect(await staleRows(url, writers.meanings, false)).toEqual([])
+    expect(await staleRows(url, writing.meanings, false)).toEqual([])
     expect(await triggers(url)).toEqual([])
     expect(await sql(url, "SELECT 1 FROM pg_proc WHERE proname LIKE 'bluegreen_sync_%'")).toEqual([])
     expect(await activeSyncs(env)).toEqual([])
-    await writers.write('new')
-    expect(await staleRows(url, writers.meanings, false)).toEqual([])
-    expect(writers.writes.old).toBeGreaterThan(20)
-    expect(writers.writes.new).toBeGreaterThan(20)
+    await writing.write('new')
+    expect(await staleRows(url, writing.meanings, false)).toEqual([])
+    expect(writing.writes.old).toBeGreaterThan(20)
+    expect(writing.writes.new).toBeGreaterThan(20)
     // And history shows when the sync was installed and dropped
     const history = await bluegreen(['history', syncPlan, '--json'], env)
     expect(history.stdout).toContain('sync.install')
@@ -338,5 +354,148 @@ describe('declared sync, end to end', () => {
       'Late6',
       'Late7',
     ])
+  }, 300_000)
+})
+
+/**
+ * 2.1.0, the release after the rolled-back 2.0.0: it gives up splitting `name` (no sync), adds
+ * `nickname`, and its contract drops the columns 2.0.0 added. The sync fixture's plan with another
+ * expand and contract, so everything else (stack, deploy, checks) is the same.
+ */
+function laterPlanWithoutSync(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bluegreen-orphan-plan-'))
+  const plan = parse(readFileSync(syncPlan, 'utf8')) as { phases: Record<string, Record<string, unknown>>[] }
+  for (const phase of plan.phases) {
+    if (phase.expand) phase.expand = { dir: 'expand' }
+    if (phase.contract) phase.contract = { dir: 'contract' }
+    if (phase.deploy)
+      phase.deploy.run = ['node', join(repoRoot, 'plans/demo/deploy.mjs'), '{{pool}}', '{{version}}']
+  }
+  mkdirSync(join(dir, 'expand'))
+  mkdirSync(join(dir, 'contract'))
+  writeFileSync(
+    join(dir, 'expand/002_profiles_nickname.sql'),
+    'ALTER TABLE profiles ADD COLUMN nickname text;\n',
+  )
+  writeFileSync(
+    join(dir, 'contract/002_drop_first_last.sql'),
+    'ALTER TABLE profiles DROP COLUMN first_name, DROP COLUMN last_name;\n',
+  )
+  writeFileSync(join(dir, 'plan.yaml'), stringify(plan))
+  return join(dir, 'plan.yaml')
+}
+
+/**
+ * The two versions writing `profiles` as they would: 1.0.0 inserts and renames by `name`, 2.1.0
+ * inserts with a nickname and changes nicknames. Every failed write is kept, with its error.
+ */
+class NicknameWriters extends WriteLoops {
+  readonly errors: string[] = []
+  private counter = 0
+
+  async write(version: 'old' | 'new'): Promise<void> {
+    const n = ++this.counter
+    // Ids 1–100 only: the test checks row 150 by hand.
+    const id = 1 + (n % 100)
+    const [text, params] =
+      version === 'old'
+        ? n % 3 === 0
+          ? ['INSERT INTO profiles (name) VALUES ($1)', [`Old${n} Writer`]]
+          : ['UPDATE profiles SET name = $1 WHERE id = $2', [`Renamed${n} Old`, id]]
+        : n % 3 === 0
+          ? ['INSERT INTO profiles (name, nickname) VALUES ($1, $2)', [`New${n} Writer`, `nick${n}`]]
+          : ['UPDATE profiles SET nickname = $1 WHERE id = $2', [`nick${n}`, id]]
+    try {
+      await this.clients[version].query(text, params)
+      this.writes[version]++
+    } catch (error) {
+      this.errors.push(`${version}: ${text}: ${(error as Error).message}`)
+    }
+  }
+}
+
+const stepLine = (stdout: string, kind: string) =>
+  stdout.split('\n').find((line) => line.includes(kind) && line.includes('dropped the sync')) ?? ''
+
+describe('the sync of a rolled-back release, end to end', () => {
+  it('is dropped by the next release’s expand when that release does not declare it, and writes go on', async () => {
+    // Given 2.0.0 released with its sync (name ↔ first_name + last_name), and 1.0.0 writing names
+    stack = await startE2eStack({ profiles: 200 })
+    const { cliEnv: env, databaseUrl: url } = stack
+    const writing = new NicknameWriters({ old: await connectTo(url), new: await connectTo(url) })
+    writers = writing
+    writing.start('old')
+    const first = await bluegreen(
+      ['release', syncPlan, '--version', '2.0.0', '--live-version', '1.0.0', '--yes'],
+      env,
+      { timeoutMs: 120_000 },
+    )
+    expect(first.code, first.stderr + first.stdout).toBe(0)
+    const [{ seq }] = await sql<{ seq: string }>(url, 'SELECT max(seq) AS seq FROM bluegreen.releases')
+    const trigger = `bluegreen_sync_shop_profiles_${seq}`
+
+    // And 2.0.0 rolled back: its trigger stays (1.0.0's writes during the rollback stay in sync)
+    const rollback = await bluegreen(['rollback', '--plan', syncPlan, '--yes'], env)
+    expect(rollback.code, rollback.stderr).toBe(0)
+    expect((await triggers(url)).map((t) => t.tgname)).toEqual([trigger])
+    await sql(url, "UPDATE profiles SET name = 'Still Synced' WHERE id = 150")
+    expect(await sql(url, 'SELECT first_name FROM profiles WHERE id = 150')).toEqual([
+      { first_name: 'Still' },
+    ])
+
+    // When 2.1.0, which declares no sync, is released
+    const planWithoutSync = laterPlanWithoutSync()
+    planDir = dirname(planWithoutSync)
+    const later = await bluegreen(['release', planWithoutSync, '--version', '2.1.0', '--yes'], env, {
+      timeoutMs: 120_000,
+    })
+    expect(later.code, later.stderr + later.stdout).toBe(0)
+    writing.start('new')
+
+    // Then its expand step says it dropped 2.0.0's sync, by name
+    expect(stepLine(later.stdout, 'expand')).toContain(
+      `dropped the sync of rolled-back 2.0.0 on public.profiles (${trigger})`,
+    )
+    // And the trigger and its function are gone, and status lists no active sync
+    expect(await triggers(url)).toEqual([])
+    expect(await sql(url, 'SELECT 1 FROM pg_proc WHERE proname = $1', [trigger])).toEqual([])
+    const status = await bluegreen(['status', planWithoutSync, '--json'], env)
+    expect(status.code, status.stderr).toBe(0)
+    expect(JSON.parse(status.stdout.trim().split('\n').at(-1)!)).toMatchObject({ activeSyncs: [] })
+    // And 1.0.0's writes of `name` are no longer rewritten into the columns 2.1.0 gives up
+    await sql(url, "UPDATE profiles SET name = 'Not Synced' WHERE id = 150")
+    expect(await sql(url, 'SELECT first_name FROM profiles WHERE id = 150')).toEqual([
+      { first_name: 'Still' },
+    ])
+    // And the journal's audit names what was dropped, and why
+    const history = await bluegreen(['history', planWithoutSync, '--json'], env)
+    expect(history.code, history.stderr).toBe(0)
+    const { events } = JSON.parse(history.stdout.trim().split('\n').at(-1)!) as {
+      events: { action: string; detail: string }[]
+    }
+    expect(events.filter((e) => e.action === 'sync.drop').map((e) => e.detail)).toEqual([
+      `${trigger} on public.profiles (rolled-back release 2.0.0)`,
+    ])
+
+    // When 1.0.0 is retired and 2.1.0's contract drops first_name and last_name, both still writing
+    expect((await bluegreen(['retire', planWithoutSync], env)).code).toBe(0)
+    const contract = await bluegreen(['contract', planWithoutSync], env)
+    expect(contract.code, contract.stderr + contract.stdout).toBe(0)
+    const before = { ...writing.writes }
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    writers = undefined
+    await writing.stop()
+
+    // Then the columns are gone, and every write by either version went through, after it too
+    expect(
+      await sql(
+        url,
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'profiles' AND column_name IN ('first_name', 'last_name')",
+      ),
+    ).toEqual([])
+    const { errors, writes } = writing
+    expect(errors).toEqual([])
+    expect(writes.old - before.old).toBeGreaterThan(5)
+    expect(writes.new - before.new).toBeGreaterThan(5)
   }, 300_000)
 })
