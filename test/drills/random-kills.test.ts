@@ -36,7 +36,7 @@ const release = ['release', e2ePlan, '--version', '2.0.0', '--yes']
 const rollback = ['rollback', '--plan', e2ePlan, '--yes']
 const status = ['status', e2ePlan, '--json']
 
-const seeds = drillSeeds('random-kills.test.ts', { count: 40, ciCount: 3 })
+const seeds = drillSeeds('random-kills.test.ts', { count: 40, ciCount: 2 })
 
 interface StatusJson {
   pools: (PoolStanding & Record<string, unknown>)[]

@@ -35,7 +35,12 @@ import {
   type RunningCli,
 } from './random-support.js'
 
-const seeds = drillSeeds('random-nginx.test.ts', { count: 40, ciCount: 4 })
+const seeds = drillSeeds('random-nginx.test.ts', {
+  count: 40,
+  ciCount: 2,
+  // bluegreen killed at the 50% rewrite, then rolled back: once with nginx as it was, once restarted
+  ciSeed: 20_261_208,
+})
 
 type Crash =
   | 'bluegreen killed'
