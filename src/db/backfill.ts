@@ -13,7 +13,15 @@
  */
 import { createHash } from 'node:crypto'
 import { BluegreenError } from '../errors.js'
-import { abortableSleep, isLockTimeout, quoteIdent, withClient, type Client } from './client.js'
+import {
+  abortableSleep,
+  idleLimits,
+  isLockTimeout,
+  offSessionLimits,
+  quoteIdent,
+  withClient,
+  type Client,
+} from './client.js'
 import { defaultRetryPolicy, lockTimeoutError, retryOnLockTimeout, type RetryInfo } from './lock-retry.js'
 import { ensureStateSchema } from './state-schema.js'
 
@@ -96,7 +104,11 @@ interface Progress {
 
 /** Runs (or resumes) a backfill; see the file comment. */
 export async function backfill(target: Client | string, options: BackfillOptions): Promise<BackfillResult> {
-  if (typeof target === 'string') return withClient(target, (client) => backfill(client, options))
+  if (typeof target === 'string')
+    return withClient(target, async (client) => {
+      await offSessionLimits(client, idleLimits)
+      return backfill(client, options)
+    })
   const client = target
   if (!Number.isInteger(options.batchSize) || options.batchSize < 1) {
     throw new BluegreenError({

@@ -176,12 +176,25 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> 
 }
 
 /**
+ * Turns `names` (session settings such as idle_session_timeout) off for this session. A release's
+ * sessions wait between statements (a deploy, a smoke test, a batch's pause) and must not be cut
+ * for idling by a server or role default.
+ */
+export async function offSessionLimits(client: Client, names: string[]): Promise<void> {
+  await client.query(`SELECT set_config(name, '0', false) FROM pg_settings WHERE name = ANY($1)`, [names])
+}
+
+/** The idle limits a server or role may set that would cut a release's session while it waits. */
+export const idleLimits = ['idle_session_timeout', 'idle_in_transaction_session_timeout']
+
+/**
  * Whether an error means the connection to PostgreSQL is gone (server stopped, network cut,
- * backend terminated) rather than that a statement failed.
+ * backend terminated, cut for idling: 57P05, 25P03) rather than that a statement failed.
  */
 export function isConnectionLost(error: unknown): boolean {
   const state = sqlStateOf(error)
-  if (state && (state.startsWith('08') || ['57P01', '57P02', '57P03'].includes(state))) return true
+  if (state && (state.startsWith('08') || ['57P01', '57P02', '57P03', '57P05', '25P03'].includes(state)))
+    return true
   const code = (error as NodeJS.ErrnoException | undefined)?.code
   if (code && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTCONN'].includes(code)) return true
   const message = error instanceof Error ? error.message : ''

@@ -25,7 +25,15 @@ import { lockedError, lockLostError } from './lock-error.js'
 import { isBluegreenError } from '../errors.js'
 import type { PoolName } from '../pools.js'
 import { holderStillRunning } from './holder.js'
-import { connect, connectionLostError, isConnectionLost, withClient, type Client } from '../db/client.js'
+import {
+  connect,
+  connectionLostError,
+  idleLimits,
+  isConnectionLost,
+  offSessionLimits,
+  withClient,
+  type Client,
+} from '../db/client.js'
 import { STATE_SCHEMA_LOCK } from '../db/state-schema.js'
 import type { ContractLedger } from './contract-ledger.js'
 import { postgresContractLedger } from './postgres-contracts.js'
@@ -424,11 +432,7 @@ export class PostgresJournal implements Journal {
     const lockClient = await connecting
     try {
       // The lock's session must outlive any idle or statement limit set for the role or database.
-      await offSessionLimits(lockClient, [
-        'idle_session_timeout',
-        'idle_in_transaction_session_timeout',
-        'statement_timeout',
-      ])
+      await offSessionLimits(lockClient, [...idleLimits, 'statement_timeout'])
       const tryLock = async () =>
         (await lockClient.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${lockKey}) AS ok`, [app]))
           .rows[0]?.ok === true
@@ -751,9 +755,6 @@ export class PostgresJournal implements Journal {
  * Turns the given limits off for this session, one round trip; those the server does not have
  * (idle_session_timeout is PostgreSQL 14+) are skipped rather than failing the command.
  */
-async function offSessionLimits(client: Client, names: string[]): Promise<void> {
-  await client.query(`SELECT set_config(name, '0', false) FROM pg_settings WHERE name = ANY($1)`, [names])
-}
 
 const auditColumns = 'at, app, action, actor, detail, release_id, step'
 
@@ -807,7 +808,7 @@ export async function withPostgresJournal<T>(
       async (client) => {
         // A release idles through long steps: a limit set for the role or database must not cut
         // the journal's connection under it.
-        await offSessionLimits(client, ['idle_session_timeout', 'idle_in_transaction_session_timeout'])
+        await offSessionLimits(client, idleLimits)
         await ensureJournalSchema(client)
         journal = new PostgresJournal(client, url, lockConnection, timeoutMs)
         return fn(journal)

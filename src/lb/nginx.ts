@@ -10,8 +10,11 @@
  * it. A crash between the rewrite and the reload would leave a file that says green while nginx
  * serves blue, so every successful reload records the file's hash in a marker beside it
  * (`.<file>.bluegreen-applied`, a dotfile so that an `include dir/*` glob never reads it). A file
- * whose hash differs from the marker was not applied: traffic() then reports what the marker
- * says nginx serves (with a note), and the next shift() rewrites and reloads whatever it finds.
+ * whose hash differs from the marker was not applied by bluegreen; but nginx may have been
+ * reloaded or restarted since by anyone, and then serves the file. nginx-loaded.ts tells which
+ * from the start times of nginx's workers: traffic() reports the file when nginx has loaded it,
+ * else what the marker says nginx serves (with a note), and the next shift() rewrites and
+ * reloads whatever it finds.
  *
  * A reload is not lossless for keep-alive clients: the old workers finish the requests in flight
  * but close their idle keep-alive connections, and a client that sends its next request on such a
@@ -49,6 +52,7 @@ import {
 } from './nginx-upstream.js'
 import { checkPercent, waitForHealthyPool } from './pool-health.js'
 import { serverWeights } from './server-weights.js'
+import { nginxLoadedFile } from './nginx-loaded.js'
 import {
   desiredWeights,
   pools as poolNames,
@@ -278,14 +282,21 @@ export class NginxLoadBalancer implements LoadBalancer {
     const inFile = this.trafficOf(block)
     const marker = await this.readMarker()
     if (!marker || marker.hash === hash(text)) return { text, block, traffic: inFile, pending: false }
+    // Not reloaded by bluegreen since the rewrite; but a restart or a reload by anyone applies it.
+    const loaded = await nginxLoadedFile(this.config.upstreamFile, this.config.reload)
+    if (loaded === true) return { text, block, traffic: inFile, pending: false }
     const served = trafficFrom(marker.weights)
+    const file = `${this.config.upstreamFile} says blue ${inFile.weights.blue}% / green ${inFile.weights.green}%`
     return {
       text,
       block,
       pending: true,
       traffic: {
         ...served,
-        note: `${this.config.upstreamFile} says blue ${inFile.weights.blue}% / green ${inFile.weights.green}%, but nginx has not been reloaded with it (a switch interrupted before its reload, or an edit not yet applied): nginx serves what it last loaded, blue ${served.weights.blue}% / green ${served.weights.green}%`,
+        note:
+          loaded === false
+            ? `${file}, but nginx has not been reloaded with it (a switch interrupted before its reload, or an edit not yet applied): nginx serves what it last loaded, blue ${served.weights.blue}% / green ${served.weights.green}%`
+            : `${file}, but bluegreen did not reload nginx with it, and cannot tell whether anyone has since (no nginx master with the reload command's arguments on this host): nginx serves either that or what bluegreen last loaded, blue ${served.weights.blue}% / green ${served.weights.green}%; the next switch reloads it`,
       },
     }
   }

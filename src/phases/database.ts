@@ -1,6 +1,6 @@
 /** What the database phases share: a connection of their own, the plan's timeouts, their directories. */
 import { stat } from 'node:fs/promises'
-import { withClient, type Client } from '../db/client.js'
+import { idleLimits, offSessionLimits, withClient, type Client } from '../db/client.js'
 import { BluegreenError, isBluegreenError } from '../errors.js'
 import { parseDuration } from '../format/duration.js'
 import type { RawIssue } from '../format/issues.js'
@@ -36,7 +36,10 @@ export function withPhaseClient<T>(
   settings: DatabaseSettings,
   fn: (client: Client) => Promise<T>,
 ): Promise<T> {
-  return withClient(settings.url, fn)
+  return withClient(settings.url, async (client) => {
+    await offSessionLimits(client, idleLimits)
+    return fn(client)
+  })
 }
 
 /** The timeouts a migration step works under, in words. */
