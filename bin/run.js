@@ -16,7 +16,7 @@ const fastPath = await import('../dist/cli/fast-path.js').catch((error) => {
   process.exit(70)
 })
 let { runFast } = fastPath
-if (fastPath.isFastCommand(process.argv[2])) {
+if (fastPath.wouldRunFast(process.argv.slice(2))) {
   const { wantsCodeCache, loadWithCodeCache } = await import('./code-cache.js')
   if (wantsCodeCache())
     ({ runFast } = loadWithCodeCache(new URL('../dist/cli/fast-path.cjs', import.meta.url), process.argv[2]))

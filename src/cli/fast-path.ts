@@ -103,9 +103,20 @@ const runners: Record<string, Runner> = {
   },
 }
 
-/** Whether `id` is a command the fast path may run (bin/run.js: whether to load it at all). */
+/** Whether `id` is a command the fast path may run. */
 export function isFastCommand(id: string | undefined): boolean {
   return id !== undefined && Object.hasOwn(runners, id)
+}
+
+/**
+ * Whether runFast would run `argv` rather than hand it to oclif (`--help`, an unknown flag):
+ * bin/run.js loads the fast path's code cache only then.
+ */
+export function wouldRunFast(argv: string[], manifest: URL = manifestUrl): boolean {
+  const [id, ...rest] = argv
+  if (id === undefined || !isFastCommand(id)) return false
+  const command = readCommand(manifest, id)
+  return command !== undefined && parseInvocation(command, rest) !== undefined
 }
 
 const manifestUrl = new URL('../../oclif.manifest.json', import.meta.url)

@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { parseInvocation, runFast } from '../../src/cli/fast-path.js'
+import { parseInvocation, runFast, wouldRunFast } from '../../src/cli/fast-path.js'
 import { ensureBuilt, repoRoot } from '../support/cli.js'
 
 type Command = Parameters<typeof parseInvocation>[0]
@@ -81,6 +81,19 @@ describe('rollback fast path: when it steps aside', () => {
     expect(await runFast([])).toBe(false)
     const missing = new URL('file:///nonexistent/oclif.manifest.json')
     expect(await runFast(['rollback', 'plans/demo.yaml', '--yes'], missing)).toBe(false)
+  })
+})
+
+describe('wouldRunFast: whether bin/run.js loads the fast path at all', () => {
+  it('says yes for what runFast runs, and no for what it leaves to oclif', () => {
+    ensureBuilt()
+    expect(wouldRunFast(['rollback', 'plans/demo.yaml', '--yes'])).toBe(true)
+    expect(wouldRunFast(['status', 'plans/demo.yaml'])).toBe(true)
+    expect(wouldRunFast(['lint', 'a.sql', 'b.sql'])).toBe(true)
+    expect(wouldRunFast(['rollback', '--help'])).toBe(false)
+    expect(wouldRunFast(['status', '--bogus'])).toBe(false)
+    expect(wouldRunFast(['history', 'plans/demo.yaml'])).toBe(false)
+    expect(wouldRunFast([])).toBe(false)
   })
 })
 
