@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 import module from 'node:module'
 // Node 22.1+ keeps compiled code between runs: a short command spends most of its time loading
-// modules. Node 20 has no such cache for ES modules: there the fast path is loaded through ours
-// (bin/code-cache.js).
+// modules. The fast path is loaded through a cache of our own (bin/code-cache.js), on every Node.
 module.enableCompileCache?.()
 // The AWS SDK warns about Node versions on every client construction; we pin its version instead.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'

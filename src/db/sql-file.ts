@@ -102,7 +102,7 @@ let parserLoading: Promise<SqlParser> | undefined
  * process-wide, so a long-lived process (the release runner) keeps the defaults.
  */
 export function loadSqlParser({ onePass = false }: { onePass?: boolean } = {}): Promise<SqlParser> {
-  if (parserLoading === undefined && onePass) setFlagsFromString('--liftoff-only --no-wasm-lazy-compilation')
+  if (parserLoading === undefined && onePass) setFlagsFromString(onePassFlags())
   parserLoading ??= (async () => {
     const factory = createRequire(import.meta.url)(
       'libpg-query/wasm/libpg-query.js',
@@ -111,6 +111,16 @@ export function loadSqlParser({ onePass = false }: { onePass?: boolean } = {}): 
     return (sql: Uint8Array) => parseWith(wasm, sql)
   })()
   return parserLoading
+}
+
+/**
+ * Liftoff alone, and the whole module compiled up front. Up front only on V8 12 and older
+ * (Node 20, 22): set at run time on V8 13 (Node 24, 26), --no-wasm-lazy-compilation leaves the
+ * module's instantiation pending forever, and a lint would exit with nothing done.
+ */
+function onePassFlags(): string {
+  const v8Major = Number(process.versions.v8.split('.')[0])
+  return v8Major <= 12 ? '--liftoff-only --no-wasm-lazy-compilation' : '--liftoff-only'
 }
 
 const utf8 = new TextDecoder()
