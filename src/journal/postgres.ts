@@ -295,6 +295,15 @@ function toRollback(row: RollbackRow): RollbackRecord {
 }
 
 const lockKey = `hashtext('bluegreen.release'), hashtext($1)`
+/**
+ * SQL: the backend `pid` holds app $1's release lock now. A row's backend_pid alone is not
+ * enough: once its session is gone, the server may give that pid to any other session (of
+ * another app or database on the same server), which must never be terminated for it.
+ */
+const holdsReleaseLock = (pid: string) =>
+  `EXISTS (SELECT 1 FROM pg_locks k WHERE k.pid = ${pid} AND k.locktype = 'advisory' AND k.granted
+     AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+     AND k.classid = hashtext('bluegreen.release')::oid AND k.objid = hashtext($1)::oid AND k.objsubid = 2)`
 /** How long a lease check may take before the lock counts as lost (a half-open connection hangs). */
 const verifyTimeoutMs = 5000
 
@@ -336,7 +345,7 @@ export class PostgresJournal implements Journal {
   async lockHolder(app: string): Promise<LockHolder | undefined> {
     const { rows } = await this.q<HolderRow>(
       `SELECT l.holder, l.pid, l.host, l.since, l.command FROM bluegreen.locks l
-        WHERE l.app = $1 AND EXISTS (SELECT 1 FROM pg_locks k WHERE k.pid = l.backend_pid AND k.locktype = 'advisory' AND k.granted)`,
+        WHERE l.app = $1 AND ${holdsReleaseLock('l.backend_pid')}`,
       [app],
     )
     return toHolder(rows[0])
@@ -481,7 +490,8 @@ export class PostgresJournal implements Journal {
     // A stale lock is a session that still exists (a hung process, a pooled connection):
     // terminating that backend is what frees an advisory lock.
     await this.q(
-      `SELECT pg_terminate_backend(l.backend_pid) FROM bluegreen.locks l WHERE l.app = $1 AND l.backend_pid <> pg_backend_pid()`,
+      `SELECT pg_terminate_backend(l.backend_pid) FROM bluegreen.locks l
+        WHERE l.app = $1 AND l.backend_pid <> pg_backend_pid() AND ${holdsReleaseLock('l.backend_pid')}`,
       [app],
     )
     await this.q(`DELETE FROM bluegreen.locks WHERE app = $1`, [app])

@@ -163,4 +163,56 @@ describe('pool standings and the fenced lock, on PostgreSQL', () => {
       ).resolves.toBeUndefined()
     })
   })
+
+  it('never terminates a session that took a stale lock row’s backend pid: only the one holding the lock', async () => {
+    // Given a lock row whose session is gone, and whose backend pid the server now gives another
+    // session (here: a live session of the same server that holds no release lock)
+    const url = await createTestDatabase('jpidreuse')
+    await withPostgresJournal(url, async (journal) => {
+      await journal.withLock('shop', holder('bluegreen release'), async () => {})
+    })
+    await withClient(url, async (bystander) => {
+      const pid = await backendPidOf(bystander)
+      await withClient(url, (client) =>
+        client.query(
+          `INSERT INTO bluegreen.locks (app, holder, pid, host, since, command, backend_pid)
+           VALUES ('shop', 'ci-bot', 2147483000, 'gone-host', now(), 'bluegreen release', $1)
+           ON CONFLICT (app) DO UPDATE SET backend_pid = EXCLUDED.backend_pid, holder = EXCLUDED.holder`,
+          [pid],
+        ),
+      )
+      await withPostgresJournal(url, async (journal) => {
+        // When status asks who holds the lock, and `unlock --force` clears it
+        expect(await journal.lockHolder('shop')).toBeUndefined()
+        expect(await journal.forceUnlock('shop')).toMatchObject({ holder: 'ci-bot' })
+      })
+      // Then the bystander's session is untouched, and the row is gone
+      await expect(bystander.query('SELECT 1 AS one')).resolves.toMatchObject({ rows: [{ one: 1 }] })
+    })
+    await withClient(url, async (client) => {
+      expect((await client.query(`SELECT * FROM bluegreen.locks WHERE app = 'shop'`)).rows).toEqual([])
+    })
+  })
+
+  it('terminates the session that does hold the lock, on unlock --force', async () => {
+    const url = await createTestDatabase('jforce')
+    await withPostgresJournal(
+      url,
+      async (journal) => {
+        await journal.withLock('shop', holder('bluegreen release'), async (lease) => {
+          await withPostgresJournal(url, async (other) => {
+            expect(await other.lockHolder('shop')).toMatchObject({ holder: 'tester' })
+            expect(await other.forceUnlock('shop')).toMatchObject({ holder: 'tester' })
+          })
+          await expect(lease.verify()).rejects.toMatchObject({ code: 'LOCK_LOST' })
+        })
+      },
+      { lockConnection: true },
+    ).catch((error: unknown) => expect(error).toMatchObject({ code: 'LOCK_LOST' }))
+  })
 })
+
+async function backendPidOf(client: Client): Promise<number> {
+  const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+  return rows[0].pid
+}

@@ -216,7 +216,10 @@ async function cutLock(kind: JournalKind, env: Record<string, string>): Promise<
   if (kind === 'postgres') {
     await sql(
       env.DATABASE_URL,
-      `SELECT pg_terminate_backend(backend_pid) FROM bluegreen.locks WHERE app = $1`,
+      // Only while that session holds the lock: a gone session's pid may be another test's now.
+      `SELECT pg_terminate_backend(l.backend_pid) FROM bluegreen.locks l
+        WHERE l.app = $1 AND EXISTS (SELECT 1 FROM pg_locks k WHERE k.pid = l.backend_pid
+          AND k.locktype = 'advisory' AND k.granted AND k.objid = hashtext($1)::oid AND k.objsubid = 2)`,
       [env.MODEL_APP],
     ).catch(() => [])
     return
