@@ -22,7 +22,7 @@ import { release, startBenchStack } from './lib/stack.js'
 import { orchestrationBench } from './orchestration.js'
 import { rollbackBench } from './rollback.js'
 import { startupBench } from './startup.js'
-import { switchingBench } from './switching.js'
+import { stickySwitchingBench, switchingBench } from './switching.js'
 import { syncBench } from './sync.js'
 
 const started = performance.now()
@@ -68,6 +68,9 @@ await withCleanup(async (cleanup) => {
   )
 
   await bench('Switching under load', () => switchingBench({ cli, cleanup, shifts: 20 }))
+  await bench('Switching under load with stickiness on', () =>
+    stickySwitchingBench({ cli, cleanup, shifts: 20 }),
+  )
   await bench('Backfill', () => backfillBench({ serverUrl: server.url, rows: 300_000, runs: 5 }))
   await bench('Sync', () => syncBench({ serverUrl: server.url, rows: 200_000, runs: 3 }))
   await bench('Orchestration overhead', () => orchestrationBench({ cli, serverUrl: server.url, runs: 5 }))

@@ -6,7 +6,10 @@
  * between the pools (10 switches, 10 switches back). Baseline: the same load, for as long, with no
  * switching, right after. Failed requests and p99 latency of each, and the p99 ratio.
  *
- *   npx tsx bench/switching.ts [--shifts 20]
+ * Then the same with stickiness on (stickySwitchingBench): sticky clients, forward switches and
+ * rollbacks, and which pool answers after each.
+ *
+ *   npx tsx bench/switching.ts [--shifts 20] [--sticky-only]
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -57,6 +60,7 @@ interface AdapterResult {
 
 const gapMs = 250
 const concurrency = 8
+const stickySeconds = 3600
 
 export async function switchingBench({ cli, cleanup: outer, shifts }: SwitchingOptions): Promise<Section> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
@@ -90,12 +94,18 @@ async function startApps(): Promise<Apps> {
   return { blue, green }
 }
 
-async function start(adapter: Adapter, apps: Apps, cli: BuiltCli, cleanup: Cleanup): Promise<Fixture> {
+async function start(
+  adapter: Adapter,
+  apps: Apps,
+  cli: BuiltCli,
+  cleanup: Cleanup,
+  sticky = false,
+): Promise<Fixture> {
   const { createLoadBalancer } = await import('../src/lb/index.js')
   const create = (config: LoadBalancerConfig, pools: Plan['pools']) => createLoadBalancer(config, pools)
   switch (adapter) {
     case 'aws-elbv2': {
-      const emulator = await startEmulatorProcess(apps, cli, cleanup)
+      const emulator = await startEmulatorProcess(apps, cli, cleanup, sticky)
       const arn = (name: string) => emulator.targetGroups.find((t) => t.name === name)!.arn
       const lb = await create(
         {
@@ -103,22 +113,32 @@ async function start(adapter: Adapter, apps: Apps, cli: BuiltCli, cleanup: Clean
           region: emulator.region,
           listenerArn: emulator.listeners[0].arn,
           endpoint: emulator.endpoint,
+          // Forward switches keep (or turn back on) group stickiness; a rollback turns it off.
+          ...(sticky ? { stickiness: { duration: `${stickySeconds}s` } } : {}),
         },
         { blue: { targetGroupArn: arn('shop-blue') }, green: { targetGroupArn: arn('shop-green') } },
       )
       return {
         lb,
         trafficUrl: `${emulator.listeners[0].url}/`,
-        what: '`bluegreen local alb` (its own process), through the AWS SDK: DescribeListeners, ModifyListener, DescribeListeners (read back) per shift',
+        what: sticky
+          ? `\`bluegreen local alb\`, group stickiness on (TargetGroupStickinessConfig, ${stickySeconds} s, the AWSALBTG cookie); the adapter with \`loadBalancer.stickiness\`, so a forward switch keeps stickiness on and a rollback turns it off in the same ModifyListener`
+          : '`bluegreen local alb` (its own process), through the AWS SDK: DescribeListeners, ModifyListener, DescribeListeners (read back) per shift',
       }
     }
     case 'haproxy': {
-      const haproxy = await startHaproxy({ apps, live: 'blue' })
+      const haproxy = await startHaproxy({
+        apps,
+        live: 'blue',
+        ...(sticky ? { sticky: 'cookie' as const } : {}),
+      })
       cleanup.add(`haproxy (pid ${haproxy.process().pid})`, () => haproxy.stop())
       return {
         lb: await create(haproxy.config, haproxy.pools),
         trafficUrl: haproxy.trafficUrl,
-        what: 'HAProxy, runtime API over a unix socket (set server weight, no reload)',
+        what: sticky
+          ? 'HAProxy with cookie persistence (`cookie SRV insert indirect nocache`, a cookie per server): weights for a forward switch; a rollback also puts the old pool in maintenance (HAProxy serves a persistent client at weight 0), and the deploy before the next forward switch sets it ready'
+          : 'HAProxy, runtime API over a unix socket (set server weight, no reload)',
       }
     }
     case 'nginx': {
@@ -141,7 +161,12 @@ interface EmulatorReady {
 }
 
 /** `bluegreen local alb` as its own process, stopped by PID; resolves with what it printed. */
-async function startEmulatorProcess(apps: Apps, cli: BuiltCli, cleanup: Cleanup): Promise<EmulatorReady> {
+async function startEmulatorProcess(
+  apps: Apps,
+  cli: BuiltCli,
+  cleanup: Cleanup,
+  sticky: boolean,
+): Promise<EmulatorReady> {
   const dir = await mkdtemp(join(tmpdir(), 'bluegreen-bench-alb-'))
   cleanup.add('emulator config', () => rm(dir, { recursive: true, force: true }))
   const healthCheck = {
@@ -168,6 +193,7 @@ async function startEmulatorProcess(apps: Apps, cli: BuiltCli, cleanup: Cleanup)
             { targetGroup: 'shop-blue', weight: 100 },
             { targetGroup: 'shop-green', weight: 0 },
           ],
+          ...(sticky ? { stickiness: { durationSeconds: stickySeconds } } : {}),
         },
       },
     ],
@@ -300,11 +326,172 @@ function report(results: AdapterResult[], skipped: string[], shifts: number): Se
   }
 }
 
+interface StickyResult {
+  adapter: Adapter
+  what: string
+  load: LoadReport
+  /** Answers to requests sent after a forward switch returned (until the next shift): all, and those from the pool traffic left. */
+  forward: { answers: number; old: number }
+  /** The same after each rollback. */
+  rollback: { answers: number; old: number }
+  shiftMs: number[]
+}
+
+/**
+ * Switching with stickiness on, for the adapters whose load balancer keeps clients on a pool
+ * across a weight change (ELBv2 group stickiness, HAProxy cookie persistence). Every load
+ * connection keeps its cookies, as a browser does, so each is a sticky client. Shifts alternate:
+ * a forward switch to green (`stickyClients: 'stay'`, what the switch phase asks; before it, the
+ * pool's health is awaited as the deploy phase does), then a rollback to blue (`move`). Counted:
+ * failed requests, and which pool answered the requests sent after each shift returned.
+ */
+export async function stickySwitchingBench({
+  cli,
+  cleanup: outer,
+  shifts,
+}: SwitchingOptions): Promise<Section> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
+  const results: StickyResult[] = []
+  const skipped: string[] = [
+    'nginx: open-source nginx keeps no client on a pool across a switch (its `sticky` is NGINX Plus; ' +
+      "`hash` and `ip_hash` choose among the upstream's servers, and the adapter marks the old pool's down), so every switch moves every client: " +
+      'nothing to measure beyond the section above',
+  ]
+  for (const adapter of ['aws-elbv2', 'haproxy'] as const) {
+    if (adapter !== 'aws-elbv2' && !findBinary(adapter)) {
+      skipped.push(`${adapter}: not installed, not measured`)
+      continue
+    }
+    const cleanup = outer.child(`the sticky ${adapter} fixture`)
+    try {
+      const apps = await startApps()
+      cleanup.add('app servers', async () => {
+        await Promise.all([...apps.blue, ...apps.green].map((a) => a.close()))
+      })
+      const fixture = await start(adapter, apps, cli, cleanup, true)
+      cleanup.add(`${adapter} adapter`, () => fixture.lb.close())
+      results.push(await stickyUnderLoad(adapter, fixture, shifts))
+    } finally {
+      await cleanup.run()
+    }
+  }
+  return stickyReport(results, skipped, shifts)
+}
+
+async function stickyUnderLoad(adapter: Adapter, fixture: Fixture, shifts: number): Promise<StickyResult> {
+  const { lb, trafficUrl } = fixture
+  const healthy = (pool: PoolName) => lb.waitHealthy(pool, { timeoutMs: 15_000, intervalMs: 100 })
+  await healthy('blue')
+  await healthy('green')
+  await runKeepAliveLoad(trafficUrl, { until: sleep(500), concurrency, cookies: true })
+  // Each shift's window: from when it returned until the next one starts.
+  const windows: { kind: 'forward' | 'rollback'; old: PoolName; from: number; to: number }[] = []
+  const shiftMs: number[] = []
+  const switching = (async () => {
+    await sleep(200)
+    for (let i = 0; i < shifts; i++) {
+      const forward = i % 2 === 0
+      const to: PoolName = forward ? 'green' : 'blue'
+      if (forward) await healthy(to)
+      const started = performance.now()
+      if (windows.length > 0) windows[windows.length - 1].to = started
+      const result = await lb.shift(to, 100, { stickyClients: forward ? 'stay' : 'move' })
+      const done = performance.now()
+      shiftMs.push(done - started)
+      if (result.after.live !== to) throw new Error(`${adapter}: shift to ${to} did not happen`)
+      windows.push({
+        kind: forward ? 'forward' : 'rollback',
+        old: forward ? 'blue' : 'green',
+        from: done,
+        to: Infinity,
+      })
+      await sleep(gapMs)
+    }
+    windows[windows.length - 1].to = performance.now()
+  })()
+  const counts = { forward: { answers: 0, old: 0 }, rollback: { answers: 0, old: 0 } }
+  const load = await runKeepAliveLoad(trafficUrl, {
+    until: switching,
+    concurrency,
+    cookies: true,
+    onAnswer(sentAt, pool) {
+      const window = windows.find((w) => sentAt >= w.from && sentAt < w.to)
+      if (!window) return
+      counts[window.kind].answers++
+      if (pool === window.old) counts[window.kind].old++
+    },
+  })
+  await switching
+  console.log(
+    `${adapter} (sticky): sent ${load.sent}, failed ${load.failed}; after forward switches ${counts.forward.old} of ` +
+      `${counts.forward.answers} from the old pool; after rollbacks ${counts.rollback.old} of ${counts.rollback.answers}`,
+  )
+  return { adapter, what: fixture.what, load, ...counts, shiftMs }
+}
+
+function stickyReport(results: StickyResult[], skipped: string[], shifts: number): Section {
+  const share = (c: { answers: number; old: number }) =>
+    `${c.old} of ${c.answers}${c.answers > 0 ? ` (${((100 * c.old) / c.answers).toFixed(0)}%)` : ''}`
+  const table = markdownTable([
+    [
+      'adapter',
+      'requests',
+      'failed',
+      'p99',
+      'after forward switches: answered by the old pool (stickiness kept)',
+      'after rollbacks: answered by the old pool (goal 0)',
+      'median shift',
+    ],
+    ...results.map((r) => [
+      r.adapter,
+      String(r.load.sent),
+      `**${r.load.failed}**`,
+      `${r.load.p99Ms} ms`,
+      share(r.forward),
+      `**${share(r.rollback)}**`,
+      fmtMs(stats('', r.shiftMs).median),
+    ]),
+  ])
+  const errors = results
+    .filter((r) => r.load.errors.length > 0)
+    .map((r) => `${r.adapter}: ${r.load.errors.join('; ')}`)
+  return {
+    title: 'Switching under load with stickiness on',
+    body: [
+      `The same load (${concurrency} keep-alive connections, no retries), but each connection keeps the cookies it is ` +
+        'given and sends them back, as a browser does: 8 sticky clients. ' +
+        `${shifts} shifts, ${gapMs} ms apart: a forward switch to green (\`stickyClients: 'stay'\`, as the switch ` +
+        'phase asks; before each, the wait for the pool to be healthy that the deploy phase does, not timed), then a ' +
+        "rollback to blue (`'move'`, as `bluegreen rollback` asks). Counted by when each request was sent: the answers " +
+        'to requests sent after a shift returned and before the next began, and how many came from the pool traffic left.',
+      '',
+      ...results.map((r) => `- **${r.adapter}**: ${r.what}.`),
+      '',
+      table,
+      '',
+      errors.length > 0 ? codeBlock(`failures:\n${errors.join('\n')}`) : 'No request failed.',
+      ...(skipped.length > 0 ? ['', ...skipped.map((line) => `- ${line}`)] : []),
+    ].join('\n'),
+    headline: [
+      `switching under load with stickiness on (${shifts} shifts, 8 sticky clients): ` +
+        results
+          .map(
+            (r) =>
+              `${r.adapter} ${r.load.failed} failed of ${r.load.sent}, after rollbacks ${r.rollback.old} answers from the old pool ` +
+              `(after forward switches ${share(r.forward)}, stickiness kept)`,
+          )
+          .join('; '),
+    ],
+  }
+}
+
 if (isMain(import.meta.url)) {
   await withCleanup(async (cleanup) => {
     const cli = await buildCli()
     cleanup.add('the CLI build', () => cli.remove())
-    const section = await switchingBench({ cli, cleanup, shifts: numberFlag('shifts', 20) })
-    console.log(`\n${section.body}`)
+    const options = { cli, cleanup, shifts: numberFlag('shifts', 20) }
+    if (!process.argv.includes('--sticky-only')) console.log(`\n${(await switchingBench(options)).body}`)
+    const sticky = await stickySwitchingBench(options)
+    console.log(`\n${sticky.body}\n\n${sticky.headline.join('\n')}`)
   })
 }

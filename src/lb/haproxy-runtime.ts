@@ -79,6 +79,8 @@ function unreachable(address: string, error: NodeJS.ErrnoException): BluegreenEr
 
 export interface ServerState {
   backend: string
+  /** srv_id: what stick-table entries (server_id) name the server by. */
+  id: number
   name: string
   address: string
   port: number
@@ -103,6 +105,7 @@ export function parseServersState(reply: string): ServerState[] | undefined {
       const fields = line.trim().split(/\s+/)
       return {
         backend: at(fields, 'be_name'),
+        id: Number(at(fields, 'srv_id')),
         name: at(fields, 'srv_name'),
         address: at(fields, 'srv_addr'),
         port: Number(at(fields, 'srv_port')),

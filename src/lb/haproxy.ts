@@ -9,6 +9,15 @@
  * traffic (and for `targets()` to mean something). Servers an operator put in maintenance or
  * drain are left alone; a shift that would depend on them is refused before anything changes.
  *
+ * Sticky clients: at weight 0 HAProxy still serves a client whose persistence cookie (`cookie …`
+ * in the backend) or stick-table entry names the server. A forward switch leaves them there, as
+ * HAProxy's own drain does; a rollback (`stickyClients: 'move'`) must not, so after the weights it
+ * puts the old pool's servers in maintenance when the backend has a cookie (HAProxy then ignores
+ * the cookie and sets a new one), and clears the backend's stick-table entries that name them.
+ * Maintenance stops their health checks, so the next wait for that pool to be healthy (the
+ * deploy phase of the next release) sets them ready again: a whole pool in forced maintenance at
+ * weight 0 in a backend with a cookie is the state only a rollback leaves.
+ *
  * Surviving a restart: after every switch the adapter writes `show servers state` to
  * `stateFile`, which HAProxy reads back at start-up with `server-state-file <stateFile>` (global)
  * and `load-server-state-from-file global` (defaults or backend). We chose that over rewriting
@@ -36,6 +45,7 @@ import {
   trafficFrom,
   type LoadBalancer,
   type PoolName,
+  type ShiftOptions,
   type ShiftResult,
   type Target,
   type TargetHealth,
@@ -45,6 +55,8 @@ import {
 
 /** HAProxy's largest server weight. */
 const maxWeight = 256
+/** srv_admin_state with only FMAINT: `set server … state maint`, what a rollback leaves. */
+const forcedMaintenance = 0x01
 /** The runtime API splits commands on `;` and spaces: names must not contain them. */
 const safeName = /^[A-Za-z0-9._:-]+$/
 
@@ -80,8 +92,10 @@ export class HaproxyLoadBalancer implements LoadBalancer {
     return this.trafficOf(await this.readServers())
   }
 
-  async shift(to: PoolName, weight = 100): Promise<ShiftResult> {
+  async shift(to: PoolName, weight = 100, options: ShiftOptions = {}): Promise<ShiftResult> {
     checkPercent(weight)
+    const moveSticky = weight === 100 && (options.stickyClients ?? 'move') === 'move'
+    const from: PoolName = to === 'blue' ? 'green' : 'blue'
     const { backend, runtimeApi } = this.config
     const serversOf = this.serversOf
     const servers = await this.readServers()
@@ -98,8 +112,10 @@ export class HaproxyLoadBalancer implements LoadBalancer {
     const alreadyThere = [...planned].every(([name, w]) => servers.get(name)!.weight === w)
     // Already there, or as close as integer weights get (pools of different sizes).
     if (sameTraffic(before, desired) || (alreadyThere && closeTo(before, desired))) {
+      // A rollback resumed after the weights but before its sticky clients moved still moves them.
+      const notes = moveSticky ? await this.moveStickyClients(from, to, servers) : []
       await this.saveState()
-      return { changed: false, before, after: before }
+      return { changed: false, before, after: before, ...(notes.length > 0 ? { notes } : {}) }
     }
 
     // Servers in maintenance or drain would not take their share: refuse before changing anything.
@@ -114,18 +130,18 @@ export class HaproxyLoadBalancer implements LoadBalancer {
         details: unavailable.map(
           (name) => `${backend}/${name}: admin state ${servers.get(name)!.adminState}`,
         ),
-        hint: `Set them ready (echo "set server ${backend}/${unavailable[0] ?? '<server>'} state ready" | socat stdio ${runtimeApi}) or remove them from pools.${to}.servers`,
+        hint:
+          `Set them ready (echo "set server ${backend}/${unavailable[0] ?? '<server>'} state ready" | socat stdio ${runtimeApi}) or remove them from pools.${to}.servers` +
+          (cookieParked(serversOf[to].map((name) => servers.get(name)!))
+            ? `; if a rollback put them there to move sticky clients, a release's deploy phase sets them ready and waits for their health checks`
+            : ''),
       })
     }
 
     // Raise weights before lowering any, so that the backend never has no server with weight.
     const changes = [...planned].filter(([name, w]) => servers.get(name)!.weight !== w)
     changes.sort(([a, wa], [b, wb]) => wb - servers.get(b)!.weight - (wa - servers.get(a)!.weight))
-    for (const [name, w] of changes) {
-      const cmd = `set server ${backend}/${name} weight ${w}`
-      const reply = await this.command(cmd)
-      if (reply.trim() !== '') throw this.refused(cmd, reply)
-    }
+    for (const [name, w] of changes) await this.expectSilent(`set server ${backend}/${name} weight ${w}`)
 
     const afterServers = await this.readServers()
     const after = this.trafficOf(afterServers)
@@ -140,8 +156,72 @@ export class HaproxyLoadBalancer implements LoadBalancer {
         hint: `Something else changed the weights at the same time; check with: ${this.socketHint}`,
       })
     }
+    const notes = moveSticky ? await this.moveStickyClients(from, to, afterServers) : []
     await this.saveState()
-    return { changed: true, before, after }
+    return { changed: true, before, after, ...(notes.length > 0 ? { notes } : {}) }
+  }
+
+  /**
+   * Sends the clients HAProxy keeps on `from` by persistence to `to` as well: a cookie is ignored
+   * for a server in maintenance, and a stick-table entry that is gone is balanced again.
+   */
+  private async moveStickyClients(
+    from: PoolName,
+    to: PoolName,
+    servers: Map<string, ServerState>,
+  ): Promise<string[]> {
+    const { backend } = this.config
+    const { cookie, table } = await this.persistence()
+    const notes: string[] = []
+    if (cookie) {
+      const ready = this.serversOf[from].filter((name) => servers.get(name)!.adminState === 0)
+      for (const name of ready) await this.expectSilent(`set server ${backend}/${name} state maint`)
+      if (ready.length > 0) {
+        notes.push(
+          `HAProxy keeps clients holding its ${cookie} cookie on their server even at weight 0, so ${from}'s servers ` +
+            `(${ready.join(', ')}) are in maintenance now and those clients go to ${to} too; ` +
+            `the next deploy to ${from} sets them ready again`,
+        )
+      }
+    }
+    if (table) {
+      for (const name of this.serversOf[from])
+        await this.expectSilent(`clear table ${backend} data.server_id eq ${servers.get(name)!.id}`)
+      notes.push(
+        `stick-table ${backend}: the entries naming ${from}'s servers are cleared, so those clients go to ${to} too`,
+      )
+    }
+    return notes
+  }
+
+  /** How the backend keeps clients on a server: its cookie's name, and whether it has its own stick-table. */
+  private async persistence(): Promise<{ cookie?: string; table: boolean }> {
+    const { backend } = this.config
+    const cmd = `show stat ${backend} 2 -1`
+    const [statReply, tables] = await Promise.all([this.command(cmd), this.command('show table')])
+    const rows = parseStat(statReply)
+    if (!rows) throw this.refused(cmd, statReply)
+    const cookie = rows.find((row) => row.svname === 'BACKEND')?.cookie
+    const table = tables.split('\n').some((line) => line.startsWith(`# table: ${backend},`))
+    return { ...(cookie ? { cookie } : {}), table }
+  }
+
+  /** Runs a command whose success is an empty answer. */
+  private async expectSilent(cmd: string): Promise<void> {
+    const reply = await this.command(cmd)
+    if (reply.trim() !== '') throw this.refused(cmd, reply)
+  }
+
+  /**
+   * Sets ready the servers of `pool` that a rollback put in maintenance to move its sticky
+   * clients (every server of the pool in forced maintenance at weight 0, in a backend with a
+   * cookie), so that their health checks run again. Anything else an operator did stays.
+   */
+  private async readyAfterRollback(pool: PoolName): Promise<void> {
+    const servers = await this.readServers()
+    const names = this.serversOf[pool]
+    if (!cookieParked(names.map((name) => servers.get(name)!)) || !(await this.persistence()).cookie) return
+    for (const name of names) await this.expectSilent(`set server ${this.config.backend}/${name} state ready`)
   }
 
   async targets(pool: PoolName): Promise<Target[]> {
@@ -158,6 +238,7 @@ export class HaproxyLoadBalancer implements LoadBalancer {
   }
 
   async waitHealthy(pool: PoolName, options: WaitOptions): Promise<Target[]> {
+    await this.readyAfterRollback(pool)
     return waitForHealthyPool(
       () => this.targets(pool),
       pool,
@@ -251,6 +332,11 @@ export class HaproxyLoadBalancer implements LoadBalancer {
       })
     }
   }
+}
+
+/** Every server in forced maintenance at weight 0: how a rollback leaves a pool it moved sticky clients off. */
+function cookieParked(servers: ServerState[]): boolean {
+  return servers.every((server) => server.adminState === forcedMaintenance && server.weight === 0)
 }
 
 /** A server in maintenance or drain gets no traffic whatever its weight. */

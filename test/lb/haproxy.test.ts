@@ -6,7 +6,7 @@ import { serverWeights } from '../../src/lb/server-weights.js'
 import type { LoadBalancer } from '../../src/lb/types.js'
 import { closeApps, startPoolApps, startTestApp, type PoolApps } from '../support/http-app.js'
 import { startHaproxy, type TestHaproxy } from '../support/haproxy.js'
-import { samplePools } from '../support/load.js'
+import { cookieClient, samplePools } from '../support/load.js'
 import { haveBinary, waitFor } from '../support/process.js'
 import { describeLoadBalancerContract } from './contract.js'
 
@@ -130,6 +130,94 @@ describe.runIf(haveBinary('haproxy'))('HAProxy adapter', () => {
         code: 'LB_UNREACHABLE',
         hint: expect.stringContaining('stats socket'),
       })
+    })
+  })
+
+  describe.each(['cookie', 'table'] as const)('sticky clients (%s persistence)', (sticky) => {
+    let apps: PoolApps
+    let haproxy: TestHaproxy
+    let lb: LoadBalancer
+
+    beforeAll(async () => {
+      apps = await startApps()
+      haproxy = await startHaproxy({ apps, live: 'blue', sticky })
+      lb = createHaproxy(haproxy.config, haproxy.pools)
+      await lb.waitHealthy('green', { timeoutMs: 5000, intervalMs: 50 })
+    })
+    afterAll(async () => {
+      await haproxy?.stop()
+      if (apps) await closeApps(apps)
+    })
+
+    const healthy = (pool: 'blue' | 'green') => lb.waitHealthy(pool, { timeoutMs: 5000, intervalMs: 50 })
+
+    /** A client HAProxy has made sticky to green, with blue healthy and ready to roll back to. */
+    async function stuckToGreen() {
+      await healthy('green')
+      await lb.shift('green', 100, { stickyClients: 'move' })
+      await healthy('blue')
+      const client = cookieClient(haproxy.trafficUrl)
+      expect(await client.get()).toBe('green')
+      return client
+    }
+
+    it('a forward switch leaves sticky clients where they are, as HAProxy drains', async () => {
+      // Given
+      await lb.shift('blue', 100, { stickyClients: 'move' })
+      await healthy('green')
+      const client = cookieClient(haproxy.trafficUrl)
+      expect(await client.get()).toBe('blue')
+      // When
+      const result = await lb.shift('green', 100, { stickyClients: 'stay' })
+      // Then: HAProxy serves persistent clients at weight 0; new clients go to green
+      expect(result.notes ?? []).toEqual([])
+      expect([await client.get(), await client.get()]).toEqual(['blue', 'blue'])
+      if (sticky === 'cookie') expect(await samplePools(haproxy.trafficUrl, 4)).toEqual({ green: 4 })
+    })
+
+    it('a rollback moves every client, sticky ones too, and says how', async () => {
+      // Given
+      const client = await stuckToGreen()
+      // When
+      const result = await lb.shift('blue', 100, { stickyClients: 'move' })
+      // Then
+      expect(result.after.live).toBe('blue')
+      expect([await client.get(), await client.get(), await client.get()]).toEqual(['blue', 'blue', 'blue'])
+      expect(result.notes?.join('\n')).toMatch(
+        sticky === 'cookie' ? /SRV cookie.*maintenance/ : /stick-table shop/,
+      )
+    })
+
+    it('a rollback resumed after its weights moved still moves the sticky clients', async () => {
+      // Given: the weights are back on blue, but the sticky client still reaches green
+      const client = await stuckToGreen()
+      const { runtimeCommand } = await import('../../src/lb/haproxy-runtime.js')
+      for (const [name, weight] of [
+        ['blue1', 1],
+        ['blue2', 1],
+        ['green1', 0],
+        ['green2', 0],
+      ] as const)
+        await runtimeCommand(haproxy.config.runtimeApi, `set server shop/${name} weight ${weight}`)
+      expect(await client.get()).toBe('green')
+      // When
+      const result = await lb.shift('blue', 100, { stickyClients: 'move' })
+      // Then
+      expect(result.changed).toBe(false)
+      expect([await client.get(), await client.get()]).toEqual(['blue', 'blue'])
+    })
+
+    it('the next deploy to the rolled-back pool finds it healthy again, and the switch to it works', async () => {
+      // Given: a rollback away from green
+      await stuckToGreen()
+      await lb.shift('blue', 100, { stickyClients: 'move' })
+      // When: the deploy phase waits for green to be healthy
+      const targets = await healthy('green')
+      // Then
+      expect(targets.map((t) => t.health)).toEqual(['healthy', 'healthy'])
+      const result = await lb.shift('green', 100, { stickyClients: 'stay' })
+      expect(result.after.live).toBe('green')
+      expect(await samplePools(haproxy.trafficUrl, 4)).toEqual({ green: 4 })
     })
   })
 

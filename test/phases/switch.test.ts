@@ -64,7 +64,8 @@ describe.runIf(haveBinary('haproxy'))('switch phase', () => {
     // Then
     expect(words.summary).toBe('shift traffic to pool green: 25% → 50% → 100%, 30s apart')
     expect(words.details[0]).toBe(
-      `haproxy backend shop via the runtime API at ${stack.haproxy.config.runtimeApi} (weights change, no reload)`,
+      `haproxy backend shop via the runtime API at ${stack.haproxy.config.runtimeApi} (weights change, no reload; ` +
+        'a rollback moves sticky clients too: with a persistence cookie the old pool is in maintenance until the next deploy, stick-table entries for it are cleared)',
     )
     expect(words.durationMs).toBe(60_000)
     expect(switchPhase.schema.parse({}).steps).toEqual([100])

@@ -30,6 +30,12 @@ export interface HaproxyOptions {
   apps: { blue: TestApp[]; green: TestApp[] }
   /** The pool with weight in the config HAProxy starts with. */
   live: 'blue' | 'green'
+  /**
+   * Persistence in the backend: `cookie` inserts a SRV cookie naming the server (`cookie SRV
+   * insert indirect nocache`, a cookie per server); `table` sticks each client address to its
+   * server in the backend's own stick-table (`stick on src`).
+   */
+  sticky?: 'cookie' | 'table'
 }
 
 export async function startHaproxy(options: HaproxyOptions): Promise<TestHaproxy> {
@@ -47,7 +53,8 @@ export async function startHaproxy(options: HaproxyOptions): Promise<TestHaproxy
   const serverLines = (['blue', 'green'] as const).flatMap((pool) =>
     options.apps[pool].map(
       (app, i) =>
-        `  server ${names[pool][i]} ${app.address}:${app.port} weight ${pool === options.live ? 1 : 0}`,
+        `  server ${names[pool][i]} ${app.address}:${app.port} weight ${pool === options.live ? 1 : 0}` +
+        (options.sticky === 'cookie' ? ` cookie ${names[pool][i]}` : ''),
     ),
   )
   const cfg = [
@@ -66,6 +73,8 @@ export async function startHaproxy(options: HaproxyOptions): Promise<TestHaproxy
     `  default_backend ${backend}`,
     `backend ${backend}`,
     '  balance roundrobin',
+    ...(options.sticky === 'cookie' ? ['  cookie SRV insert indirect nocache'] : []),
+    ...(options.sticky === 'table' ? ['  stick-table type ip size 1k expire 30m', '  stick on src'] : []),
     '  option httpchk GET /healthz',
     // Fast checks so that a stopped target is DOWN within half a second.
     '  default-server check inter 150ms fall 2 rise 2',

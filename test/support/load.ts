@@ -23,6 +23,13 @@ export interface LoadOptions {
   concurrency?: number
   /** Per-request timeout (default 5000 ms). */
   timeoutMs?: number
+  /**
+   * Each connection's worker keeps the cookies it is given and sends them back, as a browser
+   * does: a load balancer's stickiness cookie then holds it to its pool.
+   */
+  cookies?: boolean
+  /** Called for every successful answer with the time its request was sent (performance.now()). */
+  onAnswer?: (sentAt: number, pool: string) => void
 }
 
 interface Answer {
@@ -30,9 +37,14 @@ interface Answer {
   pool: string | undefined
 }
 
-function request(url: string, agent: Agent | false, timeoutMs: number): Promise<Answer> {
+/** Cookies a client was given, by name. */
+type CookieJar = Map<string, string>
+
+function request(url: string, agent: Agent | false, timeoutMs: number, jar?: CookieJar): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = get(url, { agent }, (res: IncomingMessage) => {
+    const headers = jar && jar.size > 0 ? { cookie: [...jar].map(([n, v]) => `${n}=${v}`).join('; ') } : {}
+    const req = get(url, { agent, headers }, (res: IncomingMessage) => {
+      if (jar) keepCookies(jar, res)
       res.resume()
       res.on('error', reject)
       res.on('end', () => resolve({ status: res.statusCode ?? 0, pool: headerValue(res.headers['x-pool']) }))
@@ -40,6 +52,14 @@ function request(url: string, agent: Agent | false, timeoutMs: number): Promise<
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
     req.on('error', reject)
   })
+}
+
+function keepCookies(jar: CookieJar, res: IncomingMessage): void {
+  for (const line of res.headers['set-cookie'] ?? []) {
+    const [pair] = line.split(';')
+    const at = pair.indexOf('=')
+    if (at > 0) jar.set(pair.slice(0, at).trim(), pair.slice(at + 1).trim())
+  }
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
@@ -72,14 +92,18 @@ export async function runKeepAliveLoad(url: string, options: LoadOptions): Promi
   }
 
   const worker = async (): Promise<void> => {
+    const jar: CookieJar | undefined = options.cookies ? new Map() : undefined
     while (!stopped) {
       const started = performance.now()
       sent++
       try {
-        const answer = await request(url, agent, timeoutMs)
+        const answer = await request(url, agent, timeoutMs, jar)
         latencies.push(performance.now() - started)
         if (answer.status < 200 || answer.status > 299) fail(`status ${answer.status}`)
-        else byPool[answer.pool ?? 'unknown'] = (byPool[answer.pool ?? 'unknown'] ?? 0) + 1
+        else {
+          byPool[answer.pool ?? 'unknown'] = (byPool[answer.pool ?? 'unknown'] ?? 0) + 1
+          options.onAnswer?.(started, answer.pool ?? 'unknown')
+        }
       } catch (error) {
         latencies.push(performance.now() - started)
         const code = (error as NodeJS.ErrnoException).code
@@ -122,4 +146,20 @@ export async function samplePools(
     byPool[key] = (byPool[key] ?? 0) + 1
   }
   return byPool
+}
+
+/**
+ * One client that keeps the cookies it is given, as a browser does, on fresh connections: what
+ * stickiness (a load balancer's cookie, or its stick-table entry for the client's address) sees.
+ * `get()` answers with the pool that served the request.
+ */
+export function cookieClient(url: string, timeoutMs = 5000): { get(): Promise<string> } {
+  const jar: CookieJar = new Map()
+  return {
+    async get() {
+      const answer = await request(url, false, timeoutMs, jar)
+      if (answer.status !== 200) throw new Error(`status ${answer.status}`)
+      return answer.pool ?? 'unknown'
+    },
+  }
 }

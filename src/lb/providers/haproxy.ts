@@ -32,7 +32,8 @@ export const haproxyProvider = defineProvider({
           ),
         ],
   describe: (lb) =>
-    `haproxy backend ${lb.backend} via the runtime API at ${lb.runtimeApi} (weights change, no reload)`,
+    `haproxy backend ${lb.backend} via the runtime API at ${lb.runtimeApi} (weights change, no reload; ` +
+    'a rollback moves sticky clients too: with a persistence cookie the old pool is in maintenance until the next deploy, stick-table entries for it are cleared)',
   summary: (lb) => `haproxy backend ${lb.backend} (${lb.runtimeApi})`,
   async create(config, pools) {
     const { createHaproxy } = await import('../haproxy.js')
