@@ -2,7 +2,7 @@
  * A code cache for the fast path (rollback, status, lint).
  *
  * Most of a short command's start-up is V8 compiling the bundled modules. bin/run.js loads the
- * fast path's CommonJS bundle (dist/cli/fast-path.cjs, one file built from the same source as
+ * fast path's CommonJS bundles (dist/cli/fast-path-<command>.cjs, built from the same source as
  * dist/cli/fast-path.js) through vm.Script with V8's cached data. Node 20 has no compile cache
  * for ES modules at all; on Node 22.1+, whose module.enableCompileCache covers the ES-module
  * chunks, one cached script still starts a rollback faster than dozens of cached chunks (bench:

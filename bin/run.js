@@ -18,7 +18,10 @@ let { runFast } = fastPath
 if (fastPath.wouldRunFast(process.argv.slice(2))) {
   const { wantsCodeCache, loadWithCodeCache } = await import('./code-cache.js')
   if (wantsCodeCache())
-    ({ runFast } = loadWithCodeCache(new URL('../dist/cli/fast-path.cjs', import.meta.url), process.argv[2]))
+    ({ runFast } = loadWithCodeCache(
+      new URL(`../dist/cli/fast-path-${process.argv[2]}.cjs`, import.meta.url),
+      process.argv[2],
+    ))
 }
 if (!(await runFast(process.argv.slice(2)))) {
   const { execute, settings } = await import('@oclif/core')

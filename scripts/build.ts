@@ -87,44 +87,63 @@ export async function bundle(outdir: string, root = repoRoot): Promise<void> {
   })
 }
 
+/** The commands the fast path runs, each with a CommonJS bundle of its own. */
+export const fastCommands = ['rollback', 'status', 'lint'] as const
+
 /**
- * The fast path once more, as one CommonJS file (dist/cli/fast-path.cjs): what Node 20, which has
- * no compile cache for ES modules, loads through bin/code-cache.js. Same source, same behaviour;
- * dynamic imports become requires, so the one file holds everything the fast path can reach.
+ * The fast path once more, as CommonJS, one file per command (dist/cli/fast-path-<command>.cjs):
+ * what Node 20, which has no compile cache for ES modules, loads through bin/code-cache.js. Same
+ * source, same behaviour; dynamic imports become requires, so each file holds everything its
+ * command can reach and nothing the others need (`lint` no AWS SDK or pg, `status` no WASM
+ * parser): V8 deserializes and the cache holds only that.
  */
 export async function bundleFastPathCjs(outdir: string, root = repoRoot): Promise<void> {
-  await build({
-    entryPoints: [join(root, 'src/cli/fast-path.ts')],
-    outfile: join(outdir, 'cli/fast-path.cjs'),
-    absWorkingDir: root,
-    bundle: true,
-    format: 'cjs',
-    platform: 'node',
-    target: 'node20',
-    mainFields: ['module', 'main'],
-    // The EC2 and CloudWatch clients (3 MB, used only to find instance addresses and read alarms)
-    // are required from node_modules when used, not compiled into every start.
-    external: [...external, '@aws-sdk/client-ec2', '@aws-sdk/client-cloudwatch'],
-    plugins: [nodeOnlyPg],
-    supported: { 'dynamic-import': false },
-    // dist/cli/ and dist/chunks/ are as deep: paths relative to import.meta.url stay right.
-    define: { 'import.meta.url': '__bluegreenModuleUrl' },
-    banner: { js: "const __bluegreenModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
-    sourcemap: true,
-    sourcesContent: false,
-    legalComments: 'none',
-    logLevel: 'warning',
-  })
+  await Promise.all(
+    fastCommands.map((command) =>
+      build({
+        stdin: {
+          contents:
+            `import { ${command}Runner, runFastWith } from './fast-path.ts'\n` +
+            `export const runFast = runFastWith({ ${command}: ${command}Runner })\n`,
+          resolveDir: join(root, 'src/cli'),
+          sourcefile: `fast-path-${command}.ts`,
+          loader: 'ts',
+        },
+        outfile: join(outdir, `cli/fast-path-${command}.cjs`),
+        absWorkingDir: root,
+        bundle: true,
+        format: 'cjs',
+        platform: 'node',
+        target: 'node20',
+        mainFields: ['module', 'main'],
+        // Required from node_modules when used, not compiled into every start: the EC2 and
+        // CloudWatch clients (3 MB, used only to find instance addresses and read alarms), and
+        // undici (1 MB, for HTTP checks: a rollback loads it after the switch, for its verify).
+        external: [...external, '@aws-sdk/client-ec2', '@aws-sdk/client-cloudwatch', 'undici'],
+        plugins: [nodeOnlyPg],
+        supported: { 'dynamic-import': false },
+        // dist/cli/ and dist/chunks/ are as deep: paths relative to import.meta.url stay right.
+        define: { 'import.meta.url': '__bluegreenModuleUrl' },
+        banner: { js: "const __bluegreenModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+        sourcemap: true,
+        sourcesContent: false,
+        legalComments: 'none',
+        logLevel: 'warning',
+      }),
+    ),
+  )
 }
 
 /**
- * Writes the code cache of dist/cli/fast-path.cjs for this Node, as the first run would
- * (bin/code-cache.js), so that the first rollback after an install is as quick as the next.
+ * Writes the code cache of each dist/cli/fast-path-<command>.cjs for this Node, as the first run
+ * would (bin/code-cache.js), so that the first rollback after an install is as quick as the next.
  */
 export async function warmCodeCache(root: string): Promise<void> {
   const href = (path: string) => JSON.stringify(pathToFileURL(join(root, path)).href)
-  const script = `const cache = await import(${href('bin/code-cache.js')})
-if (cache.wantsCodeCache()) cache.loadWithCodeCache(new URL(${href('dist/cli/fast-path.cjs')}), 'warm')`
+  const script =
+    `const cache = await import(${href('bin/code-cache.js')})\n` +
+    `if (cache.wantsCodeCache()) for (const command of ${JSON.stringify(fastCommands)})\n` +
+    `  cache.loadWithCodeCache(new URL(${href('dist/cli/')} + 'fast-path-' + command + '.cjs'), 'warm')`
   await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: root })
 }
 

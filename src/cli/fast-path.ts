@@ -41,71 +41,78 @@ export interface Invocation {
   flags: Record<string, string | boolean | undefined>
 }
 
-type Runner = (invocation: Invocation) => Promise<void>
+export type Runner = (invocation: Invocation) => Promise<void>
 
-/** The commands that take the fast path, and how each one runs. */
-const runners: Record<string, Runner> = {
-  async rollback({ argv, args, flags }) {
-    const [{ runRollback }, { commandLine, requirePlan }] = await Promise.all([
-      import('./run-rollback.js'),
-      import('./invocation.js'),
-    ])
-    await runRollback({
-      planFile: requirePlan(args.plan, text(flags.plan), 'rollback'),
-      yes: flags.yes === true,
-      force: flags.force === true,
-      json: flags.json === true,
-      journalTimeout: text(flags['journal-timeout']),
-      waitLock: text(flags['wait-lock']),
-      command: commandLine('rollback', argv),
-    })
-  },
-  // `bluegreen status` is the first command on-call runs.
-  async status({ argv, args, flags }) {
-    const [{ runStatus }, { commandLine, requirePlan }] = await Promise.all([
-      import('./run-status.js'),
-      import('./invocation.js'),
-    ])
-    await runStatus({
-      planFile: requirePlan(args.plan, text(flags.plan), 'status'),
-      json: flags.json === true,
-      command: commandLine('status', argv),
-    })
-  },
-  // `bluegreen lint` runs in editors and pre-commit hooks on one file at a time: start-up is most of it.
-  async lint({ positionals, flags }) {
-    const [{ runLint }, { printError, printJson, printLine }] = await Promise.all([
-      import('../db/lint/run-lint.js'),
-      import('./output.js'),
-    ])
-    const maxWarnings = text(flags['max-warnings'])
-    if (maxWarnings !== undefined && !/^\d+$/.test(maxWarnings)) {
-      const { BluegreenError } = await import('../errors.js')
-      throw new BluegreenError({
-        code: 'USAGE',
-        message: `--max-warnings ${maxWarnings} is not a whole number`,
-        hint: 'give it like --max-warnings 0 (or set BLUEGREEN_MAX_WARNINGS)',
-      })
-    }
-    await runLint(
-      {
-        paths: positionals,
-        phase: flags.phase === 'contract' ? 'contract' : 'expand',
-        format: text(flags.format) as Parameters<typeof runLint>[0]['format'],
-        json: flags.json === true,
-        config: text(flags.config),
-        maxWarnings: maxWarnings === undefined ? undefined : Number(maxWarnings),
-        stripTransaction: flags['strip-transaction'] === true,
-        rules: flags.rules === true,
-      },
-      { out: printLine, err: printError, outJson: printJson },
-    )
-  },
+// How each command that takes the fast path runs: one function each, so that the build can bundle
+// one command's runner without the others (scripts/build.ts: dist/cli/fast-path-<command>.cjs).
+
+export async function rollbackRunner({ argv, args, flags }: Invocation): Promise<void> {
+  const [{ runRollback }, { commandLine, requirePlan }] = await Promise.all([
+    import('./run-rollback.js'),
+    import('./invocation.js'),
+  ])
+  await runRollback({
+    planFile: requirePlan(args.plan, text(flags.plan), 'rollback'),
+    yes: flags.yes === true,
+    force: flags.force === true,
+    json: flags.json === true,
+    journalTimeout: text(flags['journal-timeout']),
+    waitLock: text(flags['wait-lock']),
+    command: commandLine('rollback', argv),
+  })
 }
 
+/** `bluegreen status` is the first command on-call runs. */
+export async function statusRunner({ argv, args, flags }: Invocation): Promise<void> {
+  const [{ runStatus }, { commandLine, requirePlan }] = await Promise.all([
+    import('./run-status.js'),
+    import('./invocation.js'),
+  ])
+  await runStatus({
+    planFile: requirePlan(args.plan, text(flags.plan), 'status'),
+    json: flags.json === true,
+    command: commandLine('status', argv),
+  })
+}
+
+/** `bluegreen lint` runs in editors and pre-commit hooks on one file at a time: start-up is most of it. */
+export async function lintRunner({ positionals, flags }: Invocation): Promise<void> {
+  const [{ runLint }, { printError, printJson, printLine }] = await Promise.all([
+    import('../db/lint/run-lint.js'),
+    import('./output.js'),
+  ])
+  const maxWarnings = text(flags['max-warnings'])
+  if (maxWarnings !== undefined && !/^\d+$/.test(maxWarnings)) {
+    const { BluegreenError } = await import('../errors.js')
+    throw new BluegreenError({
+      code: 'USAGE',
+      message: `--max-warnings ${maxWarnings} is not a whole number`,
+      hint: 'give it like --max-warnings 0 (or set BLUEGREEN_MAX_WARNINGS)',
+    })
+  }
+  await runLint(
+    {
+      paths: positionals,
+      phase: flags.phase === 'contract' ? 'contract' : 'expand',
+      format: text(flags.format) as Parameters<typeof runLint>[0]['format'],
+      json: flags.json === true,
+      config: text(flags.config),
+      maxWarnings: maxWarnings === undefined ? undefined : Number(maxWarnings),
+      stripTransaction: flags['strip-transaction'] === true,
+      rules: flags.rules === true,
+    },
+    { out: printLine, err: printError, outJson: printJson },
+  )
+}
+
+/** The commands that take the fast path. */
+export const fastRunners = { rollback: rollbackRunner, status: statusRunner, lint: lintRunner }
+
+type FastCommand = keyof typeof fastRunners
+
 /** Whether `id` is a command the fast path may run. */
-export function isFastCommand(id: string | undefined): boolean {
-  return id !== undefined && Object.hasOwn(runners, id)
+function isFastCommand(id: string | undefined): id is FastCommand {
+  return id !== undefined && Object.hasOwn(fastRunners, id)
 }
 
 /**
@@ -121,22 +128,32 @@ export function wouldRunFast(argv: string[], manifest: URL = manifestUrl): boole
 
 const manifestUrl = new URL('../../oclif.manifest.json', import.meta.url)
 
-/** Runs `argv` (without node and the script) if it is a plain invocation of a fast command. */
-export async function runFast(argv: string[], manifest: URL = manifestUrl): Promise<boolean> {
-  const [id, ...rest] = argv
-  if (id === undefined || !isFastCommand(id)) return false
-  const run = runners[id]
-  const command = readCommand(manifest, id)
-  const invocation = command && parseInvocation(command, rest)
-  if (!invocation) return false
-  try {
-    await run(invocation)
-  } catch (error) {
-    const { reportFailure } = await import('./output.js')
-    reportFailure(error, invocation.flags.json === true)
+/**
+ * runFast for the given runners: a per-command bundle passes only its own, so that it holds
+ * none of the others' code.
+ */
+export function runFastWith(
+  runners: Partial<Record<string, Runner>>,
+): (argv: string[], manifest?: URL) => Promise<boolean> {
+  return async (argv, manifest = manifestUrl) => {
+    const [id, ...rest] = argv
+    const run = id === undefined || !Object.hasOwn(runners, id) ? undefined : runners[id]
+    if (!run) return false
+    const command = readCommand(manifest, id)
+    const invocation = command && parseInvocation(command, rest)
+    if (!invocation) return false
+    try {
+      await run(invocation)
+    } catch (error) {
+      const { reportFailure } = await import('./output.js')
+      reportFailure(error, invocation.flags.json === true)
+    }
+    return true
   }
-  return true
 }
+
+/** Runs `argv` (without node and the script) if it is a plain invocation of a fast command. */
+export const runFast = /* @__PURE__ */ runFastWith(fastRunners)
 
 function readCommand(manifest: URL, id: string): ManifestCommand | undefined {
   try {

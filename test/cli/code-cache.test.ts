@@ -52,7 +52,7 @@ describe('the fast path through its code cache', () => {
     expect(first).toEqual(reference)
     const written = caches(cacheHome)
     expect(written).toHaveLength(1)
-    expect(written[0]).toMatch(/^fast-path\.cjs-[0-9a-f]+-lint-v\d+\.\d+\.\d+-\d+-\d+\.v8$/)
+    expect(written[0]).toMatch(/^fast-path-lint\.cjs-[0-9a-f]+-lint-v\d+\.\d+\.\d+-\d+-\d+\.v8$/)
     const file = join(cacheHome, 'bluegreen', 'code-cache', written[0])
     const { mtimeMs, size, mode } = statSync(file)
     expect(size).toBeGreaterThan(100_000)
@@ -78,7 +78,7 @@ describe('the fast path through its code cache', () => {
     const [own] = caches(cacheHome)
     // What an earlier build of this bundle, and another install used yesterday, left.
     const older = own.replace(/-\d+-\d+\.v8$/, '-1-1.v8')
-    const otherInstall = own.replace(/^fast-path\.cjs-[0-9a-f]+-/, 'fast-path.cjs-00000000-')
+    const otherInstall = own.replace(/^fast-path-lint\.cjs-[0-9a-f]+-/, 'fast-path-lint.cjs-00000000-')
     writeFileSync(join(cacheDir, older), 'old')
     writeFileSync(join(cacheDir, otherInstall), 'other')
     rmSync(join(cacheDir, own))
