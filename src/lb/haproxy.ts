@@ -89,7 +89,13 @@ export class HaproxyLoadBalancer implements LoadBalancer {
   }
 
   async traffic(): Promise<Traffic> {
-    return this.trafficOf(await this.readServers())
+    const [servers, { cookie, table }] = await Promise.all([this.readServers(), this.persistence()])
+    const by = [
+      ...(cookie ? [`cookie ${cookie}`] : []),
+      ...(table ? [`stick-table ${this.config.backend}`] : []),
+    ]
+    const traffic = this.trafficOf(servers)
+    return by.length > 0 ? { ...traffic, persistence: by.join(', ') } : traffic
   }
 
   async shift(to: PoolName, weight = 100, options: ShiftOptions = {}): Promise<ShiftResult> {

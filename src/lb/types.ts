@@ -23,6 +23,11 @@ export interface Traffic {
    * TargetGroupStickinessConfig): clients holding its cookie stay on their pool whatever the weights.
    */
   stickiness?: Stickiness
+  /**
+   * Server persistence in force, in the load balancer's words (HAProxy: `cookie SRV`,
+   * `stick-table shop`): clients it holds stay on their server at weight 0.
+   */
+  persistence?: string
 }
 
 export interface Stickiness {

@@ -17,6 +17,14 @@ export function contractLine(c: PendingContractStatus): string {
   }
 }
 
+function stickinessLine({ stickiness, persistence }: StatusReport['traffic']): string {
+  if (stickiness)
+    return `  stickiness: on, ${stickiness.durationSeconds} s — sticky clients stay on their pool that long after a forward switch; a rollback moves them`
+  if (persistence)
+    return `  stickiness: on (${persistence}) — sticky clients stay on their pool after a forward switch; a rollback moves them`
+  return '  stickiness: off'
+}
+
 export function drawStatus(report: StatusReport): string {
   const lines = [`${report.app} · ${report.loadBalancer}`, '']
   for (const pool of report.pools) {
@@ -26,11 +34,7 @@ export function drawStatus(report: StatusReport): string {
       `  ${pool.pool.padEnd(6)} ${role.padEnd(8)} ${bar} ${String(pool.weight).padStart(3)}%   ${(pool.version ?? 'version unknown').padEnd(16)} ${pool.healthy}/${pool.targets.length} healthy`,
     )
   }
-  lines.push(
-    report.traffic.stickiness
-      ? `  stickiness: on, ${report.traffic.stickiness.durationSeconds} s — sticky clients stay on their pool that long after a forward switch; a rollback moves them`
-      : '  stickiness: off',
-  )
+  lines.push(stickinessLine(report.traffic))
   lines.push('')
   for (const pool of report.pools)
     lines.push(`  ${pool.words}${pool.rollbackTarget ? ' — the rollback target' : ''}`)

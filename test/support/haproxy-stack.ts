@@ -36,7 +36,9 @@ export interface HaproxyStack {
   close(): Promise<void>
 }
 
-export async function startHaproxyStack(options: { profiles?: number } = {}): Promise<HaproxyStack> {
+export async function startHaproxyStack(
+  options: { profiles?: number; sticky?: 'cookie' | 'table' } = {},
+): Promise<HaproxyStack> {
   const url = new URL(await createTestDatabase('drill'))
   url.password = dbPassword
   const databaseUrl = url.toString()
@@ -50,7 +52,11 @@ export async function startHaproxyStack(options: { profiles?: number } = {}): Pr
       app.servers
         .filter((s) => s.pool === pool)
         .map((s) => ({ address: '127.0.0.1', port: s.port }) as TestApp)
-    haproxy = await startHaproxy({ apps: { blue: servers('blue'), green: servers('green') }, live: 'blue' })
+    haproxy = await startHaproxy({
+      apps: { blue: servers('blue'), green: servers('green') },
+      live: 'blue',
+      ...(options.sticky ? { sticky: options.sticky } : {}),
+    })
   } catch (error) {
     await app.close()
     rmSync(stateDir, { recursive: true, force: true })
