@@ -134,7 +134,7 @@ function dryRunChecks(pending: PendingContract, failures: CheckFailure[]): strin
 /** Runs the backfills that make the failed checks pass. */
 async function runMissingWork(ctx: PhaseServices, client: Client, failures: CheckFailure[]): Promise<void> {
   const { backfill } = await import('../db/backfill.js')
-  const { SYNC_BYPASS_SETTING } = await import('../db/sync.js')
+  const { SYNC_BACKFILL_BATCHES, SYNC_BYPASS_SETTING } = await import('../db/sync.js')
   const { lockTimeoutMs, statementTimeoutMs, attempts } = migrationTimeouts(ctx)
   for (const { fix } of failures) {
     await backfill(client, {
@@ -142,7 +142,8 @@ async function runMissingWork(ctx: PhaseServices, client: Client, failures: Chec
       set: fix.set,
       where: fix.where,
       key: fix.key,
-      batchSize: 1000,
+      // A sync's rows as the expand phase brings them in line (batches sized to a short hold).
+      ...(fix.sync ? SYNC_BACKFILL_BATCHES : { batchSize: 1000 }),
       lockTimeoutMs,
       statementTimeoutMs,
       attempts,
