@@ -55,8 +55,10 @@ import {
 
 /** HAProxy's largest server weight. */
 const maxWeight = 256
-/** srv_admin_state with only FMAINT: `set server … state maint`, what a rollback leaves. */
+/** srv_admin_state's FMAINT bit: `set server … state maint`, what a rollback leaves. */
 const forcedMaintenance = 0x01
+/** Every maintenance bit of srv_admin_state (forced, inherited, config, resolution, hostname); drain is 0x08/0x10. */
+const anyMaintenance = 0x01 | 0x02 | 0x04 | 0x20 | 0x40
 /** The runtime API splits commands on `;` and spaces: names must not contain them. */
 const safeName = /^[A-Za-z0-9._:-]+$/
 
@@ -180,7 +182,10 @@ export class HaproxyLoadBalancer implements LoadBalancer {
     const { cookie, table } = await this.persistence()
     const notes: string[] = []
     if (cookie) {
-      const ready = this.serversOf[from].filter((name) => servers.get(name)!.adminState === 0)
+      // Drained servers too: HAProxy's drain is weight 0, and serves persistent clients as well.
+      const ready = this.serversOf[from].filter(
+        (name) => (servers.get(name)!.adminState & anyMaintenance) === 0,
+      )
       for (const name of ready) await this.expectSilent(`set server ${backend}/${name} state maint`)
       if (ready.length > 0) {
         notes.push(
@@ -342,7 +347,7 @@ export class HaproxyLoadBalancer implements LoadBalancer {
 
 /** Every server in forced maintenance at weight 0: how a rollback leaves a pool it moved sticky clients off. */
 function cookieParked(servers: ServerState[]): boolean {
-  return servers.every((server) => server.adminState === forcedMaintenance && server.weight === 0)
+  return servers.every((server) => (server.adminState & forcedMaintenance) !== 0 && server.weight === 0)
 }
 
 /** A server in maintenance or drain gets no traffic whatever its weight. */

@@ -207,6 +207,22 @@ describe.runIf(haveBinary('haproxy'))('HAProxy adapter', () => {
       expect([await client.get(), await client.get()]).toEqual(['blue', 'blue'])
     })
 
+    // Only cookies are broken by maintenance; a stick-table's entries are cleared whatever the state.
+    if (sticky === 'cookie')
+      it('a rollback moves sticky clients off drained servers too', async () => {
+        // Given: an operator drained green (weight 0 in effect, but HAProxy still serves its cookies)
+        const client = await stuckToGreen()
+        const { runtimeCommand } = await import('../../src/lb/haproxy-runtime.js')
+        for (const name of ['green1', 'green2'])
+          await runtimeCommand(haproxy.config.runtimeApi, `set server shop/${name} state drain`)
+        expect(await client.get()).toBe('green')
+        // When
+        await lb.shift('blue', 100, { stickyClients: 'move' })
+        // Then: moved, and the next deploy still brings green back
+        expect([await client.get(), await client.get()]).toEqual(['blue', 'blue'])
+        expect((await healthy('green')).map((t) => t.health)).toEqual(['healthy', 'healthy'])
+      })
+
     it('the next deploy to the rolled-back pool finds it healthy again, and the switch to it works', async () => {
       // Given: a rollback away from green
       await stuckToGreen()
