@@ -39,6 +39,7 @@ import { checkPercent, waitForHealthyPool } from './pool-health.js'
 import { serverWeights } from './server-weights.js'
 import {
   desiredWeights,
+  otherPool,
   pools as poolNames,
   sameTraffic,
   trafficCloseTo as closeTo,
@@ -103,7 +104,7 @@ export class HaproxyLoadBalancer implements LoadBalancer {
   async shift(to: PoolName, weight = 100, options: ShiftOptions = {}): Promise<ShiftResult> {
     checkPercent(weight)
     const moveSticky = weight === 100 && (options.stickyClients ?? 'move') === 'move'
-    const from: PoolName = to === 'blue' ? 'green' : 'blue'
+    const from = otherPool(to)
     const { backend, runtimeApi } = this.config
     const serversOf = this.serversOf
     const servers = await this.readServers()

@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { parseInvocation, runFast, wouldRunFast } from '../../src/cli/fast-path.js'
+import { fastRunners, parseInvocation, runFast, wouldRunFast } from '../../src/cli/fast-path.js'
 import { ensureBuilt, repoRoot } from '../support/cli.js'
 
 type Command = Parameters<typeof parseInvocation>[0]
@@ -112,5 +112,21 @@ describe('bin/run.js without a build', () => {
     } finally {
       rmSync(root, { recursive: true, force: true })
     }
+  })
+})
+
+describe('the per-command CommonJS bundles', () => {
+  it('has one for every fast command, holding its own runner and not the others’ dependencies', () => {
+    ensureBuilt()
+    for (const command of Object.keys(fastRunners)) {
+      // bin/run.js loads dist/cli/fast-path-<command>.cjs for a command wouldRunFast accepts.
+      const bundle = readFileSync(join(repoRoot, `dist/cli/fast-path-${command}.cjs`), 'utf8')
+      expect(bundle, command).toContain(`${command}Runner`)
+      for (const other of Object.keys(fastRunners).filter((c) => c !== command))
+        expect(bundle, `${command} bundle`).not.toContain(`function ${other}Runner(`)
+    }
+    // The linter starts without the AWS SDK or pg compiled in.
+    const lint = readFileSync(join(repoRoot, 'dist/cli/fast-path-lint.cjs'), 'utf8')
+    expect(lint).not.toMatch(/ElasticLoadBalancingV2Client|pg-protocol/)
   })
 })

@@ -207,6 +207,18 @@ describe.runIf(haveBinary('haproxy'))('HAProxy adapter', () => {
       expect([await client.get(), await client.get()]).toEqual(['blue', 'blue'])
     })
 
+    if (sticky === 'cookie')
+      it('a switch straight back to the rolled-back pool is refused, saying the deploy brings it back', async () => {
+        // Given: a rollback away from green (no deploy since, so green is unchecked)
+        await stuckToGreen()
+        await lb.shift('blue', 100, { stickyClients: 'move' })
+        // When
+        const error = await lb.shift('green', 100, { stickyClients: 'stay' }).catch((e: unknown) => e)
+        // Then
+        expect(error).toMatchObject({ code: 'POOL_UNHEALTHY', hint: expect.stringContaining('deploy phase') })
+        expect((await lb.traffic()).weights).toEqual({ blue: 100, green: 0 })
+      })
+
     // Only cookies are broken by maintenance; a stick-table's entries are cleared whatever the state.
     if (sticky === 'cookie')
       it('a rollback moves sticky clients off drained servers too', async () => {
