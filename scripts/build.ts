@@ -3,7 +3,7 @@
  *
  * Why a bundle: every command is a fresh process, and most of a short command's time is Node
  * loading modules — hundreds of files from zod (all its locales), the AWS SDK, undici — before
- * any work. One entry per command (plus the rollback fast path, src/cli/fast-path.ts), with the
+ * any work. One entry per command (plus the fast path, src/cli/fast-path.ts), with the
  * code they share split into chunks that load only when used, tree-shaken, is what makes
  * `bluegreen rollback` reach production within 5× `node -e 0` (bench/RESULTS.md). Type checking
  * is `npm run typecheck`'s job (tsc), not the build's.

@@ -1,13 +1,15 @@
 /**
  * The fast path. `bluegreen rollback` is what an on-call engineer runs while production is
- * broken, `bluegreen status` is what they run first, and `bluegreen lint` runs on every save in
- * an editor, so all three start without oclif: loading the framework, its config and the command
- * class costs more than Node's own start-up (bench/RESULTS.md). This reads the command's flags from
- * the oclif manifest that the build writes (the Rollback class stays their only definition),
- * parses argv with node:util's parseArgs, fills unset flags from their environment variables
- * as oclif does, and runs the same body as the oclif command (run-rollback.ts, run-status.ts).
+ * broken, `bluegreen status` is what they run first, `bluegreen release` runs in every pipeline
+ * and `bluegreen lint` on every save in an editor, so all four start without oclif: loading the
+ * framework, its config and the command class costs more than Node's own start-up
+ * (bench/RESULTS.md). This reads the command's flags from the oclif manifest that the build
+ * writes (the command class stays their only definition), parses argv with node:util's
+ * parseArgs, fills unset flags from their environment variables as oclif does, and runs the same
+ * body as the oclif command (run-rollback.ts, run-release.ts, run-status.ts, run-lint.ts).
  *
- * Anything it does not recognise — `--help`, an unknown flag, a flag given twice, a missing
+ * Anything it does not recognise — `--help`, an unknown flag, a flag given twice, a flag that
+ * depends on or excludes another (oclif checks the combination), a missing
  * manifest (a development checkout) — returns false, and bin/run.js hands argv to oclif, which
  * prints help or the usage error as for every other command. Every other command loads this
  * file first, so it imports nothing but Node's own modules until it knows it will run.
@@ -24,6 +26,11 @@ interface ManifestFlag {
   allowNo?: boolean
   default?: unknown
   options?: string[]
+  /** oclif's relationships between flags: left to oclif, which reports them. */
+  dependsOn?: string[]
+  exclusive?: string[]
+  exactlyOne?: string[]
+  relationships?: unknown[]
 }
 
 interface ManifestCommand {
@@ -59,6 +66,27 @@ export async function rollbackRunner({ argv, args, flags }: Invocation): Promise
     journalTimeout: text(flags['journal-timeout']),
     waitLock: text(flags['wait-lock']),
     command: commandLine('rollback', argv),
+  })
+}
+
+/** `bluegreen release` runs in pipelines, many times a day: its own work should be all it costs. */
+export async function releaseRunner({ argv, args, flags }: Invocation): Promise<void> {
+  const [{ runRelease }, { commandLine, requirePlan }] = await Promise.all([
+    import('./run-release.js'),
+    import('./invocation.js'),
+  ])
+  await runRelease({
+    planFile: requirePlan(args.plan, text(flags.plan), 'release'),
+    version: text(flags.version),
+    dryRun: flags['dry-run'] === true,
+    resume: flags.resume === true,
+    approve: flags.approve === true,
+    force: flags.force === true,
+    yes: flags.yes === true,
+    json: flags.json === true,
+    waitLock: text(flags['wait-lock']),
+    liveVersion: text(flags['live-version']),
+    command: commandLine('release', argv),
   })
 }
 
@@ -106,7 +134,12 @@ export async function lintRunner({ positionals, flags }: Invocation): Promise<vo
 }
 
 /** The commands that take the fast path. */
-export const fastRunners = { rollback: rollbackRunner, status: statusRunner, lint: lintRunner }
+export const fastRunners = {
+  rollback: rollbackRunner,
+  release: releaseRunner,
+  status: statusRunner,
+  lint: lintRunner,
+}
 
 type FastCommand = keyof typeof fastRunners
 
@@ -192,6 +225,8 @@ export function parseInvocation(command: ManifestCommand, argv: string[]): Invoc
     if (token.kind !== 'option') continue
     if (seen.has(token.name)) return undefined
     seen.add(token.name)
+    // A flag that depends on or excludes others: oclif checks the combination and says what is wrong.
+    if (hasRelationships(command.flags[token.name])) return undefined
   }
   const argNames = Object.keys(command.args)
   if (command.strict !== false && parsed.positionals.length > argNames.length) return undefined
@@ -206,6 +241,15 @@ export function parseInvocation(command: ManifestCommand, argv: string[]): Invoc
     values[flag.name] = value
   }
   return { argv, args, positionals: parsed.positionals, flags: values }
+}
+
+function hasRelationships(flag: ManifestFlag | undefined): boolean {
+  return Boolean(
+    flag?.dependsOn?.length ||
+    flag?.exclusive?.length ||
+    flag?.exactlyOne?.length ||
+    flag?.relationships?.length,
+  )
 }
 
 /** oclif's rule: a set, non-empty variable; for a boolean, 1/true/y/yes (any case) is true. */

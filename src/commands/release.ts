@@ -1,12 +1,14 @@
 import { Flags } from '@oclif/core'
 import { BluegreenCommand } from '../cli/base-command.js'
-import { confirm } from '../cli/confirm.js'
-import { withEngine } from '../cli/context.js'
 import { dryRunFlag, planArg, planFlag, versionFlag, waitLockFlag, yesFlag } from '../cli/flags.js'
-import { waitLockMs } from '../cli/lock-wait.js'
 import { commandLine, requirePlan } from '../cli/invocation.js'
-import { checkVersionFlag } from '../format/version.js'
+import { runRelease } from '../cli/run-release.js'
 
+/**
+ * A plain `bluegreen release …` runs through the fast path (src/cli/fast-path.ts), which reads
+ * these flags from the oclif manifest; this class is the source of those flags and of the help,
+ * and runs whatever the fast path hands back (`--help`, `--approve`, a usage error).
+ */
 export default class Release extends BluegreenCommand {
   static override description =
     'Run a release: expand, deploy to the inactive pool, smoke test, switch, verify, standby, contract'
@@ -49,41 +51,18 @@ export default class Release extends BluegreenCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Release)
     this.json = flags.json
-    checkVersionFlag(flags['live-version'], '--live-version')
-    const planFile = requirePlan(args.plan, flags.plan, 'release')
-    const result = await withEngine(
-      {
-        planFile,
-        version: flags.version,
-        json: flags.json,
-        command: commandLine(this.id, this.argv),
-        locks: !flags['dry-run'],
-        waitLockMs: waitLockMs(flags['wait-lock']),
-      },
-      async (ctx) => {
-        if (!flags['dry-run'])
-          await confirm(`Release ${ctx.plan.app} ${flags.version ?? ctx.plan.version ?? ''}?`, flags)
-        const { release } = await import('../engine/release.js')
-        return release(ctx, {
-          version: flags.version,
-          resume: flags.resume,
-          force: flags.force,
-          dryRun: flags['dry-run'],
-          liveVersion: flags['live-version'],
-          approve: flags.approve,
-        })
-      },
-    )
-    if (this.json) this.outJson({ type: 'result', ...result })
-    else if (result.unchanged)
-      this.out(`✓ ${result.app} ${result.version} is already live on ${result.to}; nothing to release`)
-    else if (!result.switched && !result.dryRun)
-      this.out(
-        `✓ ${result.app} ${result.version} is deployed to ${result.to}; the plan has no switch phase, so ${result.from} still gets the traffic`,
-      )
-    else if (!result.dryRun)
-      this.out(
-        `✓ ${result.app} ${result.version} is live on ${result.to}; ${result.from} is the rollback target (bluegreen rollback --plan ${planFile})`,
-      )
+    await runRelease({
+      planFile: requirePlan(args.plan, flags.plan, 'release'),
+      version: flags.version,
+      dryRun: flags['dry-run'],
+      resume: flags.resume,
+      approve: flags.approve,
+      force: flags.force,
+      yes: flags.yes,
+      json: flags.json,
+      waitLock: flags['wait-lock'],
+      liveVersion: flags['live-version'],
+      command: commandLine(this.id, this.argv),
+    })
   }
 }

@@ -13,13 +13,15 @@ import { ensureBuilt, repoRoot } from '../support/cli.js'
 
 type Command = Parameters<typeof parseInvocation>[0]
 
-function rollbackCommand(): Command {
+function manifestCommand(id: string): Command {
   ensureBuilt()
   const manifest = JSON.parse(readFileSync(join(repoRoot, 'oclif.manifest.json'), 'utf8')) as {
     commands: Record<string, Command>
   }
-  return manifest.commands.rollback
+  return manifest.commands[id]
 }
+
+const rollbackCommand = () => manifestCommand('rollback')
 
 const saved = { ...process.env }
 afterEach(() => {
@@ -75,6 +77,50 @@ describe('rollback fast path: argv', () => {
   })
 })
 
+describe('release fast path: argv', () => {
+  it('reads its options and booleans as oclif does', () => {
+    const command = manifestCommand('release')
+    expect(
+      parseInvocation(command, [
+        'plans/shop.yaml',
+        '--version',
+        '2.4.0',
+        '--yes',
+        '--dry-run',
+        '--wait-lock=5m',
+      ]),
+    ).toMatchObject({
+      args: { plan: 'plans/shop.yaml' },
+      flags: { version: '2.4.0', yes: true, 'dry-run': true, resume: false, 'wait-lock': '5m', json: false },
+    })
+    expect(parseInvocation(command, ['--plan', 'a.yaml', '--resume', '--force'])?.flags).toMatchObject({
+      plan: 'a.yaml',
+      resume: true,
+      force: true,
+      approve: false,
+    })
+  })
+
+  it('leaves a flag that depends on another to oclif, which checks the pair', () => {
+    const command = manifestCommand('release')
+    expect(command.flags.approve).toMatchObject({ dependsOn: ['resume'] })
+    expect(parseInvocation(command, ['plans/shop.yaml', '--approve'])).toBeUndefined()
+    expect(parseInvocation(command, ['plans/shop.yaml', '--resume', '--approve'])).toBeUndefined()
+    expect(wouldRunFast(['release', 'plans/shop.yaml', '--approve'])).toBe(false)
+    // Through oclif, which counts --resume's default as given: the release says what is wrong (exit 2).
+    const run = spawnSync(
+      process.execPath,
+      [join(repoRoot, 'bin/run.js'), 'release', 'plans/shop.yaml', '--approve'],
+      {
+        encoding: 'utf8',
+      },
+    )
+    expect(run.status).toBe(2)
+    expect(run.stderr).toContain('--approve approves the step a paused release waits at; it needs --resume')
+    expect(run.stderr).toContain('bluegreen release plans/shop.yaml --resume --approve')
+  })
+})
+
 describe('rollback fast path: when it steps aside', () => {
   it('runs nothing for other commands, or without a manifest (a development checkout)', async () => {
     expect(await runFast(['history', 'plans/demo.yaml'])).toBe(false)
@@ -90,6 +136,8 @@ describe('wouldRunFast: whether bin/run.js loads the fast path at all', () => {
     expect(wouldRunFast(['rollback', 'plans/demo.yaml', '--yes'])).toBe(true)
     expect(wouldRunFast(['status', 'plans/demo.yaml'])).toBe(true)
     expect(wouldRunFast(['lint', 'a.sql', 'b.sql'])).toBe(true)
+    expect(wouldRunFast(['release', 'plans/demo.yaml', '--version', '2.0.0'])).toBe(true)
+    expect(wouldRunFast(['release', '--help'])).toBe(false)
     expect(wouldRunFast(['rollback', '--help'])).toBe(false)
     expect(wouldRunFast(['status', '--bogus'])).toBe(false)
     expect(wouldRunFast(['history', 'plans/demo.yaml'])).toBe(false)
