@@ -62,7 +62,8 @@ export interface BackfillOptions {
   settings?: Record<string, string>
   /** Stops after the current batch (throws INTERRUPTED; the progress is saved). */
   signal?: AbortSignal
-  onProgress?: (progress: BackfillProgress) => void
+  /** After each batch; a promise it returns is awaited before the next. */
+  onProgress?: (progress: BackfillProgress) => unknown
   onRetry?: (info: RetryInfo) => void
 }
 
@@ -187,7 +188,7 @@ export async function backfill(target: Client | string, options: BackfillOptions
       const elapsedMs = performance.now() - startedAt
       const rate = elapsedMs > 0 ? (result.rows * 1000) / elapsedMs : 0
       const total = Math.max(progress.rowsDone, progress.rowsDone - result.rows + remaining)
-      options.onProgress?.({
+      await options.onProgress?.({
         done: progress.rowsDone,
         total: progress.finished ? progress.rowsDone : total,
         rate,

@@ -6,12 +6,12 @@
  *   UPDATE: only old columns changed → new := forward; only new changed → old := backward.
  *   Anything else (both, neither) is kept as written.
  * The expand phase installs it and brings existing rows in line through `forward` with the backfill
- * engine; the release's contract checks parity and drops it before its own SQL.
+ * engine (installAndFill); the release's contract checks parity and drops it before its own SQL.
  */
 import { createHash } from 'node:crypto'
 import { BluegreenError } from '../errors.js'
 import type { SyncDeclaration } from '../format/parts.js'
-import { findTable, primaryKeyColumns } from './backfill.js'
+import { backfill, findTable, primaryKeyColumns, type BackfillOptions } from './backfill.js'
 import { quoteIdent, withTransaction, type Client } from './client.js'
 import { defaultRetryPolicy, retryOnLockTimeout } from './lock-retry.js'
 import { ensureStateSchema, stateSchemaExists } from './state-schema.js'
@@ -304,6 +304,95 @@ export async function installSync(
       return { table: table.name, name, created: true }
     }),
   )
+}
+
+export interface FillOptions extends Omit<
+  BackfillOptions,
+  'table' | 'set' | 'where' | 'batchSize' | 'targetBatchMs' | 'settings' | 'name'
+> {
+  /**
+   * Whether no version that writes the sync's new columns can be running yet (no step of the
+   * release that touches a pool ran before): then the rows may be brought in line before the
+   * trigger goes in. See installAndFill.
+   */
+  fillFirst: boolean
+  /** Called once the trigger is in (created, or found installed), before the last walk. */
+  onInstalled?: (installed: InstalledSync) => Promise<void> | void
+}
+
+export interface FilledSync extends InstalledSync {
+  /** Rows brought in line through `forward`. */
+  rows: number
+  /** Whether most of them were, before the trigger was installed. */
+  filledFirst: boolean
+  /** The longest time one batch held its row locks. */
+  maxBatchMs: number
+}
+
+/**
+ * Installs a table's sync and brings every existing row in line through `forward` (the expand
+ * phase's work; idempotent, resumable).
+ *
+ * The order matters for speed, not for the result. While a table has a BEFORE UPDATE row
+ * trigger, PostgreSQL locks each row before it updates it (to hand the old row to the trigger,
+ * whatever the trigger's WHEN says): a bulk UPDATE then writes every row twice, and the sync
+ * backfill ran at 0.6× one plain UPDATE (bench/sync.ts). So when nothing can be writing the new
+ * columns yet (`fillFirst`: the new version is not deployed; the table has no sync of
+ * bluegreen's, its new columns exist), the rows are filled first, with no trigger on the table;
+ * then the trigger goes in, and a second walk brings in line what the old version wrote
+ * meanwhile (usually nothing: one read of the table). Writes from then on go through the
+ * trigger. Otherwise (a re-release, a rename whose column the trigger adds, a deploy before the
+ * expand) the trigger goes in first and the walk runs once, with it.
+ */
+export async function installAndFill(
+  client: Client,
+  sync: TableSync,
+  install: InstallSyncOptions,
+  fill: FillOptions,
+): Promise<FilledSync> {
+  const { fillFirst, onInstalled, ...walk } = fill
+  const run = () =>
+    backfill(client, {
+      ...walk,
+      table: sync.table,
+      ...syncBackfill(sync),
+      ...SYNC_BACKFILL_BATCHES,
+      // The backfill writes new columns from old ones: a trigger must keep the old as they are.
+      settings: { [SYNC_BYPASS_SETTING]: 'off' },
+    })
+  const first = fillFirst && (await readyToFillFirst(client, sync)) ? await run() : undefined
+  const installed = await installSync(client, sync, install)
+  await onInstalled?.(installed)
+  const last = await run()
+  return {
+    ...installed,
+    rows: (first?.rows ?? 0) + last.rows,
+    filledFirst: first !== undefined,
+    maxBatchMs: Math.max(first?.maxBatchMs ?? 0, last.maxBatchMs),
+  }
+}
+
+/**
+ * Whether the rows can be filled before the trigger: the table exists, no sync of bluegreen's is
+ * on it (whose new version might be writing), and every column the sync names exists and its
+ * expression evaluates (checked as installSync does, with its errors). Otherwise installSync
+ * says what is wrong, or adds a rename's column, first.
+ */
+async function readyToFillFirst(client: Client, sync: TableSync): Promise<boolean> {
+  const table = await findTable(client, sync.table)
+  if (!table) return false
+  if (await stateSchemaExists(client)) {
+    const { rows } = await client.query(
+      'SELECT 1 FROM bluegreen.syncs WHERE table_name = $1 AND dropped_at IS NULL LIMIT 1',
+      [table.name],
+    )
+    if (rows.length > 0) return false
+  }
+  const columns = await columnTypes(client, table.oid)
+  if (![...Object.keys(sync.forward), ...Object.keys(sync.backward)].every((c) => columns.has(c)))
+    return false
+  await checkColumns(client, table, sync)
+  return true
 }
 
 /** Drops a release's sync triggers and functions inside the caller's transaction; returns their tables. */

@@ -117,66 +117,62 @@ function syncWords(sync: SyncDeclaration, app: string): string[] {
 }
 
 /**
- * After the SQL: installs the declared syncs' triggers, then brings existing rows in line through
- * `forward` with the backfill engine (resumable; a rerun finds nothing to do).
+ * After the SQL: installs the declared syncs' triggers and brings existing rows in line through
+ * `forward` with the backfill engine (installAndFill: resumable; a rerun finds nothing to do).
  */
 async function installSyncs(
   ctx: PhaseRunContext<ExpandConfig>,
   client: Client,
   settings: DatabaseSettings,
 ): Promise<string | undefined> {
-  const {
-    tableSyncs,
-    installSync,
-    syncBackfill,
-    sessionDefaults,
-    SYNC_BACKFILL_BATCHES,
-    SYNC_BYPASS_SETTING,
-  } = await import('../db/sync.js')
+  const { tableSyncs, installAndFill, sessionDefaults } = await import('../db/sync.js')
   const syncs = tableSyncs(ctx.config.sync, `phases[${ctx.index}].expand`)
   if (syncs.length === 0) return undefined
   await sessionDefaults(client)
   // Every expression through PostgreSQL's own parser before the first trigger goes in.
   const { checkSyncExpressions } = await import('../db/sync-expressions.js')
   await checkSyncExpressions(syncs.flatMap((s) => s.expressions))
-  const { backfill } = await import('../db/backfill.js')
+  // Until a step puts the new version on a pool, nothing writes the new columns: their rows can
+  // be filled before the trigger goes in (installAndFill).
+  const fillFirst = !ctx.steps.some((step) => step.index < ctx.index && step.definition.touches === 'pool')
   const parts: string[] = []
   for (const sync of syncs) {
-    const installed = await installSync(client, sync, {
-      app: ctx.plan.app,
-      release: ctx.release.id,
-      version: ctx.release.version,
-      releaseSeq: ctx.release.seq,
-      lockTimeoutMs: settings.lockTimeoutMs,
-      attempts: settings.attempts,
-    })
-    if (installed.created) {
-      ctx.progress(`${installed.table}: sync trigger ${installed.name} installed`)
-      await ctx.journal.audit({
+    const filled = await installAndFill(
+      client,
+      sync,
+      {
         app: ctx.plan.app,
-        action: 'sync.install',
-        actor: ctx.actor,
-        detail: `${installed.name} on ${installed.table} (release ${ctx.release.version})`,
-      })
-    }
-    const result = await backfill(client, {
-      table: sync.table,
-      ...syncBackfill(sync),
-      ...SYNC_BACKFILL_BATCHES,
-      lockTimeoutMs: settings.lockTimeoutMs,
-      statementTimeoutMs: settings.statementTimeoutMs,
-      attempts: settings.attempts,
-      // The backfill writes new columns from old ones: the trigger must keep the old as they are.
-      settings: { [SYNC_BYPASS_SETTING]: 'off' },
-      signal: ctx.signal,
-      onProgress: (p) =>
-        ctx.progress(`${sync.table}: ${p.done}/${p.total} rows in line, ${Math.round(p.rate)} rows/s`, {
-          done: p.done,
-          total: p.total,
-          etaMs: p.etaMs,
-        }),
-    })
-    parts.push(`synced ${installed.table} (${result.rows} rows brought in line)`)
+        release: ctx.release.id,
+        version: ctx.release.version,
+        releaseSeq: ctx.release.seq,
+        lockTimeoutMs: settings.lockTimeoutMs,
+        attempts: settings.attempts,
+      },
+      {
+        fillFirst,
+        lockTimeoutMs: settings.lockTimeoutMs,
+        statementTimeoutMs: settings.statementTimeoutMs,
+        attempts: settings.attempts,
+        signal: ctx.signal,
+        onProgress: (p) =>
+          ctx.progress(`${sync.table}: ${p.done}/${p.total} rows in line, ${Math.round(p.rate)} rows/s`, {
+            done: p.done,
+            total: p.total,
+            etaMs: p.etaMs,
+          }),
+        onInstalled: async (installed) => {
+          if (!installed.created) return
+          ctx.progress(`${installed.table}: sync trigger ${installed.name} installed`)
+          await ctx.journal.audit({
+            app: ctx.plan.app,
+            action: 'sync.install',
+            actor: ctx.actor,
+            detail: `${installed.name} on ${installed.table} (release ${ctx.release.version})`,
+          })
+        },
+      },
+    )
+    parts.push(`synced ${filled.table} (${filled.rows} rows brought in line)`)
   }
   return parts.join('; ')
 }

@@ -4,6 +4,7 @@ import { withClient, withTransaction, type Client } from '../../src/db/client.js
 import {
   activeSyncs,
   dropSyncsInTransaction,
+  installAndFill,
   installSync,
   rowsMatching,
   syncBackfill,
@@ -158,6 +159,91 @@ describe('sync triggers', () => {
       expect(await backfill(client, options)).toMatchObject({ rows: 2 })
       expect(await row(client, 7)).toEqual({ name: 'changed name', first_name: 'changed', last_name: 'name' })
     })
+  })
+
+  it('fills the rows before the trigger goes in on a first release, and catches what the old version wrote meanwhile', async () => {
+    const url = await profilesDb()
+    await withClient(url, async (client) => {
+      // Given 3000 rows the old version wrote, and no trigger on the table yet
+      await client.query(
+        "INSERT INTO profiles (name) SELECT 'first' || g || ' last' || g FROM generate_series(1, 3000) g",
+      )
+      await withClient(url, async (oldVersion) => {
+        let wrote = false
+        // When the old version writes while the rows are filled (after the first batch, rows it already did)
+        const filled = await installAndFill(client, nameSplit, release, {
+          fillFirst: true,
+          lockTimeoutMs: 500,
+          onProgress: () => {
+            if (wrote) return
+            wrote = true
+            const triggers = oldVersion.query<{ n: number }>(
+              "SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = 'profiles'::regclass",
+            )
+            return triggers.then(async ({ rows }) => {
+              // (no trigger yet: this is the pass before it)
+              expect(rows[0].n).toBe(0)
+              await oldVersion.query("UPDATE profiles SET name = 'Grace Hopper' WHERE id = 1")
+              await oldVersion.query("INSERT INTO profiles (id, name) VALUES (5000, 'Edsger Dijkstra')")
+            })
+          },
+        })
+        // Then the fill ran first, and every row is in line, those written meanwhile too
+        expect(filled).toMatchObject({ created: true, filledFirst: true })
+        expect(wrote).toBe(true)
+        expect((await rowsMatching(client, 'profiles', syncMismatch(nameSplit))).count).toBe(0)
+        expect(await row(client, 1)).toEqual({
+          name: 'Grace Hopper',
+          first_name: 'Grace',
+          last_name: 'Hopper',
+        })
+        expect(await row(client, 5000)).toEqual({
+          name: 'Edsger Dijkstra',
+          first_name: 'Edsger',
+          last_name: 'Dijkstra',
+        })
+        // And the trigger is in for the writes from now on
+        await oldVersion.query("UPDATE profiles SET name = 'Alan Turing' WHERE id = 2")
+        expect(await row(client, 2)).toEqual({ name: 'Alan Turing', first_name: 'Alan', last_name: 'Turing' })
+      })
+      // When it runs again (a resumed expand), Then it changes nothing and the trigger stays
+      expect(
+        await installAndFill(client, nameSplit, release, { fillFirst: true, lockTimeoutMs: 500 }),
+      ).toMatchObject({
+        created: false,
+        filledFirst: false,
+        rows: 0,
+      })
+    })
+  })
+
+  it('puts the trigger in first when something may write the new columns already', async () => {
+    for (const given of ['a step touched a pool before the expand', 'a sync is on the table'] as const) {
+      const url = await profilesDb()
+      await withClient(url, async (client) => {
+        await client.query(
+          "INSERT INTO profiles (name) SELECT 'first' || g || ' last' || g FROM generate_series(1, 1500) g",
+        )
+        if (given === 'a sync is on the table')
+          await installSync(client, nameSplit, { ...release, release: 'r1' })
+        let triggersDuringFill = -1
+        const filled = await installAndFill(client, nameSplit, release, {
+          fillFirst: given === 'a sync is on the table',
+          lockTimeoutMs: 500,
+          onProgress: () => {
+            if (triggersDuringFill >= 0) return
+            return client
+              .query<{ n: number }>(
+                "SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = 'profiles'::regclass",
+              )
+              .then(({ rows }) => void (triggersDuringFill = rows[0].n))
+          },
+        })
+        expect(filled, given).toMatchObject({ filledFirst: false, rows: 1500 })
+        expect(triggersDuringFill, given).toBe(1)
+        expect((await rowsMatching(client, 'profiles', syncMismatch(nameSplit))).count, given).toBe(0)
+      })
+    }
   })
 
   it('adds a renamed column with the same type, and keeps both names equal', async () => {
