@@ -41,6 +41,7 @@ const [nameSplit] = tableSyncs([
 ])
 const forwardSet = syncBackfill(nameSplit).set
 const writesPerSample = 200
+const writeSamplesPerRun = 15
 const us = (ms: number) => `${Math.round(ms * 1000)} µs`
 
 export async function syncBench({ serverUrl, rows, runs }: SyncBenchOptions): Promise<Section> {
@@ -111,7 +112,9 @@ async function writeCost(client: Client, runs: number) {
       { name: 'UPDATE, no trigger', run: update('plain') },
       { name: 'UPDATE, sync trigger', run: update('synced') },
     ],
-    { runs: runs * 5, warmup: 2 },
+    // Single writes are a few hundred µs each: many samples, so that a busy moment of the machine
+    // moves the median of neither side.
+    { runs: runs * writeSamplesPerRun, warmup: 3 },
   )
   const server = await measure(
     [
@@ -254,7 +257,7 @@ function report(
   return {
     title: 'Sync triggers and the sync backfill',
     body: [
-      `Single-row writes: ${writesPerSample} autocommit statements per sample, ${runs * 5} samples per case, interleaved; ` +
+      `Single-row writes: ${writesPerSample} autocommit statements per sample, ${runs * writeSamplesPerRun} samples per case, interleaved; ` +
         'the table shows the median per write. The in-server loop runs the same writes inside one DO block, so no ' +
         `round trip hides the trigger. Backfill: ${rows.toLocaleString('en')} rows, ${runs} runs, each on fresh tables, ` +
         'order rotating; both sync backfills are what the expand phase runs (installAndFill, batches of ' +
