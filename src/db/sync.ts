@@ -185,8 +185,13 @@ async function columnTypes(client: Client, oid: number): Promise<Map<string, str
 }
 
 /** Checks that every column named by the sync exists and every expression evaluates on the table. */
-async function checkColumns(client: Client, table: ResolvedTable, sync: TableSync): Promise<void> {
-  const columns = await columnTypes(client, table.oid)
+async function checkColumns(
+  client: Client,
+  table: ResolvedTable,
+  sync: TableSync,
+  known?: Map<string, string>,
+): Promise<void> {
+  const columns = known ?? (await columnTypes(client, table.oid))
   for (const [side, map] of [
     ['forward', sync.forward],
     ['backward', sync.backward],
@@ -391,7 +396,7 @@ async function readyToFillFirst(client: Client, sync: TableSync): Promise<boolea
   const columns = await columnTypes(client, table.oid)
   if (![...Object.keys(sync.forward), ...Object.keys(sync.backward)].every((c) => columns.has(c)))
     return false
-  await checkColumns(client, table, sync)
+  await checkColumns(client, table, sync, columns)
   return true
 }
 

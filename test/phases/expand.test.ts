@@ -153,6 +153,36 @@ describe('expand phase on PostgreSQL', () => {
     expect(again.harness.progress.some((line) => line.includes('installed'))).toBe(false)
   })
 
+  it('fills the rows before the trigger on a first release, but puts the trigger first after a step on a pool', async () => {
+    for (const before of [[], [{ deploy: { run: ['true'] } }]]) {
+      // Given rows the old version wrote, and a plan with (or without) a deploy before the expand
+      const url = await createTestDatabase('phase_expand')
+      await withClient(url, async (client) => {
+        await client.query('CREATE TABLE profiles (id bigserial PRIMARY KEY, name text)')
+        await client.query(
+          "INSERT INTO profiles (name) SELECT 'first' || g || ' last' || g FROM generate_series(1, 500) g",
+        )
+      })
+      const plan = buildPlan(
+        {
+          database: { url, lockTimeout: '500ms' },
+          phases: [...before, { expand: { dir: 'sync/expand', sync: [nameSplit] } }],
+        },
+        fixtures,
+      )
+      const { harness, run } = await stepRunner('expand', { plan, planDir: fixtures, journal: temp.journal })
+      // When the expand runs
+      expect(await run()).toBe('applied 1 migration; synced public.profiles (500 rows brought in line)')
+      // Then the first progress of the fill comes before the trigger without a deploy, after it with one
+      const filled = harness.progress.findIndex((line) => line.includes('rows in line'))
+      const installed = harness.progress.findIndex((line) => line.includes('sync trigger'))
+      expect(filled, JSON.stringify(before)).toBeGreaterThanOrEqual(0)
+      expect(installed, JSON.stringify(before)).toBeGreaterThanOrEqual(0)
+      if (before.length === 0) expect(filled, 'no deploy before').toBeLessThan(installed)
+      else expect(installed, 'a deploy before').toBeLessThan(filled)
+    }
+  })
+
   it('refuses a migration the linter flags, applying nothing (UNSAFE_MIGRATION)', async () => {
     // Given a directory whose first file adds a column and then renames one
     const url = await createTestDatabase('phase_expand_lint')
