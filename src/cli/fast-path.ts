@@ -126,7 +126,6 @@ export async function lintRunner({ positionals, flags }: Invocation): Promise<vo
       json: flags.json === true,
       config: text(flags.config),
       maxWarnings: maxWarnings === undefined ? undefined : Number(maxWarnings),
-      stripTransaction: flags['strip-transaction'] === true,
       rules: flags.rules === true,
     },
     { out: printLine, err: printError, outJson: printJson },

@@ -10,7 +10,7 @@ export default class Lint extends BluegreenCommand {
     'bluegreen lint migrations/expand',
     'bluegreen lint migrations/contract --phase contract',
     'bluegreen lint migrations/expand --format sarif > lint.sarif',
-    'python manage.py sqlmigrate shop 0042 | bluegreen lint - --strip-transaction',
+    'python manage.py sqlmigrate shop 0042 | bluegreen lint -',
     'bluegreen lint --rules',
   ]
   static override strict = false
@@ -44,7 +44,8 @@ export default class Lint extends BluegreenCommand {
       env: 'BLUEGREEN_MAX_WARNINGS',
     }),
     'strip-transaction': Flags.boolean({
-      description: 'ignore a BEGIN … COMMIT around a whole file (ORM output such as Django’s sqlmigrate)',
+      description:
+        'no longer needed, kept for scripts that pass it: a BEGIN … COMMIT around a whole file (ORM output such as Django’s sqlmigrate) is always read as the file’s own transaction',
       default: false,
       env: 'BLUEGREEN_STRIP_TRANSACTION',
     }),
@@ -62,7 +63,6 @@ export default class Lint extends BluegreenCommand {
         json: flags.json,
         config: flags.config,
         maxWarnings: flags['max-warnings'],
-        stripTransaction: flags['strip-transaction'],
         rules: flags.rules,
       },
       {

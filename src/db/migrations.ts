@@ -309,7 +309,7 @@ function refuseTransactionControl(files: PendingFile[]): void {
     throw new BluegreenError({
       code: 'MIGRATION_FAILED',
       message: `${file.path}:${statement.start.line}:${statement.start.column}: ${firstLine(statement.text)} is not allowed in a migration`,
-      hint: 'remove BEGIN/COMMIT: each file runs in one transaction, and statements that cannot (CREATE INDEX CONCURRENTLY …) are detected and run alone',
+      hint: 'remove BEGIN/COMMIT: each file runs in one transaction (plain BEGIN … COMMIT blocks are read as the transactions they mark), and statements that cannot (CREATE INDEX CONCURRENTLY …) are detected and run alone',
     })
   }
 }
@@ -448,7 +448,7 @@ export function partsOf(statements: SqlStatement[], from = 0): Part[] {
     const statement = statements[i]
     const alone = statement.outsideTransaction || statement.ownTransaction
     const last = parts.at(-1)
-    if (alone || !last || last.alone) {
+    if (alone || !last || last.alone || statement.startsTransaction) {
       parts.push({
         statements: [statement],
         outsideTransaction: statement.outsideTransaction,

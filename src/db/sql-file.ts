@@ -37,6 +37,11 @@ export interface SqlStatement {
   /** Whether PostgreSQL refuses to run it inside a transaction block. */
   outsideTransaction: boolean
   /**
+   * Whether the statement starts a transaction: the first of a BEGIN … COMMIT block of the file,
+   * or the first after one (withoutTransactionBlocks). The runner commits before it.
+   */
+  startsTransaction?: boolean
+  /**
    * Whether the runner gives it a transaction of its own, after the statements before it have
    * committed: it scans a table under a lock that lets the application work (VALIDATE
    * CONSTRAINT), and must not do so while an earlier statement's ACCESS EXCLUSIVE lock is held.
@@ -199,7 +204,49 @@ export function parseSqlFileWith(parse: SqlParser, sql: string, file: string): S
     })
     previousEnd = end
   }
-  return { file, statements }
+  return { file, statements: withoutTransactionBlocks(statements) }
+}
+
+/**
+ * The statements without the BEGIN … COMMIT blocks the file marks its transactions with, each
+ * block's first statement (and the first after it) marked to start a transaction of its own. ORM
+ * output wraps each migration in one (Django's sqlmigrate), and a hand-written file may commit the
+ * ADD … NOT VALID before its VALIDATE so: the runner applies them as marked, the linter reads them
+ * so. The control statements stay, for both to refuse, when they mean more than that: options on a
+ * BEGIN (an isolation level, READ ONLY), COMMIT AND CHAIN, ROLLBACK or SAVEPOINT, a BEGIN inside a
+ * block or a COMMIT outside one, a statement that cannot run in a transaction inside a block
+ * (CREATE INDEX CONCURRENTLY: the file as written fails in psql and in every other runner), or a
+ * VALIDATE after other statements of its block (which, as written, holds their locks through its
+ * scan; first in a block it takes no lock the application waits for, and the runner commits it
+ * before the rest as it always does).
+ */
+export function withoutTransactionBlocks(statements: SqlStatement[]): SqlStatement[] {
+  const control = (s: SqlStatement) => ('TransactionStmt' in s.node ? s.node.TransactionStmt : undefined)
+  if (!statements.some((s) => control(s) !== undefined)) return statements
+  const read: SqlStatement[] = []
+  let block: SqlStatement[] | undefined
+  let afterBlock = false
+  for (const statement of statements) {
+    const stmt = control(statement)
+    if (stmt === undefined) {
+      if (block) block.push(statement)
+      else read.push(afterBlock ? { ...statement, startsTransaction: true } : statement)
+      if (!block) afterBlock = false
+      continue
+    }
+    const begins = stmt.kind === 'TRANS_STMT_BEGIN' || stmt.kind === 'TRANS_STMT_START'
+    if (block === undefined && begins && (stmt.options?.length ?? 0) === 0) {
+      block = []
+      continue
+    }
+    if (block === undefined || stmt.kind !== 'TRANS_STMT_COMMIT' || stmt.chain) return statements
+    if (block.some((s) => s.outsideTransaction)) return statements
+    if (block.slice(1).some((s) => s.ownTransaction)) return statements
+    if (block.length > 0) read.push({ ...block[0], startsTransaction: true }, ...block.slice(1))
+    block = undefined
+    afterBlock = true
+  }
+  return block === undefined ? read : statements
 }
 
 /** The position `charIndex` characters into `text`, which starts at `start` (clamped to the text). */

@@ -154,19 +154,32 @@ describe('bluegreen lint', () => {
     ])
   })
 
-  it('reads - from standard input, and strips the BEGIN/COMMIT of ORM output when asked', async () => {
+  it('reads - from standard input, ORM output wrapped in BEGIN/COMMIT as it is', async () => {
     const django =
       'BEGIN;\n--\n-- Alter field username on user\n--\nALTER TABLE "auth_user" ALTER COLUMN "username" TYPE varchar(150);\nCOMMIT;\n'
-    // Given Django's sqlmigrate output on stdin, as it is
-    const wrapped = await runCli(['lint', '-', '--format', 'gcc'], { input: django })
-    // Then the wrapper is a finding whose hint says how to feed it
-    expect(wrapped.stdout).toMatch(/^stdin:1:1: error: BEGIN inside a migration.*\[transaction-control\]$/m)
-    expect((await runCli(['lint', '-'], { input: django })).stdout).toMatch(/hint: .*--strip-transaction/)
-    expect(wrapped.code).toBe(1)
-    // When the wrapper is stripped, the widening passes
+    // Given Django's sqlmigrate output on stdin, as it is: the wrapper is the file's transaction
+    const piped = await runCli(['lint', '-'], { input: django })
+    // Then the widening inside passes
+    expect(piped.stderr.trim()).toBe('✓ 1 file safe for expand')
+    expect(piped.code).toBe(0)
+    // And --strip-transaction, which scripts written before pass, changes nothing
     const stripped = await runCli(['lint', '-', '--strip-transaction'], { input: django })
     expect(stripped.stderr.trim()).toBe('✓ 1 file safe for expand')
     expect(stripped.code).toBe(0)
+    // But what the wrapper holds is linted: a rename inside it is found, where it is
+    const rename = django.replace(
+      'ALTER COLUMN "username" TYPE varchar(150)',
+      'RENAME COLUMN "username" TO "login"',
+    )
+    const found = await runCli(['lint', '-', '--format', 'gcc'], { input: rename })
+    expect(found.stdout).toMatch(/^stdin:5:\d+: error: .*\[rename-column\]$/m)
+    expect(found.code).toBe(1)
+    // And a wrapper around what cannot run in a transaction is refused, with the way out
+    const concurrently = 'BEGIN;\nCREATE INDEX CONCURRENTLY users_email_idx ON users (email);\nCOMMIT;\n'
+    const refused = await runCli(['lint', '-'], { input: concurrently })
+    expect(refused.stdout).toMatch(/^stdin:1:1: error: BEGIN inside a migration.*\[transaction-control\]$/m)
+    expect(refused.stdout).toMatch(/hint: remove them/)
+    expect(refused.code).toBe(1)
   })
 
   it('is a usage error to name an empty path or a directory without .sql files', async () => {

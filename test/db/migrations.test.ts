@@ -222,8 +222,63 @@ describe('migration runner', () => {
       const dir = join(fixtures, 'with-transaction')
       const error = await failure(applyMigrations(client, { ...base, dir, phase: 'contract' }))
       expect(error.code).toBe('MIGRATION_FAILED')
-      expect(error.message).toBe(`${join(dir, '001_begin.sql')}:1:1: BEGIN is not allowed in a migration`)
+      expect(error.message).toBe(`${join(dir, '001_commit.sql')}:2:1: COMMIT is not allowed in a migration`)
       expect(await appliedMigrations(client)).toEqual([])
+    })
+  })
+
+  it('applies a file wrapped in BEGIN … COMMIT as its own transaction (ORM output), but not around CONCURRENTLY', async () => {
+    await freshDatabase(async (client) => {
+      // Given an accounts table, and Django's sqlmigrate output for two new columns, wrapper and all
+      await applyMigrations(client, { ...base, dir: join(fixtures, 'expand'), phase: 'expand' })
+      const dir = mkdtempSync(join(tmpdir(), 'bluegreen-mig-wrapped-'))
+      copies.push(dir)
+      writeFileSync(
+        join(dir, '001_wrapped.sql'),
+        'BEGIN;\n--\n-- Add fields\n--\nALTER TABLE accounts ADD COLUMN bio text;\nALTER TABLE accounts ADD COLUMN note text;\nCOMMIT;\n',
+      )
+      // When it is applied, linted as the expand phase does
+      const result = await applyMigrations(client, { ...base, release: 'v2', dir, phase: 'expand' })
+      // Then both statements ran, and the file is recorded as applied
+      expect(result.applied).toEqual(['001_wrapped.sql'])
+      expect(await columns(client, 'accounts')).toEqual(expect.arrayContaining(['bio', 'note']))
+      // Given a wrapper around a CREATE INDEX CONCURRENTLY, which cannot run inside one
+      writeFileSync(
+        join(dir, '002_index.sql'),
+        'BEGIN;\nCREATE INDEX CONCURRENTLY accounts_bio_idx ON accounts (bio);\nCOMMIT;\n',
+      )
+      // Then it is refused before anything runs, where the BEGIN is
+      const error = await failure(applyMigrations(client, { ...base, release: 'v3', dir, phase: 'expand' }))
+      expect(error.code).toBe('MIGRATION_FAILED')
+      expect(error.message).toBe(`${join(dir, '002_index.sql')}:1:1: BEGIN is not allowed in a migration`)
+      const { rows } = await client.query(`SELECT 1 FROM pg_indexes WHERE indexname = 'accounts_bio_idx'`)
+      expect(rows).toEqual([])
+    })
+  })
+
+  it('commits where the file’s BEGIN … COMMIT blocks do, and resumes after the committed block', async () => {
+    await freshDatabase(async (client) => {
+      // Given an accounts table, and a file of two blocks whose second fails
+      await applyMigrations(client, { ...base, dir: join(fixtures, 'expand'), phase: 'expand' })
+      const dir = mkdtempSync(join(tmpdir(), 'bluegreen-mig-blocks-'))
+      copies.push(dir)
+      const file = join(dir, '001_blocks.sql')
+      const blocks = (second: string) =>
+        `BEGIN;\nALTER TABLE accounts ADD COLUMN bio text;\nCOMMIT;\nBEGIN;\nALTER TABLE accounts ADD COLUMN note text;\n${second}\nCOMMIT;\n`
+      writeFileSync(file, blocks('SELECT 1 / 0;'))
+      // When it is applied
+      const error = await failure(applyMigrations(client, { ...base, release: 'v2', dir, phase: 'expand' }))
+      // Then the first block committed and the second did not
+      expect(error.code).toBe('MIGRATION_FAILED')
+      expect(error.message).toContain('division by zero')
+      expect(await columns(client, 'accounts')).toContain('bio')
+      expect(await columns(client, 'accounts')).not.toContain('note')
+      // When the second block is fixed after the committed first, and the file runs again
+      writeFileSync(file, blocks('SELECT 1;'))
+      const result = await applyMigrations(client, { ...base, release: 'v2', dir, phase: 'expand' })
+      // Then it resumes at the second block
+      expect(result.applied).toEqual(['001_blocks.sql'])
+      expect(await columns(client, 'accounts')).toEqual(expect.arrayContaining(['bio', 'note']))
     })
   })
 

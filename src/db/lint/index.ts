@@ -106,7 +106,7 @@ export function lintStatements(
         findings.push(finding('bad-allow-comment', bad.message, bad.comment, bad.comment))
     // The runner commits before and after a statement that runs alone: no lock survives it.
     const alone = statement.outsideTransaction || statement.ownTransaction
-    if (alone) context.lockHeldBy = undefined
+    if (alone || statement.startsTransaction) context.lockHeldBy = undefined
     const hits = checkWithBody(statement, context).filter((hit) => applies(hit.rule))
     if (alone) context.lockHeldBy = undefined
     for (const hit of hits) {
@@ -174,8 +174,6 @@ export async function lintPaths(
   options: {
     /** Reads `-` (standard input); the file is called `stdin`. */
     readStdin?: () => Promise<string>
-    /** Removes a BEGIN … COMMIT around the whole file (ORM output such as Django's sqlmigrate). */
-    stripTransaction?: boolean
     levelsFor?: (file: string) => RuleLevels
   } = {},
 ): Promise<LintResult> {
@@ -201,8 +199,7 @@ export async function lintPaths(
     const knowledge = knowledgeByDir.get(dir) ?? new SchemaKnowledge()
     knowledgeByDir.set(dir, knowledge)
     try {
-      let { statements } = parseSqlFileWith(parse, sql, file)
-      if (options.stripTransaction) statements = withoutWrappingTransaction(statements)
+      const { statements } = parseSqlFileWith(parse, sql, file)
       findings.push(
         ...lintStatements(statements, file, phase, { knowledge, levels: options.levelsFor?.(file) }),
       )
@@ -212,17 +209,6 @@ export async function lintPaths(
     }
   }
   return { findings, parseErrors, files: names }
-}
-
-/** The statements without a BEGIN (or START TRANSACTION) first and a COMMIT last, if both are there. */
-export function withoutWrappingTransaction(statements: SqlStatement[]): SqlStatement[] {
-  const kind = (s: SqlStatement | undefined) =>
-    s && 'TransactionStmt' in s.node ? s.node.TransactionStmt.kind : undefined
-  const first = kind(statements[0])
-  const last = kind(statements.at(-1))
-  if ((first === 'TRANS_STMT_BEGIN' || first === 'TRANS_STMT_START') && last === 'TRANS_STMT_COMMIT')
-    return statements.slice(1, -1)
-  return statements
 }
 
 async function readStdinText(): Promise<string> {

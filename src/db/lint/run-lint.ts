@@ -18,7 +18,6 @@ export interface LintInput {
   /** --config: a .bluegreen-lint.yaml or a plan with a lint: section. */
   config?: string
   maxWarnings?: number
-  stripTransaction: boolean
   /** --rules: list the rules and exit. */
   rules: boolean
 }
@@ -66,10 +65,7 @@ export async function runLint(input: LintInput, io: LintIo): Promise<void> {
   // Before anything else can load the parser with V8's default flags.
   await parserStarted
   // A directory is linted as the runner sees it: the same files, links followed (lintPaths).
-  const result = await lintPaths(input.paths, input.phase, {
-    stripTransaction: input.stripTransaction,
-    levelsFor,
-  })
+  const result = await lintPaths(input.paths, input.phase, { levelsFor })
   const errors = result.findings.filter((f) => f.severity === 'error').length
   const warnings = result.findings.length - errors
   process.exitCode =

@@ -13,11 +13,20 @@ export const transactionControl = defineRule({
     severity: 'error',
     phases: bothPhases,
     summary:
-      'BEGIN, COMMIT, ROLLBACK and SAVEPOINT in a migration fight the runner, which runs each file in its own transaction.',
-    hint: 'remove them: each file runs in one transaction, and statements that cannot (CREATE INDEX CONCURRENTLY …) are detected and run alone; for ORM output wrapped in BEGIN … COMMIT (Django’s sqlmigrate), lint with --strip-transaction and apply it without the wrapper',
+      'BEGIN, COMMIT, ROLLBACK and SAVEPOINT in a migration fight the runner, which runs each file in its own transaction. Plain BEGIN … COMMIT blocks (around the whole file, as Django’s sqlmigrate writes, or around parts of it) are read as the transactions they mark, and the runner commits where they do; not a block around a statement that cannot run in a transaction (CREATE INDEX CONCURRENTLY, which then fails as written) or a VALIDATE after other statements of its block (whose locks it would hold through its scan), nor ROLLBACK, SAVEPOINT, a COMMIT outside a block or a BEGIN inside one.',
+    hint: 'remove them: each file runs in one transaction, and statements that cannot (CREATE INDEX CONCURRENTLY …) are detected and run alone; to commit part of a migration first, put that part in a file of its own',
     example: {
-      unsafe: 'BEGIN;\nALTER TABLE users ADD COLUMN bio text;\nCOMMIT;',
-      safe: 'ALTER TABLE users ADD COLUMN bio text;',
+      unsafe:
+        'ALTER TABLE users ADD COLUMN bio text;\nCOMMIT;\nBEGIN;\nALTER TABLE users ADD COLUMN bio_html text;',
+      safe: [
+        'BEGIN;',
+        'ALTER TABLE users ADD COLUMN bio text;',
+        'ALTER TABLE users ADD CONSTRAINT users_bio_short CHECK (length(bio) < 10000) NOT VALID;',
+        'COMMIT;',
+        'BEGIN;',
+        'ALTER TABLE users VALIDATE CONSTRAINT users_bio_short;',
+        'COMMIT;',
+      ].join('\n'),
     },
   },
   check: {
