@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BluegreenError } from '../errors.js'
 import { listMigrationFiles } from './migration-files.js'
-import type { IndexStmt, RangeVar } from 'libpg-query'
+import type { IndexStmt, Node, RangeVar } from 'libpg-query'
 import {
   abortableSleep,
   isLockTimeout,
@@ -34,6 +34,7 @@ import {
 } from './lint/index.js'
 import { defaultRetryPolicy, lockTimeoutError, retryOnLockTimeout, type RetryPolicy } from './lock-retry.js'
 import { parseSqlFile, type SqlStatement } from './sql-file.js'
+import { notNullColumns } from './lint/context.js'
 import { ensureStateSchema, stateSchemaExists } from './state-schema.js'
 
 export type { MigrationPhase } from './lint/index.js'
@@ -351,14 +352,22 @@ function lintOrRefuse(
 async function catalogKnowledge(client: Client, files: PendingFile[]): Promise<SchemaKnowledge> {
   const knowledge = new SchemaKnowledge()
   const tables = new Map<string, string>()
+  // What the linter cannot tell from the files: the old types of columns whose type changes, what
+  // proves a column NOT NULL (SET NOT NULL, DROP DEFAULT, a PRIMARY KEY USING INDEX), and whether a
+  // CREATE TABLE IF NOT EXISTS finds a table that is there.
+  const readFor = new Set(['AT_AlterColumnType', 'AT_SetNotNull', 'AT_ColumnDefault', 'AT_AddConstraint'])
   for (const { statements } of files) {
     for (const { node } of statements) {
+      if ('CreateStmt' in node && node.CreateStmt.if_not_exists) {
+        const { relation } = node.CreateStmt
+        const name = relationName(relation)
+        if (name && relation?.relname)
+          tables.set(name, `${relation.schemaname ?? 'public'}.${relation.relname}`)
+      }
       if (!('AlterTableStmt' in node)) continue
       const { relation, cmds } = node.AlterTableStmt
       const wanted = (cmds ?? []).some(
-        (c) =>
-          'AlterTableCmd' in c &&
-          (c.AlterTableCmd.subtype === 'AT_AlterColumnType' || c.AlterTableCmd.subtype === 'AT_SetNotNull'),
+        (c) => 'AlterTableCmd' in c && readFor.has(c.AlterTableCmd.subtype ?? ''),
       )
       const name = relationName(relation)
       if (wanted && name && relation?.relname)
@@ -385,6 +394,7 @@ async function catalogKnowledge(client: Client, files: PendingFile[]): Promise<S
   )
   for (const row of columns) {
     const table = tables.get(row.name)!
+    knowledge.recordTable(table)
     const type = { name: row.type, mods: typeMods(row.type, row.typmod), array: row.array }
     knowledge.setColumnType(table, row.column, type)
     if (row.not_null) knowledge.recordProvenNotNull(table, row.column)
@@ -401,16 +411,24 @@ async function catalogKnowledge(client: Client, files: PendingFile[]): Promise<S
     [names],
   )
   for (const row of checks) {
-    const column = notNullCheckPattern.exec(row.definition)?.[1]
-    if (column === undefined) continue
-    const unquoted = column.startsWith('"') ? column.slice(1, -1).replace(/""/g, '"') : column
-    knowledge.recordNotNullCheck(tables.get(row.name)!, row.constraint, unquoted, row.validated)
+    const columns = notNullColumns(await checkExpression(row.definition))
+    if (columns.length > 0)
+      knowledge.recordNotNullCheck(tables.get(row.name)!, row.constraint, columns, row.validated)
   }
   return knowledge
 }
 
-/** pg_get_constraintdef of a CHECK (col IS NOT NULL), validated or not. */
-const notNullCheckPattern = /^CHECK \(\(?("(?:[^"]|"")+"|[A-Za-z_][\w$]*) IS NOT NULL\)?\)(?: NOT VALID)?$/
+/** The expression of a CHECK constraint from its pg_get_constraintdef, read by PostgreSQL's grammar. */
+async function checkExpression(definition: string): Promise<Node | undefined> {
+  const parsed = await parseSqlFile(
+    `ALTER TABLE t ADD CONSTRAINT c ${definition}`,
+    'pg_get_constraintdef',
+  ).catch(() => undefined)
+  const node = parsed?.statements[0]?.node
+  const cmd = node && 'AlterTableStmt' in node ? node.AlterTableStmt.cmds?.[0] : undefined
+  const def = cmd && 'AlterTableCmd' in cmd ? cmd.AlterTableCmd.def : undefined
+  return def && 'Constraint' in def ? def.Constraint.raw_expr : undefined
+}
 
 /** A catalog type modifier (atttypmod) as the modifiers written in SQL: varchar(150) is [150]. */
 function typeMods(type: string, typmod: number): number[] {

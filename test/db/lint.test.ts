@@ -79,6 +79,24 @@ describe('lint: directories, where earlier files ran first', () => {
     })
   }
 
+  it('makes dropping the default of a NOT NULL column an error, of a nullable one a warning; widenings by their types', async () => {
+    // Given the directory whose first file creates status NOT NULL and note nullable, both with defaults
+    const { findings } = await lintPaths([join(dirs, 'keys-and-defaults')], 'expand')
+    // Then the later file's two DROP DEFAULTs differ in severity
+    const drops = findings.filter((f) => f.rule === 'drop-default')
+    expect(drops.map((f) => [f.line, f.severity])).toEqual([
+      [3, 'error'],
+      [4, 'warning'],
+    ])
+    expect(drops[0].message).toContain('NOT NULL column accounts.status')
+    // And of the types 001 of widen-using created, only the widening with a plain cast passes
+    const types = await lintPaths([join(dirs, 'widen-using')], 'expand')
+    expect(types.findings.map((f) => [f.rule, f.line])).toEqual([
+      ['alter-column-type', 4],
+      ['alter-column-type', 5],
+    ])
+  })
+
   it('does not carry facts from one directory into another', async () => {
     // Given the file that sets NOT NULL, without the directory whose first file validated the check
     const file = join(fixtures, '../lint-dirs/not-null/002_set_not_null.sql')

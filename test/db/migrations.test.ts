@@ -217,6 +217,46 @@ describe('migration runner', () => {
     })
   })
 
+  it('lints with what the catalog knows: a table CREATE TABLE IF NOT EXISTS finds, a column that is NOT NULL', async () => {
+    await freshDatabase(async (client) => {
+      // Given the accounts table, whose name is NOT NULL and created_at NOT NULL with a default
+      await applyMigrations(client, { ...base, dir: join(fixtures, 'expand'), phase: 'expand' })
+      const dir = mkdtempSync(join(tmpdir(), 'bluegreen-mig-catalog-'))
+      copies.push(dir)
+      // And a file that "creates" accounts again, indexes it, and drops created_at's default
+      writeFileSync(
+        join(dir, '001_again.sql'),
+        'CREATE TABLE IF NOT EXISTS accounts (id bigint);\nCREATE INDEX accounts_created_idx ON accounts (created_at);\nALTER TABLE accounts ALTER COLUMN created_at DROP DEFAULT;\n',
+      )
+      // When it is applied, the catalog tells the linter accounts exists and created_at is NOT NULL
+      const error = await failure(applyMigrations(client, { ...base, release: 'v2', dir, phase: 'expand' }))
+      expect(error.code).toBe('UNSAFE_MIGRATION')
+      expect(error.details).toEqual([
+        expect.stringMatching(/001_again\.sql:2:\d+: create-index /),
+        expect.stringMatching(/001_again\.sql:3:\d+: drop-default .*NOT NULL column accounts\.created_at/),
+      ])
+      // Given a primary key onto email, which the catalog has nullable: its NOT NULL would scan the table
+      writeFileSync(
+        join(dir, '001_again.sql'),
+        'CREATE UNIQUE INDEX CONCURRENTLY accounts_email_key ON accounts (email);\nALTER TABLE accounts DROP CONSTRAINT accounts_pkey, ADD CONSTRAINT accounts_pkey PRIMARY KEY USING INDEX accounts_email_key;\n',
+      )
+      const keyed = await failure(applyMigrations(client, { ...base, release: 'v2', dir, phase: 'expand' }))
+      expect(keyed.details).toEqual([
+        expect.stringMatching(
+          /001_again\.sql:2:\d+: set-not-null .*USING INDEX accounts_email_key sets NOT NULL on accounts\.email/,
+        ),
+      ])
+      // Given instead a table that is not there, created the same way, as drizzle-kit writes it
+      writeFileSync(
+        join(dir, '001_again.sql'),
+        'CREATE TABLE IF NOT EXISTS notes (id bigint, body text);\nCREATE INDEX notes_body_idx ON notes (body);\n',
+      )
+      // Then it is new, and applies
+      const result = await applyMigrations(client, { ...base, release: 'v3', dir, phase: 'expand' })
+      expect(result.applied).toEqual(['001_again.sql'])
+    })
+  })
+
   it('refuses BEGIN/COMMIT in a file before running anything', async () => {
     await freshDatabase(async (client) => {
       const dir = join(fixtures, 'with-transaction')

@@ -7,9 +7,9 @@
  * The rules read the context; what a statement teaches it (learn, learnCommand) is here, apart
  * from the rules, so that no rule depends on another having run.
  */
-import type { AlterTableCmd, Node, RangeVar } from 'libpg-query'
+import type { AlterTableCmd, ColumnDef, Node, RangeVar } from 'libpg-query'
 import { SchemaKnowledge } from './knowledge.js'
-import { columnDefOf, columnTypeOf, lastName, nameList } from './names.js'
+import { columnConstraints, columnDefOf, columnTypeOf, lastName, nameList } from './names.js'
 
 export type ObjectKind = 'relation' | 'type' | 'index' | 'function' | 'trigger'
 
@@ -70,14 +70,35 @@ export function learn(node: Node, context: FileContext): void {
   } else if ('CreateStmt' in node) {
     const stmt = node.CreateStmt
     const table = context.key(stmt.relation)
-    // IF NOT EXISTS may find the old table: then it is not new.
-    if (!stmt.if_not_exists) context.remember('relation', table)
+    // IF NOT EXISTS finds the table when an earlier file created it or the catalog has it: then it
+    // is not new. Otherwise it is, as ORMs write every new table so (drizzle-kit).
+    if (!stmt.if_not_exists || (table !== undefined && !context.knowledge.hasTable(table)))
+      context.remember('relation', table)
+    if (table !== undefined) context.knowledge.recordTable(table)
     for (const element of stmt.tableElts ?? []) {
+      if ('Constraint' in element) {
+        // A table's PRIMARY KEY (id) or UNIQUE (email): a key when it is one column.
+        const { contype, keys } = element.Constraint
+        const only = keys?.length === 1 && 'String' in keys[0] ? keys[0].String.sval : undefined
+        if (table && only && (contype === 'CONSTR_PRIMARY' || contype === 'CONSTR_UNIQUE')) {
+          context.knowledge.recordKey(table, only)
+          if (contype === 'CONSTR_PRIMARY') context.knowledge.recordProvenNotNull(table, only)
+        }
+      }
       if (!('ColumnDef' in element)) continue
       const column = element.ColumnDef
       const type = columnTypeOf(column.typeName)
       if (table && column.colname && type) context.knowledge.setColumnType(table, column.colname, type)
+      if (table && column.colname && declaredNotNull(column))
+        context.knowledge.recordProvenNotNull(table, column.colname)
+      const single = columnConstraints(column).some(
+        (c) => c.contype === 'CONSTR_PRIMARY' || c.contype === 'CONSTR_UNIQUE',
+      )
+      if (table && column.colname && single) context.knowledge.recordKey(table, column.colname)
     }
+  } else if ('CreateSeqStmt' in node) {
+    if (!node.CreateSeqStmt.if_not_exists)
+      context.remember('relation', context.key(node.CreateSeqStmt.sequence))
   } else if ('CreateTableAsStmt' in node) {
     if (!node.CreateTableAsStmt.if_not_exists)
       context.remember('relation', context.key(node.CreateTableAsStmt.into?.rel))
@@ -98,11 +119,15 @@ export function learn(node: Node, context: FileContext): void {
     context.remember('type', context.key(node.CompositeTypeStmt.typevar))
   } else if ('IndexStmt' in node) {
     const stmt = node.IndexStmt
-    if (!stmt.if_not_exists && stmt.idxname)
-      context.remember(
-        'index',
-        `${stmt.relation?.schemaname ?? context.key([])?.split('.')[0] ?? 'public'}.${stmt.idxname}`,
-      )
+    const index = `${stmt.relation?.schemaname ?? context.key([])?.split('.')[0] ?? 'public'}.${stmt.idxname}`
+    if (!stmt.if_not_exists && stmt.idxname) context.remember('index', index)
+    const table = context.key(stmt.relation)
+    // An index on expressions is no help to a USING INDEX (PostgreSQL refuses one) nor a key.
+    const columns = (stmt.indexParams ?? []).flatMap((p) =>
+      'IndexElem' in p && p.IndexElem.name ? [p.IndexElem.name] : [],
+    )
+    if (stmt.idxname && table && columns.length === (stmt.indexParams ?? []).length)
+      context.knowledge.recordIndex(index, table, columns, stmt.unique === true)
   } else if ('DropStmt' in node && node.DropStmt.removeType === 'OBJECT_TABLE') {
     for (const object of node.DropStmt.objects ?? []) {
       const key = context.key(nameList(object))
@@ -120,6 +145,8 @@ export function learnCommand(cmd: AlterTableCmd, table: string, context: FileCon
       const def = columnDefOf(cmd)
       const type = columnTypeOf(def?.typeName)
       if (type) context.knowledge.setColumnType(table, def?.colname ?? column, type)
+      if (cmd.subtype === 'AT_AddColumn' && def && declaredNotNull(def))
+        context.knowledge.recordProvenNotNull(table, def.colname ?? column)
       break
     }
     case 'AT_DropColumn':
@@ -133,8 +160,8 @@ export function learnCommand(cmd: AlterTableCmd, table: string, context: FileCon
       break
     case 'AT_AddConstraint': {
       const constraint = cmd.def && 'Constraint' in cmd.def ? cmd.def.Constraint : undefined
-      const checked = constraint?.contype === 'CONSTR_CHECK' ? notNullColumn(constraint.raw_expr) : undefined
-      if (constraint?.conname && checked !== undefined)
+      const checked = constraint?.contype === 'CONSTR_CHECK' ? notNullColumns(constraint.raw_expr) : []
+      if (constraint?.conname && checked.length > 0)
         context.knowledge.recordNotNullCheck(
           table,
           constraint.conname,
@@ -148,10 +175,22 @@ export function learnCommand(cmd: AlterTableCmd, table: string, context: FileCon
   }
 }
 
+/** A column declared NOT NULL (or PRIMARY KEY, or an identity: NOT NULL too) where it is defined. */
+function declaredNotNull(column: ColumnDef): boolean {
+  if (column.is_not_null || column.identity) return true
+  return columnConstraints(column).some((c) =>
+    ['CONSTR_NOTNULL', 'CONSTR_PRIMARY', 'CONSTR_IDENTITY'].includes(c.contype ?? ''),
+  )
+}
+
 /** The column of `col IS NOT NULL`, if that is the whole expression. */
-function notNullColumn(expr: Node | undefined): string | undefined {
-  if (!expr || !('NullTest' in expr) || expr.NullTest.nulltesttype !== 'IS_NOT_NULL') return undefined
+export function notNullColumns(expr: Node | undefined): string[] {
+  if (!expr) return []
+  // CHECK (a IS NOT NULL AND b > 0) proves a NOT NULL too: PostgreSQL's proof looks into ANDs.
+  if ('BoolExpr' in expr)
+    return expr.BoolExpr.boolop === 'AND_EXPR' ? (expr.BoolExpr.args ?? []).flatMap(notNullColumns) : []
+  if (!('NullTest' in expr) || expr.NullTest.nulltesttype !== 'IS_NOT_NULL') return []
   const arg = expr.NullTest.arg
-  if (!arg || !('ColumnRef' in arg)) return undefined
-  return lastName(arg.ColumnRef.fields)
+  const name = arg && 'ColumnRef' in arg ? lastName(arg.ColumnRef.fields) : undefined
+  return name === undefined ? [] : [name]
 }

@@ -94,10 +94,10 @@ export function lintStatements(
   const levels = options.levels ?? {}
   const findings: Finding[] = []
   const applies = (rule: RuleId) => appliesIn(rule, phase) && levels[rule] !== 'off'
-  const finding = (rule: RuleId, message: string, at: Position, end: Position) => {
-    const level = levels[rule]
+  const finding = (rule: RuleId, message: string, at: Position, end: Position, severity?: Severity) => {
+    const level = levels[rule] === 'error' || levels[rule] === 'warning' ? levels[rule] : severity
     const found = toFinding(rule, message, file, at, end)
-    return level === 'error' || level === 'warning' ? { ...found, severity: level } : found
+    return level === undefined ? found : { ...found, severity: level }
   }
   for (const statement of statements) {
     const allows = parseAllowComments(statement.commentsAbove, statement.start.line)
@@ -112,7 +112,7 @@ export function lintStatements(
     for (const hit of hits) {
       if (allows.allowed.has(hit.rule)) continue
       const { at, end } = spanOf(statement, hit)
-      findings.push(finding(hit.rule, hit.message, at, end))
+      findings.push(finding(hit.rule, hit.message, at, end, hit.severity))
     }
     // A stale allow comment would silence the next unsafe change made to this statement.
     for (const [rule, comment] of allows.allowed) {

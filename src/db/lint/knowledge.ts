@@ -22,8 +22,42 @@ export interface ColumnType {
 export class SchemaKnowledge {
   private readonly columnTypes = new Map<string, Map<string, ColumnType>>()
   private readonly notNull = new Map<string, Set<string>>()
-  /** CHECK (col IS NOT NULL) constraints by table, then constraint → column. */
-  private readonly notNullChecks = new Map<string, Map<string, string>>()
+  /** CHECK (col IS NOT NULL …) constraints by table, then constraint → the columns it proves. */
+  private readonly notNullChecks = new Map<string, Map<string, string[]>>()
+
+  /** Indexes by schema-qualified name: their table and columns (USING INDEX reads them). */
+  private readonly indexes = new Map<string, { table: string; columns: string[] }>()
+
+  /** Columns by table that pick one row: a primary key's, a unique index's only column. */
+  private readonly keys = new Map<string, Set<string>>()
+
+  recordIndex(index: string, table: string, columns: string[], unique = false): void {
+    this.indexes.set(index, { table, columns })
+    if (unique && columns.length === 1) this.recordKey(table, columns[0])
+  }
+
+  /** Tables an earlier file created or the catalog has: a CREATE TABLE IF NOT EXISTS finds them. */
+  private readonly tables = new Set<string>()
+
+  recordTable(table: string): void {
+    this.tables.add(table)
+  }
+
+  hasTable(table: string): boolean {
+    return this.tables.has(table)
+  }
+
+  recordKey(table: string, column: string): void {
+    of(this.keys, table, () => new Set()).add(column)
+  }
+
+  isKey(table: string, column: string): boolean {
+    return this.keys.get(table)?.has(column) ?? false
+  }
+
+  index(index: string): { table: string; columns: string[] } | undefined {
+    return this.indexes.get(index)
+  }
 
   setColumnType(table: string, column: string, type: ColumnType): void {
     of(this.columnTypes, table, () => new Map()).set(column, type)
@@ -39,19 +73,21 @@ export class SchemaKnowledge {
   }
 
   forgetTable(table: string): void {
+    this.tables.delete(table)
+    this.keys.delete(table)
     this.columnTypes.delete(table)
     this.notNull.delete(table)
     this.notNullChecks.delete(table)
   }
 
-  recordNotNullCheck(table: string, constraint: string, column: string, validated: boolean): void {
-    of(this.notNullChecks, table, () => new Map()).set(constraint, column)
-    if (validated) this.recordProvenNotNull(table, column)
+  recordNotNullCheck(table: string, constraint: string, columns: string[], validated: boolean): void {
+    of(this.notNullChecks, table, () => new Map()).set(constraint, columns)
+    if (validated) for (const column of columns) this.recordProvenNotNull(table, column)
   }
 
   recordValidated(table: string, constraint: string): void {
-    const column = this.notNullChecks.get(table)?.get(constraint)
-    if (column !== undefined) this.recordProvenNotNull(table, column)
+    for (const column of this.notNullChecks.get(table)?.get(constraint) ?? [])
+      this.recordProvenNotNull(table, column)
   }
 
   /** The column is NOT NULL already, or a validated CHECK proves it: SET NOT NULL skips the scan. */
@@ -91,7 +127,13 @@ const widenable = new Set([
  * benefit of the doubt offline; the runner checks it against the catalog before applying.
  */
 export function mayWidenTo(to: ColumnType): boolean {
-  return widenable.has(to.name) && to.name !== 'cidr'
+  // An array's elements are converted one by one: a rewrite, even where the element type widens.
+  return widenable.has(to.name) && to.name !== 'cidr' && !to.array
+}
+
+/** The same type, modifiers and all. */
+export function sameType(a: ColumnType, b: ColumnType): boolean {
+  return a.name === b.name && a.array === b.array && a.mods.join(',') === b.mods.join(',')
 }
 
 /**
@@ -99,11 +141,12 @@ export function mayWidenTo(to: ColumnType): boolean {
  * binary-coercible changes: ATColumnChangeRequiresRewrite finds only a relabel, no length check).
  */
 export function widensWithoutRewrite(from: ColumnType, to: ColumnType): boolean {
-  if (from.array !== to.array) return false
+  if (sameType(from, to)) return true
+  // An array's elements are converted one by one: a rewrite, even where the element type widens.
+  if (from.array || to.array) return false
   const unbounded = to.mods.length === 0
   const [fromMod, fromScale] = from.mods
   const [toMod, toScale] = to.mods
-  if (from.name === to.name && from.mods.join(',') === to.mods.join(',')) return true
   switch (from.name) {
     case 'varchar':
       if (to.name === 'text') return true

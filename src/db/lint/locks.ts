@@ -3,7 +3,7 @@
  * and which may run long: together they are the long-statement-under-lock rule, and the linter
  * keeps `context.lockHeldBy` with blockingLock.
  */
-import type { Node, RangeVar } from 'libpg-query'
+import type { Constraint, Node, RangeVar } from 'libpg-query'
 import { optionEnabled } from '../sql-file.js'
 import type { FileContext } from './context.js'
 import { findNodes, lastName, nameList, objectKind, objectName, qualified, relationsOf } from './names.js'
@@ -46,8 +46,9 @@ export function blockingLock(node: Node, context: FileContext): string | undefin
     const strong = (stmt.cmds ?? []).some(
       (c) => 'AlterTableCmd' in c && !weakAlterCommands.has(c.AlterTableCmd.subtype ?? ''),
     )
-    return strong ? on(stmt.relation, 'ALTER TABLE') : undefined
+    return (strong ? on(stmt.relation, 'ALTER TABLE') : undefined) ?? referencedLock(node, context)
   }
+  if ('CreateStmt' in node) return referencedLock(node, context)
   if ('IndexStmt' in node)
     return node.IndexStmt.concurrent ? undefined : on(node.IndexStmt.relation, 'CREATE INDEX on')
   if ('RenameStmt' in node) return on(node.RenameStmt.relation, 'ALTER … RENAME on')
@@ -82,18 +83,33 @@ export function blockingLock(node: Node, context: FileContext): string | undefin
 }
 
 /**
+ * A foreign key's SHARE ROW EXCLUSIVE lock on the existing table it references (blocking its
+ * writes until commit), even when the table that gets the key is new: CREATE TABLE … REFERENCES,
+ * ADD CONSTRAINT … FOREIGN KEY, ADD COLUMN … REFERENCES.
+ */
+function referencedLock(node: Node, context: FileContext): string | undefined {
+  const referenced = (findNodes(node, 'Constraint') as Constraint[])
+    .filter((c) => c.contype === 'CONSTR_FOREIGN' && c.pktable !== undefined)
+    .map((c) => c.pktable!)
+    .find((table) => !context.isNew(table))
+  return referenced ? `a foreign key referencing ${qualified(referenced)}` : undefined
+}
+
+/**
  * Whether a statement may run long: it reads or writes many rows of an existing table (an UPDATE
  * or DELETE not pinned to keys, INSERT … SELECT, CREATE TABLE … AS, a SELECT from a table).
  */
 export function longRunning(node: Node, context: FileContext): string | undefined {
   if ('UpdateStmt' in node) {
     const stmt = node.UpdateStmt
-    if (context.isNew(stmt.relation) || pinned(stmt.whereClause)) return undefined
+    if (context.isNew(stmt.relation) || pinned(stmt.whereClause, keyOf(stmt.relation, context)))
+      return undefined
     return `UPDATE ${qualified(stmt.relation)}`
   }
   if ('DeleteStmt' in node) {
     const stmt = node.DeleteStmt
-    if (context.isNew(stmt.relation) || pinned(stmt.whereClause)) return undefined
+    if (context.isNew(stmt.relation) || pinned(stmt.whereClause, keyOf(stmt.relation, context)))
+      return undefined
     return `DELETE FROM ${qualified(stmt.relation)}`
   }
   if ('InsertStmt' in node) {
@@ -122,16 +138,50 @@ function readsTables(query: Node, context: FileContext): string | undefined {
   return undefined
 }
 
+/**
+ * Whether a column of the statement's table is a key: `id`, or one the file or the catalog shows
+ * as a primary key or the only column of a unique index. (`status = 'closed'` picks every closed
+ * row: not a key.) In a migration tool's own bookkeeping table, one row per migration, any
+ * column picks a few rows: Alembic's offline SQL ends each upgrade with
+ * `UPDATE alembic_version … WHERE version_num = '…'`.
+ */
+function keyOf(relation: RangeVar | undefined, context: FileContext): (column: string) => boolean {
+  const table = context.key(relation)
+  if (relation?.relname && bookkeepingTables.has(relation.relname.toLowerCase())) return () => true
+  return (column) =>
+    column.toLowerCase() === 'id' || (table !== undefined && context.knowledge.isKey(table, column))
+}
+
+/** Migration tools' tables of applied migrations (Alembic, Rails, Django, Flyway, Knex, Prisma, goose, Liquibase, drizzle). */
+const bookkeepingTables = new Set([
+  'alembic_version',
+  'schema_migrations',
+  'django_migrations',
+  'flyway_schema_history',
+  'knex_migrations',
+  'knex_migrations_lock',
+  '_prisma_migrations',
+  'goose_db_version',
+  'databasechangelog',
+  'databasechangeloglock',
+  '__drizzle_migrations',
+])
+
 /** A WHERE that picks rows by key (`id = 1`, `id IN (1, 2)`, either under AND): a few rows, fast. */
-function pinned(where: Node | undefined): boolean {
+function pinned(where: Node | undefined, isKey: (column: string) => boolean): boolean {
   if (!where) return false
   if ('BoolExpr' in where)
-    return where.BoolExpr.boolop === 'AND_EXPR' && (where.BoolExpr.args ?? []).some(pinned)
+    return (
+      where.BoolExpr.boolop === 'AND_EXPR' && (where.BoolExpr.args ?? []).some((arg) => pinned(arg, isKey))
+    )
   if (!('A_Expr' in where)) return false
   const expr = where.A_Expr
   const constant = (n: Node | undefined): boolean =>
     n !== undefined && ('A_Const' in n || 'ParamRef' in n || ('TypeCast' in n && constant(n.TypeCast.arg)))
-  const column = (n: Node | undefined) => n !== undefined && 'ColumnRef' in n
+  const column = (n: Node | undefined) => {
+    const name = n !== undefined && 'ColumnRef' in n ? lastName(n.ColumnRef.fields) : undefined
+    return name !== undefined && isKey(name)
+  }
   const operator = lastName(expr.name)
   if (expr.kind === 'AEXPR_OP' && operator === '=')
     return (column(expr.lexpr) && constant(expr.rexpr)) || (column(expr.rexpr) && constant(expr.lexpr))

@@ -32,6 +32,8 @@ export interface Report {
   location?: number
   /** For parts the parse tree gives no location (a DROP COLUMN): found in the statement's text. */
   near?: RegExp
+  /** Where this case is worse (or milder) than the rule's usual one; a config's level still wins. */
+  severity?: Severity
 }
 
 export type Reports = Report | Report[] | undefined

@@ -20,7 +20,7 @@ import { alterColumnType, detachPartition, dropColumn, dropDefault, setNotNull }
 import { addEnumValue } from './rules/alter-type.js'
 import { addCheckConstraint, addForeignKey, addUniqueConstraint } from './rules/constraints.js'
 import { createOrReplace } from './rules/create.js'
-import { bulkUpdate, deleteAllRows, truncate } from './rules/data.js'
+import { bulkUpdate, deleteAllRows, restartSequence, truncate } from './rules/data.js'
 import { dropDatabase, dropIndex, dropObject, dropSchema, dropTable, dropView } from './rules/drop.js'
 import { badAllowComment, doBlock, syntaxError } from './rules/file.js'
 import { createIndex, reindex } from './rules/indexes.js'
@@ -57,6 +57,7 @@ export const ruleDefinitions = [
   tableRewrite,
   refreshMaterializedView,
   bulkUpdate,
+  restartSequence,
   transactionControl,
   doBlock,
   longStatementUnderLock,

@@ -1,5 +1,6 @@
 /** ALTER TABLE commands that break the running version or lock the table through a scan or rewrite. */
-import { mayWidenTo, typeLabel, widensWithoutRewrite } from '../knowledge.js'
+import type { AlterTableCmd, Node } from 'libpg-query'
+import { mayWidenTo, sameType, typeLabel, widensWithoutRewrite, type ColumnType } from '../knowledge.js'
 import { columnDefOf, columnTypeOf, lastName, near, qualified } from '../names.js'
 import { bothPhases, expandOnly, defineRule } from '../rule.js'
 
@@ -50,11 +51,11 @@ export const alterColumnType = defineRule({
       const def = columnDefOf(cmd)
       const to = columnTypeOf(def?.typeName)
       const from = context.knowledge.columnType(table, cmd.name ?? '')
-      // A USING expression converts every value: a rewrite whatever the types.
+      // A USING expression converts every value: a rewrite whatever the types; but not one that
+      // only casts the column to its new type, as Django writes on every change.
+      const converts = def?.raw_default !== undefined && !castsColumnTo(def.raw_default, cmd.name, to)
       const widening =
-        to !== undefined &&
-        def?.raw_default === undefined &&
-        (from ? widensWithoutRewrite(from, to) : mayWidenTo(to))
+        to !== undefined && !converts && (from ? widensWithoutRewrite(from, to) : mayWidenTo(to))
       if (widening) return
       return {
         message: `changing the type of ${name}.${cmd.name ?? '?'}${from ? ` from ${typeLabel(from)}` : ''}${to ? ` to ${typeLabel(to)}` : ''} rewrites the table under an ACCESS EXCLUSIVE lock`,
@@ -63,6 +64,28 @@ export const alterColumnType = defineRule({
     },
   },
 })
+
+/** Whether `using` is `column::to` (or CAST(column AS to)): the conversion the change makes anyway. */
+function castsColumnTo(using: Node, column: string | undefined, to: ColumnType | undefined): boolean {
+  if (!('TypeCast' in using) || to === undefined || column === undefined) return false
+  const { arg, typeName } = using.TypeCast
+  const cast = columnTypeOf(typeName)
+  return (
+    arg !== undefined &&
+    'ColumnRef' in arg &&
+    arg.ColumnRef.fields?.length === 1 &&
+    lastName(arg.ColumnRef.fields) === column &&
+    cast !== undefined &&
+    sameType(cast, to)
+  )
+}
+
+/** The index of an ADD PRIMARY KEY USING INDEX, or undefined. */
+function primaryKeyUsingIndex(cmd: AlterTableCmd): string | undefined {
+  if (cmd.subtype !== 'AT_AddConstraint' || !cmd.def || !('Constraint' in cmd.def)) return undefined
+  const constraint = cmd.def.Constraint
+  return constraint.contype === 'CONSTR_PRIMARY' ? constraint.indexname : undefined
+}
 
 export const setNotNull = defineRule({
   meta: {
@@ -83,6 +106,23 @@ export const setNotNull = defineRule({
   },
   check: {
     AlterTableCmd(cmd, context, { stmt, table, name }) {
+      const usingIndex = primaryKeyUsingIndex(cmd)
+      if (usingIndex !== undefined) {
+        // The key's columns become NOT NULL: PostgreSQL scans for NULLs in each that is not proven
+        // NOT NULL. Only a column known to be nullable (from the files or the catalog) is flagged.
+        const index = context.knowledge.index(`${table.split('.')[0]}.${usingIndex}`)
+        const nullable =
+          index?.columns.filter(
+            (c) =>
+              context.knowledge.columnType(table, c) !== undefined &&
+              !context.knowledge.isProvenNotNull(table, c),
+          ) ?? []
+        if (nullable.length === 0) return
+        return {
+          message: `PRIMARY KEY USING INDEX ${usingIndex} sets NOT NULL on ${nullable.map((c) => `${name}.${c}`).join(', ')}, which scans the whole table under an ACCESS EXCLUSIVE lock`,
+          location: stmt.relation?.location,
+        }
+      }
       if (cmd.subtype !== 'AT_SetNotNull' || context.knowledge.isProvenNotNull(table, cmd.name ?? '')) return
       return {
         message: `SET NOT NULL on ${name}.${cmd.name ?? '?'} scans the whole table under an ACCESS EXCLUSIVE lock`,
@@ -104,7 +144,8 @@ export const dropDefault = defineRule({
     id: 'drop-default',
     severity: 'warning',
     phases: expandOnly,
-    summary: 'Dropping a column default breaks the running version’s INSERTs that rely on it.',
+    summary:
+      'Dropping a column default breaks the running version’s INSERTs that rely on it: a warning, and an error when the column is NOT NULL (as Django’s AddField of a NOT NULL column with a default leaves it), where every such INSERT fails.',
     hint: 'keep the default until the old version is gone, and drop it in a contract migration',
     example: {
       unsafe: 'ALTER TABLE users ALTER COLUMN role DROP DEFAULT;',
@@ -112,12 +153,16 @@ export const dropDefault = defineRule({
     },
   },
   check: {
-    AlterTableCmd(cmd, _context, { stmt, name }) {
+    AlterTableCmd(cmd, context, { stmt, table, name }) {
       if (cmd.subtype !== 'AT_ColumnDefault' || cmd.def !== undefined) return
+      const notNull = context.knowledge.isProvenNotNull(table, cmd.name ?? '')
       return {
-        message: `dropping the default of ${name}.${cmd.name ?? '?'} breaks INSERTs of the running version that rely on it`,
+        message: notNull
+          ? `dropping the default of NOT NULL column ${name}.${cmd.name ?? '?'} makes every INSERT of the running version that leaves it out fail`
+          : `dropping the default of ${name}.${cmd.name ?? '?'} breaks INSERTs of the running version that rely on it`,
         location: stmt.relation?.location,
         near: near(/\bALTER\s+(?:COLUMN\s+)?/, cmd.name),
+        ...(notNull ? { severity: 'error' as const } : {}),
       }
     },
   },

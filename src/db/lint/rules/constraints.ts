@@ -30,6 +30,14 @@ function onAddedColumn(
   })
 }
 
+/** Whether an added column has a value in existing rows: a default, an identity or a generated one. */
+function givesValues(column: ColumnDef): boolean {
+  if (column.raw_default !== undefined || column.identity) return true
+  return columnConstraints(column).some((c) =>
+    ['CONSTR_DEFAULT', 'CONSTR_IDENTITY', 'CONSTR_GENERATED'].includes(c.contype ?? ''),
+  )
+}
+
 export const addForeignKey = defineRule({
   meta: {
     id: 'add-foreign-key',
@@ -55,9 +63,12 @@ export const addForeignKey = defineRule({
       }
     },
     AddColumn(column, _context, target) {
+      // A new column with no default is NULL in every row: PostgreSQL has nothing to check, and
+      // the lock on both tables is as brief as the ADD COLUMN's own.
+      if (!givesValues(column)) return
       return onAddedColumn(column, target, (constraint, name) =>
-        constraint.contype === 'CONSTR_FOREIGN'
-          ? `REFERENCES on new column ${name} validates the foreign key while locking both tables`
+        constraint.contype === 'CONSTR_FOREIGN' && !constraint.skip_validation
+          ? `REFERENCES on new column ${name}, which has a default, validates the foreign key on every row while locking both tables`
           : undefined,
       )
     },

@@ -65,3 +65,28 @@ export const bulkUpdate = defineRule({
     },
   },
 })
+
+export const restartSequence = defineRule({
+  meta: {
+    id: 'restart-sequence',
+    severity: 'error',
+    phases: bothPhases,
+    summary:
+      'ALTER SEQUENCE … RESTART hands out numbers again that rows already have: the running version’s next INSERTs fail on duplicate keys (or, without a unique key, silently reuse them).',
+    hint: 'leave the sequence running; to move it past imported rows, raise it with setval(…, max(id)) instead of restarting it',
+    example: {
+      unsafe: 'ALTER SEQUENCE users_id_seq RESTART WITH 1;',
+      safe: "SELECT setval('users_id_seq', (SELECT max(id) FROM users));",
+    },
+  },
+  check: {
+    AlterSeqStmt(stmt, context) {
+      const restarts = (stmt.options ?? []).some((o) => 'DefElem' in o && o.DefElem.defname === 'restart')
+      if (!restarts || context.isNew(stmt.sequence)) return
+      return {
+        message: `restarting sequence ${qualified(stmt.sequence)} makes the running version's INSERTs reuse numbers rows already have`,
+        location: stmt.sequence?.location,
+      }
+    },
+  },
+})
