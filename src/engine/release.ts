@@ -328,6 +328,15 @@ function stepInfos(ctx: EngineContext, record: { version: string; to: string }):
   }))
 }
 
+/**
+ * Lets the next step's phase load what it needs (its warmUp) once this step's run has started,
+ * at the loop's first idle moment: while a deploy command runs, say, rather than after it.
+ */
+function warmUpNext(steps: { definition: AnyPhaseDefinition }[], index: number): void {
+  const next = steps[index + 1]?.definition
+  if (next?.warmUp) setImmediate(() => void next.warmUp!().catch(() => undefined))
+}
+
 async function runStep(
   ctx: EngineContext,
   lease: Lease,
@@ -363,6 +372,7 @@ async function runStep(
     // not leave a half-replaced pool recorded as the known-good standby.
     if (phase.replacesPool) await markCandidate(ctx, record)
     ctx.signal.throwIfAborted()
+    warmUpNext(steps, step.index)
     summary = await phase.run(runContext)
   } catch (caught) {
     const ms = Date.now() - started

@@ -4,6 +4,7 @@ import { BluegreenError } from '../errors.js'
 import { parseDuration } from '../format/duration.js'
 import { parseHostPort } from '../format/host-port.js'
 import { Check, Duration, TlsOptions } from '../format/parts.js'
+import { loadUndici } from '../http/undici.js'
 import { definePhase, type PhaseRunContext } from './types.js'
 import { describeExpect } from './words.js'
 
@@ -49,6 +50,7 @@ export const smokePhase = definePhase({
       durationMs: parseDuration(c.deadline),
     }
   },
+  warmUp: () => Promise.all([import('../http/checks.js'), loadUndici()]),
   async run(ctx) {
     const { config, to } = ctx
     const { runSmoke, smokeFailure } = await import('../http/checks.js')

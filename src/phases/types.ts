@@ -173,6 +173,12 @@ export interface PhaseDefinition<K extends string = string, S extends z.ZodType 
   contractChecks?(config: z.output<S>): Promise<Partial<ContractChecks>>
   /** After a rollback's switch: proves production answers from the pool; throws when it does not. */
   confirmRollback?(config: z.output<S>, ctx: RollbackConfirmContext): Promise<void>
+  /**
+   * Loads what run() loads on first use (undici, say), for the engine to call while the step
+   * before this one waits on something outside the process (a deploy command, the database), so
+   * that this one starts without the load. Its failure is ignored: run() meets it again, and says.
+   */
+  warmUp?(): Promise<unknown>
   /** Does the step; returns a one-line summary for the journal. Must be idempotent. */
   run(ctx: PhaseRunContext<z.output<S>>): Promise<string>
 }

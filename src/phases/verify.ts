@@ -4,6 +4,7 @@ import { BluegreenError } from '../errors.js'
 import { formatDuration, parseDuration } from '../format/duration.js'
 import { Duration, Expect, TlsOptions, type PlanBase } from '../format/parts.js'
 import type { MetricSettings } from '../http/metric-checks.js'
+import { loadUndici } from '../http/undici.js'
 import {
   checkVerifyMetrics,
   describeThreshold,
@@ -86,6 +87,7 @@ export const verifyPhase = definePhase({
       })
     }
   },
+  warmUp: () => Promise.all([import('../http/verify.js'), loadUndici()]),
   async run(ctx) {
     const report = await verifyWith(
       ctx.config,

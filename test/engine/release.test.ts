@@ -5,13 +5,14 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { EngineContext } from '../../src/engine/context.js'
 import { FileJournal } from '../../src/journal/file.js'
 import type { EngineEvent } from '../../src/events.js'
 import { release } from '../../src/engine/release.js'
 import { rollback } from '../../src/engine/rollback.js'
 import { BluegreenError } from '../../src/errors.js'
+import { smokePhase } from '../../src/phases/smoke.js'
 import { planSchema } from '../../src/plan/schema.js'
 import { MemoryLoadBalancer } from './memory-lb.js'
 
@@ -93,6 +94,29 @@ describe('release', () => {
     })
     expect(next.to).toBe('blue')
     expect(lb.weights).toEqual({ blue: 100, green: 0 })
+  })
+
+  it('lets the next step load what it needs while this one waits on its command', async () => {
+    // Given a deploy that takes a while, then a smoke test, whose warm-up notes when it ran
+    const warmUp = vi.spyOn(smokePhase, 'warmUp').mockImplementation(() => {
+      events.push({ type: 'warning', message: 'warmed up' })
+      return Promise.resolve()
+    })
+    try {
+      const slowDeploy = { deploy: { run: ['sh', '-c', 'sleep 0.3'], healthTimeout: '2s' } }
+      const smoke = { smoke: { host: 'shop.example.com', checks: [{ path: '/health' }], deadline: '1s' } }
+      const ctx = context([slowDeploy, smoke, switchAll])
+      // When it is released (the smoke test itself fails: no app answers)
+      await failureOf(release(ctx, { version: 'v2', resume: false, force: false, dryRun: false }))
+      // Then the smoke phase warmed up once, after the deploy started and before it was done
+      expect(warmUp).toHaveBeenCalledTimes(1)
+      const at = (match: (e: EngineEvent) => boolean) => events.findIndex(match)
+      const warmed = at((e) => e.type === 'warning' && e.message === 'warmed up')
+      expect(warmed).toBeGreaterThan(at((e) => e.type === 'step.start' && e.kind === 'deploy'))
+      expect(warmed).toBeLessThan(at((e) => e.type === 'step.done' && e.kind === 'deploy'))
+    } finally {
+      warmUp.mockRestore()
+    }
   })
 
   it('walks weighted steps and does not repeat a switch that was already made', async () => {
