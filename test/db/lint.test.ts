@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
   formatFinding,
@@ -84,9 +84,11 @@ describe('lint: directories, where earlier files ran first', () => {
     const { findings } = await lintPaths([join(dirs, 'keys-and-defaults')], 'expand')
     // Then the later file's two DROP DEFAULTs differ in severity
     const drops = findings.filter((f) => f.rule === 'drop-default')
-    expect(drops.map((f) => [f.line, f.severity])).toEqual([
-      [3, 'error'],
-      [4, 'warning'],
+    expect(drops.map((f) => [basename(f.file), f.line, f.severity])).toEqual([
+      ['003_drop_defaults.sql', 3, 'error'],
+      ['003_drop_defaults.sql', 4, 'warning'],
+      // and a column of a two-column primary key is NOT NULL too
+      ['005_drop_key_default.sql', 4, 'error'],
     ])
     expect(drops[0].message).toContain('NOT NULL column accounts.status')
     // And of the types 001 of widen-using created, only the widening with a plain cast passes

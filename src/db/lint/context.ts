@@ -77,13 +77,14 @@ export function learn(node: Node, context: FileContext): void {
     if (table !== undefined) context.knowledge.recordTable(table)
     for (const element of stmt.tableElts ?? []) {
       if ('Constraint' in element) {
-        // A table's PRIMARY KEY (id) or UNIQUE (email): a key when it is one column.
+        // A table's PRIMARY KEY (id) or UNIQUE (email): a key when it is one column; a primary
+        // key's columns are NOT NULL, however many.
         const { contype, keys } = element.Constraint
-        const only = keys?.length === 1 && 'String' in keys[0] ? keys[0].String.sval : undefined
-        if (table && only && (contype === 'CONSTR_PRIMARY' || contype === 'CONSTR_UNIQUE')) {
-          context.knowledge.recordKey(table, only)
-          if (contype === 'CONSTR_PRIMARY') context.knowledge.recordProvenNotNull(table, only)
-        }
+        const columns = (keys ?? []).flatMap((k) => ('String' in k && k.String.sval ? [k.String.sval] : []))
+        if (table && columns.length === 1 && (contype === 'CONSTR_PRIMARY' || contype === 'CONSTR_UNIQUE'))
+          context.knowledge.recordKey(table, columns[0])
+        if (table && contype === 'CONSTR_PRIMARY')
+          for (const column of columns) context.knowledge.recordProvenNotNull(table, column)
       }
       if (!('ColumnDef' in element)) continue
       const column = element.ColumnDef
