@@ -350,7 +350,9 @@ function lintOrRefuse(
  * are found as the migration's own session will find them.
  */
 async function catalogKnowledge(client: Client, files: PendingFile[]): Promise<SchemaKnowledge> {
-  const knowledge = new SchemaKnowledge()
+  // The pending files run one after another before the new version starts: what one creates is
+  // new to the next.
+  const knowledge = new SchemaKnowledge({ appliedTogether: true })
   const tables = new Map<string, string>()
   // What the linter cannot tell from the files: the old types of columns whose type changes, what
   // proves a column NOT NULL (SET NOT NULL, DROP DEFAULT, a PRIMARY KEY USING INDEX), and whether a

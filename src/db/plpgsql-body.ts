@@ -7,7 +7,8 @@
  * This is not a PL/pgSQL parser: it splits the body at top-level semicolons, strips the control
  * words (DECLARE, BEGIN, IF … THEN, ELSE, LOOP, EXCEPTION WHEN … THEN, END …), skips what cannot
  * change the schema (RAISE, RETURN, assignments, SELECT … INTO, NULL), turns PERFORM into SELECT,
- * and reads EXECUTE of a string literal as its SQL. Anything else it cannot follow, above all an
+ * and reads EXECUTE of a constant string (a literal, literals joined with ||, format() of literals) as
+ * its SQL. Anything else it cannot follow, above all an
  * EXECUTE of a computed string, makes the body unreadable, and the linter says so.
  */
 
@@ -45,7 +46,7 @@ export function statementsOfDoBody(body: string): DoBody {
     }
     const execute = /^EXECUTE\b\s*/i.exec(chunk)
     if (execute) {
-      const literal = stringLiteral(chunk.slice(execute[0].length).trim())
+      const literal = constantString(chunk.slice(execute[0].length).trim())
       if (literal === undefined) return { unreadable: 'EXECUTE of a computed string' }
       statements.push(literal)
       continue
@@ -79,6 +80,66 @@ const skipped =
   /^(?:NULL|RETURN\b|RAISE\b|EXIT\b|CONTINUE\b|GET\s+(?:STACKED\s+)?DIAGNOSTICS\b|ASSERT\b|SELECT\b[\s\S]*\bINTO\b|[\w."]+(?:\[[^\]]*\])?\s*:?=)/i
 
 /** The value of one whole string literal ('…' with '' escapes, E'…' without escapes, $tag$…$tag$). */
+/**
+ * The SQL of an EXECUTE whose string is a constant: a literal, literals joined with ||, or
+ * format() of a literal with literal arguments (%s, %I and %L, as PostgreSQL fills them).
+ */
+function constantString(text: string): string | undefined {
+  const literal = stringLiteral(text)
+  if (literal !== undefined) return literal
+  const format = /^format\s*\(([\s\S]*)\)$/i.exec(text)
+  const parts = splitOutside(format ? format[1] : text, format ? ',' : '||')
+  if (parts === undefined || parts.length < 2) return undefined
+  const values = parts.map(
+    (part) => stringLiteral(part.trim()) ?? (/^-?\d+$/.test(part.trim()) ? part.trim() : undefined),
+  )
+  if (values.some((v) => v === undefined)) return undefined
+  if (!format) return values.join('')
+  const [template, ...args] = values as string[]
+  let next = 0
+  let complete = true
+  const filled = template.replace(/%([%sIL]|.)/g, (_, spec: string) => {
+    if (spec === '%') return '%'
+    const arg = args[next++]
+    if (arg === undefined || !'sIL'.includes(spec)) complete = false
+    if (spec === 'I')
+      return /^[a-z_][a-z0-9_$]*$/.test(arg ?? '') ? arg : `"${(arg ?? '').replace(/"/g, '""')}"`
+    if (spec === 'L') return `'${(arg ?? '').replace(/'/g, "''")}'`
+    return arg ?? ''
+  })
+  return complete ? filled : undefined
+}
+
+/** `text` split at `separator` outside single quotes and dollar quotes; undefined if a quote is open. */
+function splitOutside(text: string, separator: string): string[] | undefined {
+  const parts: string[] = []
+  let part = ''
+  for (let i = 0; i < text.length;) {
+    if (text[i] === "'") {
+      let end = text.indexOf("'", i + 1)
+      while (end !== -1 && text[end + 1] === "'") end = text.indexOf("'", end + 2)
+      if (end === -1) return undefined
+      part += text.slice(i, end + 1)
+      i = end + 1
+    } else if (text.startsWith(separator, i)) {
+      parts.push(part)
+      part = ''
+      i += separator.length
+    } else if (text[i] === '$') {
+      const tag = /^\$(?:[A-Za-z_]\w*)?\$/.exec(text.slice(i, i + 64))?.[0]
+      const end = tag ? text.indexOf(tag, i + tag.length) : -1
+      if (tag && end === -1) return undefined
+      const stop = tag ? end + tag.length : i + 1
+      part += text.slice(i, stop)
+      i = stop
+    } else {
+      part += text[i++]
+    }
+  }
+  parts.push(part)
+  return parts
+}
+
 function stringLiteral(text: string): string | undefined {
   const quoted = /^'((?:[^']|'')*)'$/s.exec(text)
   if (quoted) return quoted[1].replace(/''/g, "'")

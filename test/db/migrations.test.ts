@@ -257,6 +257,28 @@ describe('migration runner', () => {
     })
   })
 
+  it('reads a table an earlier pending file creates as new: the running version does not use it', async () => {
+    await freshDatabase(async (client) => {
+      // Given a release's expand directory that creates a table in one file and indexes it in the next
+      const dir = mkdtempSync(join(tmpdir(), 'bluegreen-mig-new-'))
+      copies.push(dir)
+      writeFileSync(
+        join(dir, '001_widgets.sql'),
+        'CREATE TABLE widgets (id bigint PRIMARY KEY, name text);\n',
+      )
+      writeFileSync(join(dir, '002_index.sql'), 'CREATE INDEX widgets_name_idx ON widgets (name);\n')
+      // When both are applied together
+      const result = await applyMigrations(client, { ...base, dir, phase: 'expand' })
+      // Then the index on the new table passes the linter
+      expect(result.applied).toEqual(['001_widgets.sql', '002_index.sql'])
+      // But once widgets is in use, a later release's plain CREATE INDEX on it is refused
+      writeFileSync(join(dir, '003_index.sql'), 'CREATE INDEX widgets_id_name_idx ON widgets (id, name);\n')
+      const error = await failure(applyMigrations(client, { ...base, release: 'v2', dir, phase: 'expand' }))
+      expect(error.code).toBe('UNSAFE_MIGRATION')
+      expect(error.details).toEqual([expect.stringMatching(/003_index\.sql:1:\d+: create-index /)])
+    })
+  })
+
   it('refuses BEGIN/COMMIT in a file before running anything', async () => {
     await freshDatabase(async (client) => {
       const dir = join(fixtures, 'with-transaction')

@@ -19,12 +19,14 @@ export type ObjectKind = 'relation' | 'type' | 'index' | 'function' | 'trigger'
  * the first schema of the file's `SET search_path` (public until one is set).
  */
 export class FileContext {
-  private readonly created = new Set<string>()
+  private readonly created: Set<string>
   private schema = 'public'
   /** The statement whose lock (one that blocks the application) the open transaction holds. */
   lockHeldBy: string | undefined
 
-  constructor(readonly knowledge = new SchemaKnowledge()) {}
+  constructor(readonly knowledge = new SchemaKnowledge()) {
+    this.created = knowledge.created ?? new Set()
+  }
 
   /** `schema.name` of a relation, or of a name list (`[schema, name]` or `[name]`). */
   key(relation: RangeVar | Node[] | undefined): string | undefined {

@@ -20,6 +20,17 @@ export interface ColumnType {
  * is one delete, not a scan of every column the file has seen.
  */
 export class SchemaKnowledge {
+  /**
+   * What the files create, shared from file to file when they are applied together: the runner's
+   * pending files of one release, where a table 001 creates is as new to 002 (no running version
+   * uses it). Undefined for `bluegreen lint DIR`, whose earlier files may be releases long applied.
+   */
+  readonly created: Set<string> | undefined
+
+  constructor({ appliedTogether = false }: { appliedTogether?: boolean } = {}) {
+    this.created = appliedTogether ? new Set() : undefined
+  }
+
   private readonly columnTypes = new Map<string, Map<string, ColumnType>>()
   private readonly notNull = new Map<string, Set<string>>()
   /** CHECK (col IS NOT NULL …) constraints by table, then constraint → the columns it proves. */

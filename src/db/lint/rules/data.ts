@@ -1,6 +1,22 @@
 /** TRUNCATE, DELETE and UPDATE: the statements that destroy or lock the rows the old version serves. */
+import type { Node } from 'libpg-query'
 import { qualified, relationsOf } from '../names.js'
 import { bothPhases, expandOnly, defineRule } from '../rule.js'
+
+/** Whether a WHERE may leave rows out: not absent, and not one that is always true (`WHERE true`, `WHERE 1 = 1`). */
+function picksRows(where: Node | undefined): boolean {
+  if (where === undefined) return false
+  if ('A_Const' in where) return where.A_Const.boolval?.boolval !== true
+  if (!('A_Expr' in where) || where.A_Expr.kind !== 'AEXPR_OP') return true
+  const { lexpr, rexpr, name } = where.A_Expr
+  const operator = name?.[0] && 'String' in name[0] ? name[0].String.sval : undefined
+  const value = (n: Node | undefined) => {
+    if (!n || !('A_Const' in n)) return undefined
+    const { location: _, ...constant } = n.A_Const
+    return JSON.stringify(constant)
+  }
+  return !(operator === '=' && value(lexpr) !== undefined && value(lexpr) === value(rexpr))
+}
 
 export const truncate = defineRule({
   meta: {
@@ -34,9 +50,9 @@ export const deleteAllRows = defineRule({
   },
   check: {
     DeleteStmt(stmt, context) {
-      if (stmt.whereClause || context.isNew(stmt.relation)) return
+      if (picksRows(stmt.whereClause) || context.isNew(stmt.relation)) return
       return {
-        message: `DELETE FROM ${qualified(stmt.relation)} without WHERE destroys rows the running version still serves`,
+        message: `DELETE FROM ${qualified(stmt.relation)} ${stmt.whereClause ? 'with a WHERE that is always true' : 'without WHERE'} destroys rows the running version still serves`,
         location: stmt.relation?.location,
       }
     },
@@ -57,9 +73,9 @@ export const bulkUpdate = defineRule({
   },
   check: {
     UpdateStmt(stmt, context) {
-      if (stmt.whereClause || context.isNew(stmt.relation)) return
+      if (picksRows(stmt.whereClause) || context.isNew(stmt.relation)) return
       return {
-        message: `UPDATE ${qualified(stmt.relation)} without WHERE locks every row until the migration commits`,
+        message: `UPDATE ${qualified(stmt.relation)} ${stmt.whereClause ? 'with a WHERE that is always true' : 'without WHERE'} locks every row until the migration commits`,
         location: stmt.relation?.location,
       }
     },

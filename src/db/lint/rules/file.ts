@@ -10,10 +10,11 @@ export const doBlock = defineRule({
     severity: 'warning',
     phases: bothPhases,
     summary:
-      'The linter checks the statements inside a DO block like any others, but it cannot follow an EXECUTE of a computed string or a body it cannot read.',
-    hint: 'write the statements as plain SQL (or EXECUTE string literals), or review the block by hand and allow it with a reason',
+      'The linter checks the statements inside a DO block like any others, an EXECUTE of a constant string too (a literal, literals joined with ||, format() of literals), but it cannot follow an EXECUTE of a string computed at run time or a body it cannot read.',
+    hint: 'write the statements as plain SQL (or EXECUTE constant strings), or review the block by hand and allow it with a reason',
     example: {
-      unsafe: "DO $$ BEGIN EXECUTE format('ALTER TABLE %I DROP COLUMN nickname', 'users'); END $$;",
+      unsafe:
+        "DO $$ DECLARE tbl text := 'users'; BEGIN EXECUTE format('ALTER TABLE %I DROP COLUMN nickname', tbl); END $$;",
       safe: [
         'DO $$ BEGIN',
         "  IF NOT EXISTS (SELECT 1 FROM pg_type WHERE typname = 'mood') THEN",
