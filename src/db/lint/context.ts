@@ -186,7 +186,7 @@ function declaredNotNull(column: ColumnDef): boolean {
   )
 }
 
-/** The column of `col IS NOT NULL`, if that is the whole expression. */
+/** The columns a CHECK expression proves NOT NULL: `col IS NOT NULL`, alone or among ANDs. */
 export function notNullColumns(expr: Node | undefined): string[] {
   if (!expr) return []
   // CHECK (a IS NOT NULL AND b > 0) proves a NOT NULL too: PostgreSQL's proof looks into ANDs.

@@ -139,8 +139,8 @@ function readsTables(query: Node, context: FileContext): string | undefined {
 }
 
 /**
- * Whether a column of the statement's table is a key: `id`, or one the file or the catalog shows
- * as a primary key or the only column of a unique index. (`status = 'closed'` picks every closed
+ * Whether a column of the statement's table is a key: `id`, or one the files show as a primary
+ * key or the only column of a unique index (the catalog's keys are not read). (`status = 'closed'` picks every closed
  * row: not a key.) In a migration tool's own bookkeeping table, one row per migration, any
  * column picks a few rows: Alembic's offline SQL ends each upgrade with
  * `UPDATE alembic_version … WHERE version_num = '…'`.
