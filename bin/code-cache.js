@@ -13,10 +13,10 @@
  * level only), which a command's first run starts from.
  *
  * The caches live in $XDG_CACHE_HOME/bluegreen/code-cache (default ~/.cache), private to the
- * user, keyed by the Node version and the bundle's size and mtime; V8 rejects data that does not
- * match its version and flags, and the cache is then written again. Anything going wrong with it
- * (no home, a read-only disk) only costs the compilation. NODE_DISABLE_COMPILE_CACHE=1 turns it
- * off, as it does Node's own.
+ * user, keyed by the Node version and the bundle's size and mtime (a run drops that Node's caches
+ * of the bundle's earlier builds); V8 rejects data that does not match its version and flags, and
+ * the cache is then written again. Anything going wrong with it (no home, a read-only disk) only
+ * costs the compilation. NODE_DISABLE_COMPILE_CACHE=1 turns it off, as it does Node's own.
  */
 import {
   mkdirSync,
@@ -50,8 +50,10 @@ export function loadWithCodeCache(url, command) {
   const { size, mtimeMs } = statSync(file)
   const dir = cacheDir()
   // One set of caches per installed bundle: a global install and a project's do not evict each other.
-  const name = (flavour) => `${file.replace(/.*[\\/]/, '')}-${pathHash(file)}-${flavour}-`
-  const key = `${process.version}-${size}-${Math.trunc(mtimeMs)}.v8`
+  // The Node version is part of the name: writing one Node's cache drops that Node's caches of
+  // older builds, not another Node's cache of this one (CI, or nvm, switching between them).
+  const name = (flavour) => `${file.replace(/.*[\\/]/, '')}-${pathHash(file)}-${flavour}-${process.version}-`
+  const key = `${size}-${Math.trunc(mtimeMs)}.v8`
   const prefix = name(command)
   const cacheFile = dir && join(dir, prefix + key)
   const own = dir && readCache(cacheFile)

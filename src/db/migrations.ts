@@ -357,27 +357,39 @@ async function catalogKnowledge(client: Client, files: PendingFile[]): Promise<S
   // What the linter cannot tell from the files: the old types of columns whose type changes, what
   // proves a column NOT NULL (SET NOT NULL, DROP DEFAULT, a PRIMARY KEY USING INDEX), and whether a
   // CREATE TABLE IF NOT EXISTS finds a table that is there.
+  // And the keys of the tables an UPDATE or DELETE filters: one pinned to a key is quick, even
+  // under a lock an earlier statement of its transaction took.
   const readFor = new Set(['AT_AlterColumnType', 'AT_SetNotNull', 'AT_ColumnDefault', 'AT_AddConstraint'])
+  const read = (relation: RangeVar | undefined) => {
+    const name = relationName(relation)
+    if (name && relation?.relname) tables.set(name, `${relation.schemaname ?? 'public'}.${relation.relname}`)
+  }
   for (const { statements } of files) {
     for (const { node } of statements) {
-      if ('CreateStmt' in node && node.CreateStmt.if_not_exists) {
-        const { relation } = node.CreateStmt
-        const name = relationName(relation)
-        if (name && relation?.relname)
-          tables.set(name, `${relation.schemaname ?? 'public'}.${relation.relname}`)
-      }
+      if ('CreateStmt' in node && node.CreateStmt.if_not_exists) read(node.CreateStmt.relation)
+      if ('UpdateStmt' in node && node.UpdateStmt.whereClause) read(node.UpdateStmt.relation)
+      if ('DeleteStmt' in node && node.DeleteStmt.whereClause) read(node.DeleteStmt.relation)
       if (!('AlterTableStmt' in node)) continue
       const { relation, cmds } = node.AlterTableStmt
       const wanted = (cmds ?? []).some(
         (c) => 'AlterTableCmd' in c && readFor.has(c.AlterTableCmd.subtype ?? ''),
       )
-      const name = relationName(relation)
-      if (wanted && name && relation?.relname)
-        tables.set(name, `${relation.schemaname ?? 'public'}.${relation.relname}`)
+      if (wanted) read(relation)
     }
   }
   if (tables.size === 0) return knowledge
   const names = [...tables.keys()]
+  // A key picks one row: the only column of a primary key or of a unique index over every row (a
+  // partial one leaves the rows outside its predicate free to repeat the value).
+  const { rows: keys } = await client.query<{ name: string; column: string }>(
+    `SELECT r.name, a.attname AS column
+       FROM unnest($1::text[]) AS r(name)
+       JOIN pg_index i ON i.indrelid = to_regclass(r.name) AND i.indisunique AND i.indnkeyatts = 1
+            AND i.indpred IS NULL AND i.indexprs IS NULL
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]`,
+    [names],
+  )
+  for (const row of keys) knowledge.recordKey(tables.get(row.name)!, row.column)
   const { rows: columns } = await client.query<{
     name: string
     column: string

@@ -79,7 +79,6 @@ const controlPrefix = new RegExp(
 const skipped =
   /^(?:NULL|RETURN\b|RAISE\b|EXIT\b|CONTINUE\b|GET\s+(?:STACKED\s+)?DIAGNOSTICS\b|ASSERT\b|SELECT\b[\s\S]*\bINTO\b|[\w."]+(?:\[[^\]]*\])?\s*:?=)/i
 
-/** The value of one whole string literal ('…' with '' escapes, E'…' without escapes, $tag$…$tag$). */
 /**
  * The SQL of an EXECUTE whose string is a constant: a literal, literals joined with ||, or
  * format() of a literal with literal arguments (%s, %I and %L, as PostgreSQL fills them).
@@ -110,36 +109,7 @@ function constantString(text: string): string | undefined {
   return complete ? filled : undefined
 }
 
-/** `text` split at `separator` outside single quotes and dollar quotes; undefined if a quote is open. */
-function splitOutside(text: string, separator: string): string[] | undefined {
-  const parts: string[] = []
-  let part = ''
-  for (let i = 0; i < text.length;) {
-    if (text[i] === "'") {
-      let end = text.indexOf("'", i + 1)
-      while (end !== -1 && text[end + 1] === "'") end = text.indexOf("'", end + 2)
-      if (end === -1) return undefined
-      part += text.slice(i, end + 1)
-      i = end + 1
-    } else if (text.startsWith(separator, i)) {
-      parts.push(part)
-      part = ''
-      i += separator.length
-    } else if (text[i] === '$') {
-      const tag = /^\$(?:[A-Za-z_]\w*)?\$/.exec(text.slice(i, i + 64))?.[0]
-      const end = tag ? text.indexOf(tag, i + tag.length) : -1
-      if (tag && end === -1) return undefined
-      const stop = tag ? end + tag.length : i + 1
-      part += text.slice(i, stop)
-      i = stop
-    } else {
-      part += text[i++]
-    }
-  }
-  parts.push(part)
-  return parts
-}
-
+/** The value of one whole string literal ('…' with '' escapes, E'…' without escapes, $tag$…$tag$). */
 function stringLiteral(text: string): string | undefined {
   const quoted = /^'((?:[^']|'')*)'$/s.exec(text)
   if (quoted) return quoted[1].replace(/''/g, "'")
@@ -150,40 +120,55 @@ function stringLiteral(text: string): string | undefined {
 
 /** The body split at semicolons outside quotes, dollar quotes and comments; comments removed. */
 function splitTopLevel(body: string): string[] {
-  const chunks: string[] = []
-  let chunk = ''
+  return splitOutside(body, ';', { strict: false })
+}
+
+/**
+ * `text` split at `separator` outside quotes ('…', "…", $tag$…$tag$) and comments, the comments
+ * removed (a block comment leaves a space). A quote or comment left open runs to the end of the
+ * text; `strict`, it makes the result undefined instead.
+ */
+function splitOutside(text: string, separator: string, options: { strict: false }): string[]
+function splitOutside(text: string, separator: string, options?: { strict: boolean }): string[] | undefined
+function splitOutside(text: string, separator: string, { strict = true } = {}): string[] | undefined {
+  const parts: string[] = []
+  let part = ''
   let i = 0
-  while (i < body.length) {
-    const c = body[i]
+  while (i < text.length) {
+    const c = text[i]
     let end = i + 1
-    if (c === "'" || c === '"') {
-      end = body.indexOf(c, i + 1)
-      while (end !== -1 && body[end + 1] === c) end = body.indexOf(c, end + 2)
-      end = end === -1 ? body.length : end + 1
-    } else if (c === '-' && body[i + 1] === '-') {
-      const newline = body.indexOf('\n', i)
-      i = newline === -1 ? body.length : newline
-      continue
-    } else if (c === '/' && body[i + 1] === '*') {
-      const close = body.indexOf('*/', i + 2)
-      i = close === -1 ? body.length : close + 2
-      chunk += ' '
-      continue
-    } else if (c === '$') {
-      const tag = /^\$(?:[A-Za-z_]\w*)?\$/.exec(body.slice(i, i + 64))
-      if (tag) {
-        const close = body.indexOf(tag[0], i + tag[0].length)
-        end = close === -1 ? body.length : close + tag[0].length
-      }
-    } else if (c === ';') {
-      chunks.push(chunk)
-      chunk = ''
-      i++
+    if (text.startsWith(separator, i)) {
+      parts.push(part)
+      part = ''
+      i += separator.length
       continue
     }
-    chunk += body.slice(i, end)
+    if (c === "'" || c === '"') {
+      end = text.indexOf(c, i + 1)
+      while (end !== -1 && text[end + 1] === c) end = text.indexOf(c, end + 2)
+      if (end === -1 && strict) return undefined
+      end = end === -1 ? text.length : end + 1
+    } else if (c === '-' && text[i + 1] === '-') {
+      const newline = text.indexOf('\n', i)
+      i = newline === -1 ? text.length : newline
+      continue
+    } else if (c === '/' && text[i + 1] === '*') {
+      const close = text.indexOf('*/', i + 2)
+      if (close === -1 && strict) return undefined
+      i = close === -1 ? text.length : close + 2
+      part += ' '
+      continue
+    } else if (c === '$') {
+      const tag = /^\$(?:[A-Za-z_]\w*)?\$/.exec(text.slice(i, i + 64))
+      if (tag) {
+        const close = text.indexOf(tag[0], i + tag[0].length)
+        if (close === -1 && strict) return undefined
+        end = close === -1 ? text.length : close + tag[0].length
+      }
+    }
+    part += text.slice(i, end)
     i = end
   }
-  chunks.push(chunk)
-  return chunks
+  parts.push(part)
+  return parts
 }

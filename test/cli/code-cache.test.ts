@@ -79,10 +79,14 @@ describe('the fast path through its code cache', () => {
     // What an earlier build of this bundle, and another install used yesterday, left.
     const older = own.replace(/-\d+-\d+\.v8$/, '-1-1.v8')
     const otherInstall = own.replace(/^fast-path-lint\.cjs-[0-9a-f]+-/, 'fast-path-lint.cjs-00000000-')
+    // The same install run by another Node (CI and a user's nvm switch between them): runs on
+    // the two must not evict each other's cache, or each would compile from the warm one again.
+    const otherNode = own.replace(/-v\d+\.\d+\.\d+-/, '-v99.0.0-')
     writeFileSync(join(cacheDir, older), 'old')
     writeFileSync(join(cacheDir, otherInstall), 'other')
+    writeFileSync(join(cacheDir, otherNode), 'other node')
     rmSync(join(cacheDir, own))
     lint({ XDG_CACHE_HOME: cacheHome })
-    expect(caches(cacheHome).sort()).toEqual([own, otherInstall].sort())
+    expect(caches(cacheHome).sort()).toEqual([own, otherInstall, otherNode].sort())
   })
 })

@@ -257,6 +257,34 @@ describe('migration runner', () => {
     })
   })
 
+  it('takes the keys an UPDATE under a lock is pinned to from the catalog: a unique index over every row', async () => {
+    await freshDatabase(async (client) => {
+      // Given the accounts table, with a unique index on name and a partial one on email
+      await applyMigrations(client, { ...base, dir: join(fixtures, 'expand'), phase: 'expand' })
+      await client.query('CREATE UNIQUE INDEX accounts_name_key ON accounts (name)')
+      await client.query('CREATE UNIQUE INDEX accounts_live_email ON accounts (email) WHERE plan IS NOT NULL')
+      const dir = mkdtempSync(join(tmpdir(), 'bluegreen-mig-keys-'))
+      copies.push(dir)
+      const file = (where: string) =>
+        writeFileSync(
+          join(dir, '001_nickname.sql'),
+          `ALTER TABLE accounts ADD COLUMN nickname text;\nUPDATE accounts SET nickname = 'ada' WHERE ${where};\n`,
+        )
+      // When the UPDATE after the ADD COLUMN picks rows by email (the partial index is no key)
+      file("email = 'ada@example.com'")
+      const error = await failure(applyMigrations(client, { ...base, release: 'v2', dir, phase: 'expand' }))
+      // Then it holds the ADD COLUMN's lock for a scan, and is refused
+      expect(error.details).toEqual([
+        expect.stringMatching(/001_nickname\.sql:2:1: long-statement-under-lock /),
+      ])
+      // When it picks its row by name, whose unique index only the catalog shows
+      file("name = 'Ada'")
+      // Then it is pinned to a key, and applies
+      const result = await applyMigrations(client, { ...base, release: 'v2', dir, phase: 'expand' })
+      expect(result.applied).toEqual(['001_nickname.sql'])
+    })
+  })
+
   it('reads a table an earlier pending file creates as new: the running version does not use it', async () => {
     await freshDatabase(async (client) => {
       // Given a release's expand directory that creates a table in one file and indexes it in the next

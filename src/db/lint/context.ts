@@ -130,7 +130,8 @@ export function learn(node: Node, context: FileContext): void {
       'IndexElem' in p && p.IndexElem.name ? [p.IndexElem.name] : [],
     )
     if (stmt.idxname && table && columns.length === (stmt.indexParams ?? []).length)
-      context.knowledge.recordIndex(index, table, columns, stmt.unique === true)
+      // A partial unique index leaves the rows outside its predicate free to repeat a value: no key.
+      context.knowledge.recordIndex(index, table, columns, stmt.unique === true && !stmt.whereClause)
   } else if ('DropStmt' in node && node.DropStmt.removeType === 'OBJECT_TABLE') {
     for (const object of node.DropStmt.objects ?? []) {
       const key = context.key(nameList(object))

@@ -139,9 +139,9 @@ function readsTables(query: Node, context: FileContext): string | undefined {
 }
 
 /**
- * Whether a column of the statement's table is a key: `id`, or one the files show as a primary
- * key or the only column of a unique index (the catalog's keys are not read). (`status = 'closed'` picks every closed
- * row: not a key.) In a migration tool's own bookkeeping table, one row per migration, any
+ * Whether a column of the statement's table is a key: `id`, or one the files (or, at release
+ * time, the catalog) show as a primary key or the only column of a unique index over every row.
+ * (`status = 'closed'` picks every closed row: not a key.) In a migration tool's own bookkeeping table, one row per migration, any
  * column picks a few rows: Alembic's offline SQL ends each upgrade with
  * `UPDATE alembic_version … WHERE version_num = '…'`.
  */
@@ -167,22 +167,40 @@ const bookkeepingTables = new Set([
   '__drizzle_migrations',
 ])
 
-/** A WHERE that picks rows by key (`id = 1`, `id IN (1, 2)`, either under AND): a few rows, fast. */
+/**
+ * A WHERE that picks a bounded set of rows by key: a few rows, fast. `id = 1`, `id IN (1, 2)`,
+ * `id = ANY (ARRAY[1, 2])` or `= ANY ('{1,2}')`, and a batch, `id IN (SELECT id … LIMIT 1000)`;
+ * any of them under AND.
+ */
 function pinned(where: Node | undefined, isKey: (column: string) => boolean): boolean {
   if (!where) return false
   if ('BoolExpr' in where)
     return (
       where.BoolExpr.boolop === 'AND_EXPR' && (where.BoolExpr.args ?? []).some((arg) => pinned(arg, isKey))
     )
-  if (!('A_Expr' in where)) return false
-  const expr = where.A_Expr
   const constant = (n: Node | undefined): boolean =>
     n !== undefined && ('A_Const' in n || 'ParamRef' in n || ('TypeCast' in n && constant(n.TypeCast.arg)))
   const column = (n: Node | undefined) => {
     const name = n !== undefined && 'ColumnRef' in n ? lastName(n.ColumnRef.fields) : undefined
     return name !== undefined && isKey(name)
   }
+  if ('SubLink' in where) {
+    const { subLinkType, testexpr, operName, subselect } = where.SubLink
+    const select = subselect && 'SelectStmt' in subselect ? subselect.SelectStmt : undefined
+    return (
+      subLinkType === 'ANY_SUBLINK' &&
+      (operName === undefined || lastName(operName) === '=') &&
+      column(testexpr) &&
+      constant(select?.limitCount)
+    )
+  }
+  if (!('A_Expr' in where)) return false
+  const expr = where.A_Expr
   const operator = lastName(expr.name)
+  if (expr.kind === 'AEXPR_OP_ANY' && operator === '=') {
+    const array = expr.rexpr && 'A_ArrayExpr' in expr.rexpr ? expr.rexpr.A_ArrayExpr.elements : undefined
+    return column(expr.lexpr) && (array ? array.length > 0 && array.every(constant) : constant(expr.rexpr))
+  }
   if (expr.kind === 'AEXPR_OP' && operator === '=')
     return (column(expr.lexpr) && constant(expr.rexpr)) || (column(expr.rexpr) && constant(expr.lexpr))
   if (expr.kind === 'AEXPR_IN' && operator === '=') {

@@ -1,6 +1,6 @@
 /** TRUNCATE, DELETE and UPDATE: the statements that destroy or lock the rows the old version serves. */
 import type { Node } from 'libpg-query'
-import { qualified, relationsOf } from '../names.js'
+import { lastName, qualified, relationsOf } from '../names.js'
 import { bothPhases, expandOnly, defineRule } from '../rule.js'
 
 /** Whether a WHERE may leave rows out: not absent, and not one that is always true (`WHERE true`, `WHERE 1 = 1`). */
@@ -9,7 +9,7 @@ function picksRows(where: Node | undefined): boolean {
   if ('A_Const' in where) return where.A_Const.boolval?.boolval !== true
   if (!('A_Expr' in where) || where.A_Expr.kind !== 'AEXPR_OP') return true
   const { lexpr, rexpr, name } = where.A_Expr
-  const operator = name?.[0] && 'String' in name[0] ? name[0].String.sval : undefined
+  const operator = lastName(name)
   const value = (n: Node | undefined) => {
     if (!n || !('A_Const' in n)) return undefined
     const { location: _, ...constant } = n.A_Const
