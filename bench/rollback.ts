@@ -17,7 +17,8 @@ import { performance } from 'node:perf_hooks'
 import { otherPool, type LoadBalancer, type PoolName } from '../src/lb/types.js'
 import { startTestApp, type TestApp } from '../test/support/http-app.js'
 import { startPostgres } from '../test/support/postgres.js'
-import { startApiRecorder } from './lib/api-recorder.js'
+import { startApiRecorder, type ApiRecorder } from './lib/api-recorder.js'
+import { startLatencyProxy } from './lib/latency-proxy.js'
 import { buildCli, runProcess, type BuiltCli } from './lib/cli.js'
 import { isMain, numberFlag, withCleanup } from './lib/main.js'
 import { formatTable, measureTimings, stats, timingStats, type Stats } from './lib/measure.js'
@@ -48,11 +49,15 @@ interface Profiled {
   summary: ProfileSummary
 }
 
+const awsDelayMs = 15
+const dbDelayMs = 1
+
 const names = {
   node: 'node -e 0',
   help: 'bluegreen rollback --help',
   sdk: 'node: import the ELBv2 SDK client',
   rollback: 'rollback',
+  distant: 'rollback, AWS and the database across a network',
   partitioned: 'rollback, database partitioned',
   redeploy: 're-deploy (deploy step)',
   replace: 're-deploy (replace targets)',
@@ -67,6 +72,10 @@ export async function rollbackBench({ cli, stack, runs }: RollbackOptions): Prom
   const recorder = await startApiRecorder(stackEnv.BLUEGREEN_ALB_ENDPOINT)
   // The CLI reaches the emulator through the recorder; everything else is the stack's.
   const rollbackEnv = { ...stack.env, BLUEGREEN_ALB_ENDPOINT: recorder.url }
+  // As from a laptop or a CI runner to a region: each ELBv2 call 15 ms away, PostgreSQL 1 ms.
+  const distantApi = await startApiRecorder(stackEnv.BLUEGREEN_ALB_ENDPOINT, { delayMs: awsDelayMs })
+  const distantDb = await startLatencyProxy(stack.databaseUrl, dbDelayMs)
+  const distantEnv = { ...stack.env, BLUEGREEN_ALB_ENDPOINT: distantApi.url, DATABASE_URL: distantDb.url }
   const { createLoadBalancer } = await import('../src/lb/index.js')
   const lb: LoadBalancer = await createLoadBalancer(
     {
@@ -134,6 +143,38 @@ export async function rollbackBench({ cli, stack, runs }: RollbackOptions): Prom
     }
   }
 
+  /** One rollback, timed from its start to production on the standby and to its exit. */
+  const timedRollback = async (api: ApiRecorder, env: NodeJS.ProcessEnv): Promise<Record<string, number>> => {
+    const standby = otherPool(await livePool())
+    // A rollback never toggles: the pool the last run left is "rolled back", not a target.
+    // Outside the timed part, make it the standby again, as the next release would.
+    await restoreStandby(stack.databaseUrl, standby)
+    api.calls.length = 0
+    const started = performance.now()
+    let failure: string | undefined
+    const exiting = runProcess(node, [cli.bin, 'rollback', '--plan', e2ePlan, '--yes'], {
+      env,
+    }).then((exited) => {
+      if (exited.code !== 0) failure = `rollback exited with ${exited.code}:\n${exited.stderr}`
+      return exited
+    })
+    const onStandby = await pollProduction(productionUrl, (a) => a.pool === standby, {
+      giveUp: () => failure,
+    })
+    const exited = await exiting
+    if (failure) throw new Error(failure)
+    const calls = api.calls.filter((c) => c.at >= started)
+    const modify = calls.find((c) => c.action === 'ModifyListener')
+    if (!modify) throw new Error('the rollback made no ModifyListener call')
+    if (api === recorder) apiSequences.push(calls.map((c) => c.action))
+    return {
+      production: onStandby - started,
+      exit: exited.exitedAt - started,
+      firstCall: calls[0].at - started,
+      modify: modify.at - started,
+    }
+  }
+
   const partition = await silentServer()
   try {
     const samples = await measureTimings(
@@ -149,39 +190,8 @@ export async function rollbackBench({ cli, stack, runs }: RollbackOptions): Prom
               "await import('@aws-sdk/client-elastic-load-balancing-v2')",
             ]),
         },
-        {
-          name: names.rollback,
-          async run() {
-            const standby = otherPool(await livePool())
-            // A rollback never toggles: the pool the last run left is "rolled back", not a target.
-            // Outside the timed part, make it the standby again, as the next release would.
-            await restoreStandby(stack.databaseUrl, standby)
-            recorder.calls.length = 0
-            const started = performance.now()
-            let failure: string | undefined
-            const exiting = runProcess(node, [cli.bin, 'rollback', '--plan', e2ePlan, '--yes'], {
-              env: rollbackEnv,
-            }).then((exited) => {
-              if (exited.code !== 0) failure = `rollback exited with ${exited.code}:\n${exited.stderr}`
-              return exited
-            })
-            const onStandby = await pollProduction(productionUrl, (a) => a.pool === standby, {
-              giveUp: () => failure,
-            })
-            const exited = await exiting
-            if (failure) throw new Error(failure)
-            const calls = recorder.calls.filter((c) => c.at >= started)
-            const modify = calls.find((c) => c.action === 'ModifyListener')
-            if (!modify) throw new Error('the rollback made no ModifyListener call')
-            apiSequences.push(calls.map((c) => c.action))
-            return {
-              production: onStandby - started,
-              exit: exited.exitedAt - started,
-              firstCall: calls[0].at - started,
-              modify: modify.at - started,
-            }
-          },
-        },
+        { name: names.rollback, run: () => timedRollback(recorder, rollbackEnv) },
+        { name: names.distant, run: () => timedRollback(distantApi, distantEnv) },
         {
           name: names.partitioned,
           async run() {
@@ -290,6 +300,8 @@ export async function rollbackBench({ cli, stack, runs }: RollbackOptions): Prom
     elbv2.destroy()
     await lb.close()
     await recorder.close()
+    await distantApi.close()
+    await distantDb.close()
     await partition.close()
   }
 }
@@ -316,11 +328,19 @@ function report(
     'production',
     'rollback, database partitioned → production on standby',
   )
+  const distant = get(
+    names.distant,
+    'production',
+    `rollback, ELBv2 ${awsDelayMs} ms and PostgreSQL ${dbDelayMs} ms away → production on standby`,
+  )
   const redeploy = get(names.redeploy, 'production', 're-deploy via deploy step → old version')
   const replace = get(names.replace, 'production', 're-deploy replacing targets → old version')
   const help = get(names.help, 'total')
   const sdk = get(names.sdk, 'total')
-  const table = formatTable([base, help, sdk, toStandby, toExit, partitioned, redeploy, replace], names.node)
+  const table = formatTable(
+    [base, help, sdk, toStandby, toExit, distant, partitioned, redeploy, replace],
+    names.node,
+  )
   const med = (c: string, t: string) => stats('', samples.get(c)!.get(t)!).median
   const firstCall = med(names.rollback, 'firstCall')
   const modify = med(names.rollback, 'modify')
@@ -389,6 +409,11 @@ function report(
         'connection every 5 ms) and stops at the first answer whose `pool` is the standby pool. Each rollback goes the ' +
         `other way from the last (green → blue → green …). ${runs} interleaved runs of each case after 2 untimed rounds.`,
       '',
+      `**Across a network** (${fmtMs(distant.median)} to production): the same rollback, with each ELBv2 call held ` +
+        `${awsDelayMs} ms before it reaches the emulator (a laptop or CI runner calling a region) and every packet to ` +
+        `and from PostgreSQL held ${dbDelayMs} ms each way (bench/lib/latency-proxy.ts): what the order of the ` +
+        'reads costs when each one waits on a network, which on the local stack it hardly does.',
+      '',
       'The alternatives users have without a standby pool, measured the same way (until production answers with ' +
         'the old version):',
       '',
@@ -433,7 +458,8 @@ function report(
     headline: [
       `rollback → production on the standby pool: ${fmtMs(toStandby.median)} = ${times(toStandby.median, base.median)} ` +
         `\`node -e 0\` of Node ${process.versions.node} (${goal}); command exit after confirmation ${fmtMs(toExit.median)}; ` +
-        `re-deploy via the deploy step ${fmtMs(redeploy.median)}, re-deploy replacing targets ${fmtMs(replace.median)}`,
+        `re-deploy via the deploy step ${fmtMs(redeploy.median)}, re-deploy replacing targets ${fmtMs(replace.median)}; ` +
+        `with ELBv2 ${awsDelayMs} ms and PostgreSQL ${dbDelayMs} ms away ${fmtMs(distant.median)}`,
       `rollback with the database partitioned → production on the standby pool: ${fmtMs(partitioned.median)} ` +
         `(${partitioned.median <= 2000 ? 'within' : 'NOT within'} 2 s; the journal gets --journal-timeout, 1 s)`,
     ],

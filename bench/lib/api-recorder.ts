@@ -2,7 +2,8 @@
  * A pass-through in front of the ELBv2 emulator's API that notes when each call arrived and which
  * Action it was, so a rollback's time can be split into "before the first AWS call" (start-up,
  * plan, SDK, journal), the calls up to ModifyListener, and what follows. One local hop: well under
- * a millisecond per call.
+ * a millisecond per call; with `delayMs`, each call waits that long before it is passed on, as a
+ * call to AWS's regional endpoint waits on the network.
  */
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -20,7 +21,10 @@ export interface ApiRecorder {
   close(): Promise<void>
 }
 
-export async function startApiRecorder(target: string): Promise<ApiRecorder> {
+export async function startApiRecorder(
+  target: string,
+  { delayMs = 0 }: { delayMs?: number } = {},
+): Promise<ApiRecorder> {
   const upstream = new URL(target)
   const agent = new Agent({ keepAlive: true })
   const calls: ApiCall[] = []
@@ -34,25 +38,29 @@ export async function startApiRecorder(target: string): Promise<ApiRecorder> {
         new URL(req.url ?? '/', upstream).searchParams.get('Action') ??
         '?'
       calls.push({ action, at: performance.now() })
-      const forward = request(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method: req.method,
-          path: req.url,
-          headers: req.headers,
-          agent,
-        },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers)
-          answer.pipe(res)
-        },
-      )
-      forward.on('error', (error) => {
-        if (!res.headersSent) res.writeHead(502)
-        res.end(error.message)
-      })
-      forward.end(body)
+      const pass = () => {
+        const forward = request(
+          {
+            host: upstream.hostname,
+            port: upstream.port,
+            method: req.method,
+            path: req.url,
+            headers: req.headers,
+            agent,
+          },
+          (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers)
+            answer.pipe(res)
+          },
+        )
+        forward.on('error', (error) => {
+          if (!res.headersSent) res.writeHead(502)
+          res.end(error.message)
+        })
+        forward.end(body)
+      }
+      if (delayMs > 0) setTimeout(pass, delayMs)
+      else pass()
     })
   })
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))

@@ -46,6 +46,11 @@ export interface ContextOptions {
   waitLockMs?: number
   /** Whether the plan's migration directories are checked (default true; rollback reads none). */
   checkMigrationDirs?: boolean
+  /**
+   * Read the load balancer's traffic as soon as its client is made, beside the journal's
+   * connection set-up (rollback: it decides from that read): EngineContext.trafficAhead.
+   */
+  readTrafficAhead?: boolean
 }
 
 export function actor(): string {
@@ -86,6 +91,14 @@ export async function withEngine<T>(
     if ('error' in created) throw created.error
     return created.lb
   }
+  const trafficAhead = options.readTrafficAhead
+    ? creating.then((created) => {
+        if (!('lb' in created)) return undefined
+        const read = created.lb.traffic()
+        read.catch(() => {})
+        return { read, at: Date.now() }
+      })
+    : undefined
   const interrupts = {
     hint: 'resume with `bluegreen release PLAN --resume`',
     onFirst: (signal: NodeJS.Signals) =>
@@ -112,6 +125,7 @@ export async function withEngine<T>(
             planDir,
             planHash: loaded.hash,
             lb: await loadBalancer(),
+            ...(trafficAhead ? { trafficAhead: await trafficAhead } : {}),
             journal: notifyingStaleLocks(
               redactingJournal(
                 options.waitLockMs ? waitingForLock(journal, options.waitLockMs, ui.emit) : journal,

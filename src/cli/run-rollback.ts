@@ -36,6 +36,8 @@ export async function runRollback(input: RollbackInput): Promise<void> {
       waitLockMs: waitLockMs(input.waitLock),
       tolerateUnset: rollbackDoesNotRead,
       checkMigrationDirs: false,
+      // Decided from a read started while the journal connects, not one after it.
+      readTrafficAhead: true,
     },
     async (ctx) => {
       const { rollback } = await import('../engine/rollback.js')

@@ -10,7 +10,14 @@
 import { randomUUID } from 'node:crypto'
 import { BluegreenError, ExitCode, isBluegreenError } from '../errors.js'
 import { describeTarget } from '../lb/pool-health.js'
-import { describeTraffic, otherPool, poolHealth, type PoolName, type Traffic } from '../lb/types.js'
+import {
+  describeTraffic,
+  otherPool,
+  poolHealth,
+  type PoolName,
+  type Target,
+  type Traffic,
+} from '../lb/types.js'
 import { appliedContractsAfter } from '../phases/contract-run.js'
 import { planSteps } from '../phases/index.js'
 import type { EngineContext } from './context.js'
@@ -62,15 +69,19 @@ export async function rollback(ctx: EngineContext, options: RollbackOptions): Pr
     try {
       // A release that lost its lock may still run: it is fenced (it stops at its next check),
       // and the on-call engineer's rollback must not wait for it.
-      // The load balancer is read while the lock is taken: no command that could write it holds
-      // the lock once we have it, unless we waited for it (--wait-lock), and then it is read again.
-      const asked = Date.now()
-      const early = ctx.lb.traffic()
-      early.catch(() => {})
+      // The load balancer is read while the lock is taken (or was, while the journal connected):
+      // no command that could write it holds the lock once we have it, unless we waited for it
+      // (--wait-lock), and then it is read again.
+      const early = trafficRead(ctx)
+      // And the health of the pool it will most likely switch to, as soon as the read tells which.
+      const health = options.force ? undefined : healthAhead(ctx, early.read)
       return await ctx.journal.withLock(
         ctx.plan.app,
         currentHolderFor(ctx),
-        (lease) => onlineRollback(ctx, lease, options, Date.now() - asked < 500 ? early : undefined),
+        (lease) =>
+          Date.now() - early.at < 500
+            ? onlineRollback(ctx, lease, { ...options, health }, early.read)
+            : onlineRollback(ctx, lease, options, undefined),
         { besideLostHolder: true },
       )
     } catch (error) {
@@ -100,6 +111,34 @@ export async function rollback(ctx: EngineContext, options: RollbackOptions): Pr
 }
 
 class JournalTooSlow extends Error {}
+
+/** The traffic read the command started ahead (EngineContext.trafficAhead) while fresh, or a new one. */
+function trafficRead(ctx: EngineContext): { read: Promise<Traffic>; at: number } {
+  const ahead = ctx.trafficAhead
+  if (ahead && Date.now() - ahead.at < 500) return ahead
+  const read = ctx.lb.traffic()
+  read.catch(() => {})
+  return { read, at: Date.now() }
+}
+
+/** The targets of a pool, as read for the preflight: the one read ahead when it is that pool. */
+type PoolTargets = (pool: PoolName) => Promise<Target[]>
+
+/**
+ * Reads the standby pool's targets while the journal is read: the pool the load balancer does not
+ * send traffic to, the rollback's target in every ordinary case. Another pool reads afresh.
+ */
+function healthAhead(ctx: EngineContext, traffic: Promise<Traffic>): PoolTargets {
+  const ahead = traffic.then((t) => {
+    const pool = otherPool(t.live)
+    return { pool, targets: ctx.lb.targets(pool) }
+  })
+  ahead.then(({ targets }) => targets.catch(() => {})).catch(() => {})
+  return async (pool) => {
+    const read = await ahead.catch(() => undefined)
+    return read?.pool === pool ? read.targets : ctx.lb.targets(pool)
+  }
+}
 
 /** Rejects with JournalTooSlow when the journal takes longer than the budget. */
 function within<T>(ms: number, work: Promise<T>): Promise<T> {
@@ -141,7 +180,7 @@ export async function readFacts(journal: Journal, app: string): Promise<Facts> {
 async function onlineRollback(
   ctx: EngineContext,
   lease: Lease,
-  options: RollbackOptions,
+  options: RollbackOptions & { health?: PoolTargets },
   early: Promise<Traffic> | undefined,
 ): Promise<RollbackResult> {
   const { lb, journal, plan } = ctx
@@ -168,8 +207,8 @@ async function onlineRollback(
 }
 
 async function offlineRollback(ctx: EngineContext, options: RollbackOptions): Promise<RollbackResult> {
-  const { lb, plan } = ctx
-  const traffic = await lb.traffic()
+  const { plan } = ctx
+  const traffic = await trafficRead(ctx).read
   // A rollback cut short on this machine: complete it instead of deciding again.
   const open = readSpool(plan.app)
     .filter((e) => !e.done)
@@ -222,6 +261,7 @@ async function act(
   ctx: EngineContext,
   decision: RollbackDecision,
   options: RollbackOptions & {
+    health?: PoolTargets
     lease?: Lease
     pools: Pools
     releases: Map<string, ReleaseRecord>
@@ -262,7 +302,7 @@ async function act(
       break
   }
   for (const message of decision.warnings) ctx.emit({ type: 'warning', message })
-  if (!options.force) await preflight(ctx, decision.to, options.pools)
+  if (!options.force) await preflight(ctx, decision.to, options.pools, options.health)
   const name = (pool: PoolName) =>
     `${pool}${options.pools[pool]?.version ? ` (${options.pools[pool]?.version})` : ''}`
   await options.confirm?.(`Switch ${plan.app} from ${name(decision.from)} to ${name(decision.to)}?`)
@@ -273,6 +313,8 @@ async function act(
     forced: options.force,
     releaseId: decision.undoes,
     lease: options.lease,
+    // Read under the lock this rollback holds: no need to read them again before the switch.
+    ...(options.journaled ? { pools: options.pools } : {}),
   })
 }
 
@@ -287,8 +329,17 @@ function unchanged(
   return { ok: true, action, to: live, version, ms: 0, changed: false, journaled: options.journaled, message }
 }
 
-async function preflight(ctx: EngineContext, target: PoolName, pools: Pools): Promise<void> {
-  const targets = await ctx.lb.targets(target)
+async function preflight(
+  ctx: EngineContext,
+  target: PoolName,
+  pools: Pools,
+  health: PoolTargets = (pool) => ctx.lb.targets(pool),
+): Promise<void> {
+  // The schema check's read runs beside the health read; the health's verdict is told first.
+  const pool = pools[target]
+  const applying = ctx.journalOffline ? undefined : appliedContractsAfter(ctx, pool?.releaseSeq ?? 0)
+  applying?.catch(() => {})
+  const targets = await health(target)
   const { healthy, sick } = poolHealth(targets)
   if (!healthy) {
     throw new BluegreenError({
@@ -298,7 +349,7 @@ async function preflight(ctx: EngineContext, target: PoolName, pools: Pools): Pr
       hint: `bring ${target} back up (redeploy the previous version to it), or add --force if you are sure`,
     })
   }
-  if (ctx.journalOffline) {
+  if (!applying) {
     ctx.emit({
       type: 'warning',
       message:
@@ -306,8 +357,7 @@ async function preflight(ctx: EngineContext, target: PoolName, pools: Pools): Pr
     })
     return
   }
-  const pool = pools[target]
-  const applied = await appliedContractsAfter(ctx, pool?.releaseSeq ?? 0)
+  const applied = await applying
   if (applied.length > 0) {
     throw new BluegreenError({
       code: 'ROLLBACK_UNSAFE',
@@ -327,6 +377,8 @@ export interface RollbackToOptions {
   releaseId?: string
   /** The release lock, verified right before the load balancer is written. */
   lease?: Lease
+  /** The pools' standing, when the caller read it from the journal under that lock. */
+  pools?: Pools
 }
 
 /**
@@ -340,7 +392,7 @@ export async function rollbackTo(ctx: EngineContext, options: RollbackToOptions)
   emit({ type: 'rollback.start', from, to: options.to, reason: options.reason, automatic: options.automatic })
   const pools: Pools = ctx.journalOffline
     ? (rememberedPools(plan.app)?.pools ?? {})
-    : await journal.pools(plan.app).catch(() => ({}))
+    : (options.pools ?? (await journal.pools(plan.app).catch(() => ({}))))
   const version = pools[options.to]?.version
   const intent: Omit<SpooledRollback, 'id'> = {
     from,

@@ -232,19 +232,44 @@ describe('release', () => {
 })
 
 describe('rollback', () => {
-  it('switches back to the standby pool and records it', async () => {
-    await release(context([deploy, switchAll, { standby: { for: '1h' } }]), {
+  /** v2 released onto green, blue kept as the standby: the rollback target. */
+  const releaseWithStandby = () =>
+    release(context([deploy, switchAll, { standby: { for: '1h' } }]), {
       version: 'v2',
       resume: false,
       force: false,
       dryRun: false,
     })
+
+  it('switches back to the standby pool and records it', async () => {
+    await releaseWithStandby()
     const ctx = context([deploy, switchAll])
     const result = await rollback(ctx, { force: false })
     expect(result).toMatchObject({ from: 'green', to: 'blue', changed: true, journaled: true })
     expect(lb.weights).toEqual({ blue: 100, green: 0 })
     expect((await ctx.journal.releases('shop', 1))[0]?.status).toBe('rolled_back')
     expect((await ctx.journal.auditLog('shop', 5)).map((e) => e.action)).toContain('rollback')
+  })
+
+  it('reads the standby pool’s health while it waits for the release lock, not after', async () => {
+    await releaseWithStandby()
+    const order: string[] = []
+    const read = lb.targets.bind(lb)
+    lb.targets = (pool) => (order.push(`health of ${pool}`), read(pool))
+    const journal = new FileJournal(join(dir, 'state.json'))
+    const take = journal.withLock.bind(journal)
+    // Given a journal that takes 50 ms to grant the lock
+    journal.withLock = async (...args) => {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      order.push('locked')
+      return take(...args)
+    }
+    // When the rollback runs
+    const result = await rollback(context([deploy, switchAll], { journal }), { force: false })
+    // Then the standby's health was read during that wait, once, and the rollback switched to it
+    expect(order).toEqual(['health of blue', 'locked'])
+    expect(result).toMatchObject({ from: 'green', to: 'blue', changed: true })
+    expect(lb.weights).toEqual({ blue: 100, green: 0 })
   })
 
   it('refuses to send users to an unhealthy standby pool (exit 5)', async () => {
