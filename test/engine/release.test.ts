@@ -272,6 +272,28 @@ describe('rollback', () => {
     expect(lb.weights).toEqual({ blue: 100, green: 0 })
   })
 
+  it('decides from the traffic read the command started ahead while fresh, and reads again when not', async () => {
+    await releaseWithStandby()
+    const order: string[] = []
+    const read = lb.traffic.bind(lb)
+    const shift = lb.shift.bind(lb)
+    lb.traffic = () => (order.push('read'), read())
+    lb.shift = (...args) => (order.push('switch'), shift(...args))
+    const beforeSwitch = () => order.slice(0, order.indexOf('switch') + 1)
+    // Given a read started ahead that says green is live
+    const ahead = (ageMs: number) => ({ read: read(), at: Date.now() - ageMs })
+    // When the rollback starts within 500 ms of it
+    const result = await rollback(context([deploy, switchAll], { trafficAhead: ahead(0) }), { force: false })
+    // Then it switches without a read of its own before the switch
+    expect(result).toMatchObject({ from: 'green', to: 'blue', changed: true })
+    expect(beforeSwitch()).toEqual(['switch'])
+    // When the read ahead is older than that (a slow journal connection), it reads the traffic anew
+    await releaseWithStandby()
+    order.length = 0
+    await rollback(context([deploy, switchAll], { trafficAhead: ahead(2000) }), { force: false })
+    expect(beforeSwitch()).toEqual(['read', 'switch'])
+  })
+
   it('refuses to send users to an unhealthy standby pool (exit 5)', async () => {
     await release(context([deploy, switchAll]), { version: 'v2', resume: false, force: false, dryRun: false })
     lb.health.blue = 'unhealthy'
