@@ -27,6 +27,7 @@ import { createIndex, reindex } from './rules/indexes.js'
 import { refreshMaterializedView, tableRewrite } from './rules/maintenance.js'
 import { renameColumn, renameObject, renameTable } from './rules/rename.js'
 import { lockTable, longStatementUnderLock, transactionControl } from './rules/transaction.js'
+import { disableTrigger } from './rules/triggers.js'
 
 export type { LintRule, MigrationPhase, Severity } from './rule.js'
 
@@ -65,6 +66,7 @@ export const ruleDefinitions = [
   detachPartition,
   dropDatabase,
   createOrReplace,
+  disableTrigger,
   jsonColumnRule,
   badAllowComment,
   syntaxError,

@@ -3,13 +3,24 @@ import { optionEnabled } from '../../sql-file.js'
 import { qualified } from '../names.js'
 import { bothPhases, defineRule } from '../rule.js'
 
+/** The ALTER TABLE forms that rewrite the table, as written. */
+const rewritingForms: Record<string, string> = {
+  AT_SetTableSpace: 'SET TABLESPACE',
+  AT_SetLogged: 'SET LOGGED',
+  AT_SetUnLogged: 'SET UNLOGGED',
+  // Into another table access method (a no-op when it is the table's own already).
+  AT_SetAccessMethod: 'SET ACCESS METHOD',
+  // PostgreSQL 17: a stored generated column's new expression is computed for every row.
+  AT_SetExpression: 'SET EXPRESSION',
+}
+
 export const tableRewrite = defineRule({
   meta: {
     id: 'table-rewrite',
     severity: 'error',
     phases: bothPhases,
     summary:
-      'VACUUM FULL, CLUSTER, SET TABLESPACE and SET LOGGED/UNLOGGED rewrite the table under an ACCESS EXCLUSIVE lock.',
+      'VACUUM FULL, CLUSTER, SET TABLESPACE, SET LOGGED/UNLOGGED, SET ACCESS METHOD and a generated column’s SET EXPRESSION rewrite the table under an ACCESS EXCLUSIVE lock.',
     hint: 'do this in a maintenance window, or use an online tool such as pg_repack',
     example: { unsafe: 'VACUUM FULL orders;', safe: 'VACUUM (ANALYZE) orders;' },
   },
@@ -26,14 +37,7 @@ export const tableRewrite = defineRule({
       }
     },
     AlterTableCmd(cmd, _context, { stmt, name }) {
-      const change =
-        cmd.subtype === 'AT_SetTableSpace'
-          ? 'SET TABLESPACE'
-          : cmd.subtype === 'AT_SetLogged'
-            ? 'SET LOGGED'
-            : cmd.subtype === 'AT_SetUnLogged'
-              ? 'SET UNLOGGED'
-              : undefined
+      const change = rewritingForms[cmd.subtype ?? '']
       if (change === undefined) return
       return {
         message: `${change} rewrites ${name} under an ACCESS EXCLUSIVE lock`,
