@@ -14,7 +14,13 @@ export interface StatusInput {
 
 export async function runStatus(input: StatusInput): Promise<void> {
   const report = await withEngine(
-    { planFile: input.planFile, json: input.json, command: input.command, allowOfflineJournal: true },
+    {
+      planFile: input.planFile,
+      json: input.json,
+      command: input.command,
+      allowOfflineJournal: true,
+      readTrafficAhead: true,
+    },
     async (ctx) => {
       const { status } = await import('../engine/status.js')
       return status(ctx)

@@ -10,7 +10,8 @@ export type EngineContext = PhaseServices<Plan> & {
   /**
    * The load balancer's traffic, read as soon as its client was made (while the journal's
    * connections were still opening), and when the read started: a rollback decides from it
-   * instead of waiting for a read of its own. Only commands that ask for it (readTrafficAhead).
+   * (while it is fresh) and status shows it, instead of waiting for a read of their own. Only
+   * commands that ask for it (readTrafficAhead).
    */
   trafficAhead?: { read: Promise<Traffic>; at: number }
 }

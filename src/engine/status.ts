@@ -100,10 +100,11 @@ export interface StatusReport {
 
 export async function status(ctx: EngineContext): Promise<StatusReport> {
   const { lb, journal, plan } = ctx
-  // The load balancer's answers do not depend on the journal's: asked at once, side by side.
-  const readLoadBalancer = () =>
-    Promise.all([lb.traffic(), Promise.all(poolNames.map((pool) => lb.targets(pool).catch(() => [])))])
-  let reading = readLoadBalancer()
+  // The load balancer's answers do not depend on the journal's: asked at once, side by side (the
+  // traffic, when the command read it ahead, while the journal was still connecting).
+  const readLoadBalancer = (traffic = lb.traffic()) =>
+    Promise.all([traffic, Promise.all(poolNames.map((pool) => lb.targets(pool).catch(() => [])))])
+  let reading = readLoadBalancer(ctx.trafficAhead?.read)
   // Until it is awaited below, a failure is not unhandled (it is thrown there).
   reading.catch(() => {})
   // Writing what a crash or an outage left is safe without the lock: each entry is written once.

@@ -11,6 +11,7 @@ import { FileJournal } from '../../src/journal/file.js'
 import type { EngineEvent } from '../../src/events.js'
 import { release } from '../../src/engine/release.js'
 import { rollback } from '../../src/engine/rollback.js'
+import { status } from '../../src/engine/status.js'
 import { BluegreenError } from '../../src/errors.js'
 import { smokePhase } from '../../src/phases/smoke.js'
 import { planSchema } from '../../src/plan/schema.js'
@@ -292,6 +293,18 @@ describe('rollback', () => {
     order.length = 0
     await rollback(context([deploy, switchAll], { trafficAhead: ahead(2000) }), { force: false })
     expect(beforeSwitch()).toEqual(['read', 'switch'])
+  })
+
+  it('status shows the traffic read ahead, without a read of its own', async () => {
+    await releaseWithStandby()
+    let reads = 0
+    const read = lb.traffic.bind(lb)
+    lb.traffic = () => (reads++, read())
+    const report = await status(
+      context([deploy, switchAll], { trafficAhead: { read: read(), at: Date.now() } }),
+    )
+    expect(reads).toBe(0)
+    expect(report.traffic.live).toBe('green')
   })
 
   it('refuses to send users to an unhealthy standby pool (exit 5)', async () => {
