@@ -360,15 +360,18 @@ async function catalogKnowledge(client: Client, files: PendingFile[]): Promise<S
   // And the keys of the tables an UPDATE or DELETE filters: one pinned to a key is quick, even
   // under a lock an earlier statement of its transaction took.
   const readFor = new Set(['AT_AlterColumnType', 'AT_SetNotNull', 'AT_ColumnDefault', 'AT_AddConstraint'])
-  const read = (relation: RangeVar | undefined) => {
+  const keyed = new Set<string>()
+  const read = (relation: RangeVar | undefined, forKeys = false) => {
     const name = relationName(relation)
-    if (name && relation?.relname) tables.set(name, `${relation.schemaname ?? 'public'}.${relation.relname}`)
+    if (!name || !relation?.relname) return
+    tables.set(name, `${relation.schemaname ?? 'public'}.${relation.relname}`)
+    if (forKeys) keyed.add(name)
   }
   for (const { statements } of files) {
     for (const { node } of statements) {
       if ('CreateStmt' in node && node.CreateStmt.if_not_exists) read(node.CreateStmt.relation)
-      if ('UpdateStmt' in node && node.UpdateStmt.whereClause) read(node.UpdateStmt.relation)
-      if ('DeleteStmt' in node && node.DeleteStmt.whereClause) read(node.DeleteStmt.relation)
+      if ('UpdateStmt' in node && node.UpdateStmt.whereClause) read(node.UpdateStmt.relation, true)
+      if ('DeleteStmt' in node && node.DeleteStmt.whereClause) read(node.DeleteStmt.relation, true)
       if (!('AlterTableStmt' in node)) continue
       const { relation, cmds } = node.AlterTableStmt
       const wanted = (cmds ?? []).some(
@@ -381,14 +384,18 @@ async function catalogKnowledge(client: Client, files: PendingFile[]): Promise<S
   const names = [...tables.keys()]
   // A key picks one row: the only column of a primary key or of a unique index over every row (a
   // partial one leaves the rows outside its predicate free to repeat the value).
-  const { rows: keys } = await client.query<{ name: string; column: string }>(
-    `SELECT r.name, a.attname AS column
-       FROM unnest($1::text[]) AS r(name)
-       JOIN pg_index i ON i.indrelid = to_regclass(r.name) AND i.indisunique AND i.indnkeyatts = 1
-            AND i.indpred IS NULL AND i.indexprs IS NULL
-       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]`,
-    [names],
-  )
+  // Read only when a file filters an UPDATE or DELETE: no round trip for the other files.
+  const { rows: keys } =
+    keyed.size === 0
+      ? { rows: [] }
+      : await client.query<{ name: string; column: string }>(
+          `SELECT r.name, a.attname AS column
+             FROM unnest($1::text[]) AS r(name)
+             JOIN pg_index i ON i.indrelid = to_regclass(r.name) AND i.indisunique AND i.indnkeyatts = 1
+                  AND i.indpred IS NULL AND i.indexprs IS NULL
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]`,
+          [[...keyed]],
+        )
   for (const row of keys) knowledge.recordKey(tables.get(row.name)!, row.column)
   const { rows: columns } = await client.query<{
     name: string

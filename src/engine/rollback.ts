@@ -112,8 +112,11 @@ export async function rollback(ctx: EngineContext, options: RollbackOptions): Pr
 
 class JournalTooSlow extends Error {}
 
-/** The traffic read the command started ahead (EngineContext.trafficAhead) while fresh, or a new one. */
-function trafficRead(ctx: EngineContext): { read: Promise<Traffic>; at: number } {
+/**
+ * The traffic read the command started ahead (EngineContext.trafficAhead) while fresh (under
+ * 500 ms old: not after a slow journal connection or a wait for the lock), or a new one.
+ */
+export function trafficRead(ctx: EngineContext): { read: Promise<Traffic>; at: number } {
   const ahead = ctx.trafficAhead
   if (ahead && Date.now() - ahead.at < 500) return ahead
   const read = ctx.lb.traffic()

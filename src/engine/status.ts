@@ -13,7 +13,7 @@ import type {
   Standing,
   StepRecord,
 } from '../journal/journal.js'
-import { readFacts, settleInterrupted } from './rollback.js'
+import { readFacts, settleInterrupted, trafficRead } from './rollback.js'
 import { expireGate, waitingGate } from './approve.js'
 import { decideRollback, describePool } from './standing.js'
 import { rememberedPools } from '../journal/spool.js'
@@ -101,10 +101,10 @@ export interface StatusReport {
 export async function status(ctx: EngineContext): Promise<StatusReport> {
   const { lb, journal, plan } = ctx
   // The load balancer's answers do not depend on the journal's: asked at once, side by side (the
-  // traffic, when the command read it ahead, while the journal was still connecting).
+  // traffic, when the command read it ahead while the journal was connecting, from that read).
   const readLoadBalancer = (traffic = lb.traffic()) =>
     Promise.all([traffic, Promise.all(poolNames.map((pool) => lb.targets(pool).catch(() => [])))])
-  let reading = readLoadBalancer(ctx.trafficAhead?.read)
+  let reading = readLoadBalancer(trafficRead(ctx).read)
   // Until it is awaited below, a failure is not unhandled (it is thrown there).
   reading.catch(() => {})
   // Writing what a crash or an outage left is safe without the lock: each entry is written once.

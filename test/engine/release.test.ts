@@ -12,6 +12,7 @@ import type { EngineEvent } from '../../src/events.js'
 import { release } from '../../src/engine/release.js'
 import { rollback } from '../../src/engine/rollback.js'
 import { status } from '../../src/engine/status.js'
+import { trafficFrom, type Traffic } from '../../src/lb/types.js'
 import { BluegreenError } from '../../src/errors.js'
 import { smokePhase } from '../../src/phases/smoke.js'
 import { planSchema } from '../../src/plan/schema.js'
@@ -295,16 +296,23 @@ describe('rollback', () => {
     expect(beforeSwitch()).toEqual(['read', 'switch'])
   })
 
-  it('status shows the traffic read ahead, without a read of its own', async () => {
+  it('status shows the traffic read ahead while fresh, and reads it anew when it is not', async () => {
     await releaseWithStandby()
     let reads = 0
     const read = lb.traffic.bind(lb)
     lb.traffic = () => (reads++, read())
-    const report = await status(
-      context([deploy, switchAll], { trafficAhead: { read: read(), at: Date.now() } }),
-    )
+    const ahead = (traffic: Promise<Traffic>, ageMs: number) => ({
+      trafficAhead: { read: traffic, at: Date.now() - ageMs },
+    })
+    const report = await status(context([deploy, switchAll], ahead(read(), 0)))
     expect(reads).toBe(0)
     expect(report.traffic.live).toBe('green')
+    // A read from before a slow journal connection may be out of date: status does not show it
+    lb.weights = { blue: 100, green: 0 }
+    const old = Promise.resolve(trafficFrom({ blue: 0, green: 100 }))
+    const later = await status(context([deploy, switchAll], ahead(old, 2000)))
+    expect(reads).toBe(1)
+    expect(later.traffic.live).toBe('blue')
   })
 
   it('refuses to send users to an unhealthy standby pool (exit 5)', async () => {

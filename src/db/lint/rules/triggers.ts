@@ -2,8 +2,15 @@
 import { nameList } from '../names.js'
 import { defineRule, expandOnly } from '../rule.js'
 
+/** What a trigger's name says of it, when it is one of bluegreen's own. */
+function syncNote(trigger: string | undefined): string {
+  return trigger?.startsWith('bluegreen_sync_')
+    ? " (bluegreen's sync trigger: the old version's writes would no longer reach the new version's columns)"
+    : ''
+}
+
 const disabling: Record<string, (name: string | undefined) => string> = {
-  AT_DisableTrig: (name) => `trigger ${name ?? '?'}`,
+  AT_DisableTrig: (name) => `trigger ${name ?? '?'}${syncNote(name)}`,
   AT_DisableTrigUser: () => 'every user trigger',
   AT_DisableTrigAll: () => 'every trigger, the foreign keys’ own among them,',
 }
@@ -40,10 +47,7 @@ export const disableTrigger = defineRule({
         const triggerName = trigger && 'String' in trigger ? trigger.String.sval : undefined
         // A trigger of a table created in this file, or created earlier in it: no running version's.
         if (context.has('relation', table) || context.has('trigger', `${table}.${triggerName}`)) return []
-        const sync = triggerName?.startsWith('bluegreen_sync_')
-          ? " (bluegreen's sync trigger: the old version's writes would no longer reach the new version's columns)"
-          : ''
-        return [`${triggerName ?? '?'} on ${table ?? '?'}${sync}`]
+        return [`${triggerName ?? '?'} on ${table ?? '?'}${syncNote(triggerName)}`]
       })
       if (dropped.length === 0) return
       return {
